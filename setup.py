@@ -1,0 +1,31 @@
+"""marl-worlds: physics-backed multi-agent worlds, shared-parameter PPO/MAPPO and self-play."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="marl-worlds",
+    version="0.1.0",
+    description="Physics-backed multi-agent simulation (pymunk) with PettingZoo and vector APIs, "
+    "shared-parameter PPO/MAPPO, self-play leagues and coordination evaluation.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["marl*", "worlds*", "scenarios*", "policies*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "pymunk>=7",
+        "pettingzoo>=1.24",
+        "gymnasium>=0.29",
+        "torch>=2.2",
+        "tensorboard>=2.12",
+        "safetensors>=0.4",
+        "imageio>=2.31",
+        "imageio-ffmpeg>=0.4",
+        "pillow>=9",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.4", "mpe2>=1.0"],
+        "ray": ["ray[default]>=2.9"],
+    },
+    entry_points={"console_scripts": ["marl=marl.cli:main"]},
+)
