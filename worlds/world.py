@@ -95,7 +95,9 @@ class WorldBatch:
     Build it by adding static geometry (``geometry``) and body groups (``add_group``) before the
     first ``reset_bodies`` or ``step``; each world gets identical static geometry and the same
     groups. ``damping`` is the fraction of velocity a free body keeps per second (linear drag,
-    applied in C by chipmunk).
+    applied in C by chipmunk). ``collision_slop`` is the overlap the solver tolerates, in
+    metres; ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts
+    after every step.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class WorldBatch:
         substeps: int = 2,
         damping: float = 1.0,
         track_contacts: bool = False,
+        collision_slop: float = 0.002,
     ) -> None:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
@@ -125,6 +128,8 @@ class WorldBatch:
         self.space.damping = float(damping)
         self.space.collision_persistence = 1
         self.space.iterations = 10
+        # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres wide.
+        self.space.collision_slop = float(collision_slop)
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
         self._finalized = False

@@ -1,0 +1,1 @@
+"""marl: learners (shared-parameter PPO / MAPPO), rollouts, and the ``marl`` command line."""
