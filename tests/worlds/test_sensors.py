@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from worlds import CircleZones
 from worlds.geometry import StaticGeometry
-from worlds.sensors import lidar, nearest_neighbours, pairwise, within_range
+from worlds.sensors import as_complex, lidar, nearest_neighbours, pairwise, within_range
 
 
 def brute_neighbours(x, y, b, i, radius=None, alive=None):
@@ -36,7 +36,7 @@ def test_nearest_neighbours_match_brute_force(seed, n, batch, use_radius, use_al
     k = int(rng.integers(1, n))
     radius = 1.0 if use_radius else None
     alive = rng.random((batch, n)) > 0.3 if use_alive else None
-    near = nearest_neighbours(x, y, vx, vy, k, radius=radius, alive=alive)
+    near = nearest_neighbours(as_complex(x, y), as_complex(vx, vy), k, radius=radius, alive=alive)
     for b in range(batch):
         for i in range(n):
             expected = brute_neighbours(x, y, b, i, radius, alive)
@@ -55,8 +55,8 @@ def test_nearest_neighbours_match_brute_force(seed, n, batch, use_radius, use_al
 
 
 def test_within_range_is_symmetric_and_excludes_self(rng):
-    x, y = rng.normal(size=(3, 9)), rng.normal(size=(3, 9))
-    adjacent = within_range(pairwise(x, y), 0.8)
+    x, y = rng.normal(size=(3, 9)).astype(np.float32), rng.normal(size=(3, 9)).astype(np.float32)
+    adjacent = within_range(pairwise(as_complex(x, y)), 0.8)
     assert not adjacent[:, np.arange(9), np.arange(9)].any()
     assert (adjacent == adjacent.transpose(0, 2, 1)).all()
     d = np.hypot(x[:, :, None] - x[:, None, :], y[:, :, None] - y[:, None, :])
