@@ -79,7 +79,7 @@ class ParallelScenarioEnv(ParallelEnv):
         out = {}
         for group, agents in self._group_agents.items():
             rows = arrays[group][0].copy()
-            out.update(zip(agents, rows, strict=True))
+            out.update(zip(agents, rows, strict=True), strict=True)
         return out
 
     def step(self, actions: dict[str, Any]):
@@ -112,10 +112,10 @@ class ParallelScenarioEnv(ParallelEnv):
         if len(live) == self.num_agents_total:  # everyone acting: build the dicts in C
             observations, rewards, terminations, truncations = {}, {}, {}, {}
             for group, agents in self._group_agents.items():
-                observations.update(zip(agents, obs[group][0].copy()))
-                rewards.update(zip(agents, rew[group][0].tolist()))
-                terminations.update(zip(agents, terminated[group][0].tolist()))
-                truncations.update(zip(agents, truncated[group][0].tolist()))
+                observations.update(zip(agents, obs[group][0].copy(), strict=True))
+                rewards.update(zip(agents, rew[group][0].tolist(), strict=True))
+                terminations.update(zip(agents, terminated[group][0].tolist(), strict=True))
+                truncations.update(zip(agents, truncated[group][0].tolist(), strict=True))
             infos = {agent: ({"episode": episode} if episode else {}) for agent in live}
         else:
             observations, rewards, terminations, truncations, infos = {}, {}, {}, {}, {}

@@ -93,7 +93,7 @@ class VectorEnv:
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
         self.scenario.reset(self.world, self._rng, env_ids)
-        for group, alive in self.alive.items():
+        for alive in self.alive.values():
             alive[env_ids] = True
         self._some_dead = not all(a.all() for a in self.alive.values())
         for group in self.alive:
