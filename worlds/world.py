@@ -1,15 +1,20 @@
 """A batch of B independent 2D physics worlds on pymunk, with state in and out as arrays.
 
 Layout: all B worlds live in **one** ``pymunk.Space``, kept apart by a spatial offset (a grid of
-world cells separated by a gap wider than any body). Measured on the 2-core build machines with
-``python tools/bench/world_layout.py`` (64 worlds x 16 point-mass drones in walled arenas, 2
-substeps, bulk read of all bodies after each substep):
+world cells separated by a gap wider than any body), with chipmunk's spatial-hash broadphase.
+Measured on the 2-core build machines with ``python tools/bench/world_layout.py`` (16 or 4
+point-mass bodies per walled world, random forces, 2 substeps, bulk read after each substep, one
+core, another process busy on the other):
 
-    one Space, worlds offset      :  ~245 us per step  (~4.2 M body-steps/s)
-    64 separate Spaces in a loop   :  ~520 us per step  (~2.0 M body-steps/s)
+    layout                          64 worlds x 16 bodies    256 worlds x 4 bodies
+    one Space, spatial hash             497 us per step          464 us per step
+    one Space, bounding-box tree        728 us                   791 us
+    separate Spaces (one per world)    1141 us                  3372 us
 
-and the gap widens with more, smaller worlds (every ``Space.step`` and every batch call has a fixed
-cost). So the batch is one Space; the figures are re-measured by the script above.
+Every ``Space.step`` and every batch call has a fixed cost, so separate Spaces lose more the more
+and smaller the worlds are; the hash beats the tree because nearly every small, fast body leaves
+its tree leaf's box each step. So the batch is one Space with a spatial hash (``broadphase=``
+selects the tree instead).
 
 State is exposed per body group as float32 arrays of shape ``(B, N)`` in **world-local**
 coordinates (the origin is each world's centre): ``x, y, vx, vy, angle, angvel``. x and y are kept
