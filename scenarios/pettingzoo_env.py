@@ -8,6 +8,7 @@ spaces are cached and the same objects on every call.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,13 @@ class ParallelScenarioEnv(ParallelEnv):
                 f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.metadata = {**self.metadata, "name": scenario.scenario_id.replace("/", "_")}
+        # "human" opens a window, so it is offered only where a display exists.
+        has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        self.metadata = {
+            **self.metadata,
+            "name": scenario.scenario_id.replace("/", "_"),
+            "render_modes": ["rgb_array", "human"] if has_display else ["rgb_array"],
+        }
         self.venv = VectorEnv(scenario, num_envs=1, autoreset=False)
         self.scenario_id = scenario.scenario_id
         self.possible_agents = [a for spec in self.venv.groups.values() for a in spec.agent_ids]

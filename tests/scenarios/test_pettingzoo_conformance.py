@@ -4,7 +4,7 @@ import types
 
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, seed_test
+from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, render_test, seed_test
 
 import scenarios
 
@@ -40,6 +40,11 @@ def test_max_cycles(scenario_id):
         env=lambda max_cycles: scenarios.make_aec(scenario_id, max_steps=max_cycles),
     )
     max_cycles_test(module)
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_pettingzoo_render_test(scenario_id):
+    render_test(lambda render_mode=None: scenarios.make_aec(scenario_id, render_mode=render_mode))
 
 
 @pytest.mark.parametrize("scenario_id", IDS)
