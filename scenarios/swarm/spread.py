@@ -168,7 +168,10 @@ class Spread(Scenario):
             cfg.n_agents,
             radius=cfg.drone_radius,
             mass=1.0,
-            dynamics=HolonomicPointMass(cfg.max_force, cfg.max_speed),
+            # Discrete thrusts are unit directions times max_force: no norm limit needed.
+            dynamics=HolonomicPointMass(
+                cfg.max_force, cfg.max_speed, limit_force=cfg.continuous_actions
+            ),
         )
         n = cfg.n_agents
         self.landmarks = np.zeros((num_worlds, n), np.complex64)  # x + iy

@@ -20,11 +20,14 @@ from worlds.dynamics.base import Dynamics
 class HolonomicPointMass(Dynamics):
     act_dim = 2
 
-    def __init__(self, max_force: float, max_speed: float) -> None:
+    def __init__(self, max_force: float, max_speed: float, limit_force: bool = True) -> None:
+        """``limit_force=False`` skips the force-norm limit, for callers whose commands never
+        exceed ``max_force`` by construction (discrete unit directions times ``max_force``)."""
         if max_force <= 0 or max_speed <= 0:
             raise ValueError("max_force and max_speed must be positive")
         self.max_force = float(max_force)
         self.max_speed = float(max_speed)
+        self.limit_force = limit_force
 
     def bind(self, group, world) -> None:
         super().bind(group, world)
@@ -34,8 +37,9 @@ class HolonomicPointMass(Dynamics):
         self.damping = world.space.damping  # fixed once the batch is built
 
     def control(self, sub_dt: float) -> None:
-        command = self.thrust_command
-        thrust = command * (self.max_force / np.maximum(np.abs(command), self.max_force))
+        thrust = self.thrust_command
+        if self.limit_force:
+            thrust = thrust * (self.max_force / np.maximum(np.abs(thrust), self.max_force))
         kept = self.velocity * self.damping**sub_dt
         velocity = kept + thrust * (sub_dt / self.group.mass)
         velocity *= self.max_speed / np.maximum(np.abs(velocity), self.max_speed)
