@@ -96,7 +96,7 @@ from worlds.coverage import GridField
 from worlds.sensors import nearest_neighbours, pairwise
 from worlds.visibility import box_lidar
 
-LAUNCH_SPACING = 0.25
+LAUNCH_SPACING = 0.4
 """Distance between neighbouring drones on the launch grid, metres."""
 
 
@@ -230,8 +230,8 @@ class CoverageConfig(ScenarioConfig):
 
     @property
     def obstacles(self) -> list[tuple[float, float, float]]:
-        """``(x, y, half side)`` of each square obstacle, on a ring at 0.3 of the side."""
-        ring, half = 0.3 * self.side, self.obstacle_size * self.side / 2
+        """``(x, y, half side)`` of each square obstacle, on a ring at 0.38 of the side."""
+        ring, half = 0.38 * self.side, self.obstacle_size * self.side / 2
         angles = [2 * math.pi * k / max(self.n_obstacles, 1) for k in range(self.n_obstacles)]
         return [(ring * math.cos(a), ring * math.sin(a), half) for a in angles]
 
