@@ -443,6 +443,8 @@ class Coverage(Scenario):
 
     # ---------------------------------------------------------------------------- render
     def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+        from worlds.render import GROUP_COLORS  # rendering only: keep Pillow off the import
+
         cfg, field = self.cfg, self.field
         values = field.values[env_index]
         peak = max(float(values.max()), 1e-12)
@@ -479,6 +481,8 @@ class Coverage(Scenario):
             for j in np.flatnonzero(adjacent[i, i + 1 :]).tolist():
                 j += i + 1
                 canvas.line(float(x[i]), float(y[i]), float(x[j]), float(y[j]), color)
+        for i in range(cfg.n_agents):  # the drones again, on top of the density
+            canvas.circle(float(x[i]), float(y[i]), cfg.drone_radius, fill=GROUP_COLORS[0])
         canvas.text(-cfg.side / 2, cfg.side / 2, f"coverage {float(self.coverage[env_index]):.2f}")
 
     def scripted_policy(self) -> LloydPolicy:

@@ -446,6 +446,8 @@ class Pursuit(Scenario):
 
     # ---------------------------------------------------------------------------- render
     def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+        from worlds.render import GROUP_COLORS  # rendering only: keep Pillow off the import
+
         cfg = self.cfg
         for team, color, fov in (
             ("pursuer", (52, 101, 164), cfg.pursuer_fov_degrees),
@@ -479,6 +481,11 @@ class Pursuit(Scenario):
                     float(evaders.y[env_index, j]),
                     (245, 121, 0),
                 )
+        for index, team in enumerate(TEAMS):  # the drones again, on top of the view cones
+            group = self.teams[team]
+            for i in range(group.n):
+                x, y = float(group.x[env_index, i]), float(group.y[env_index, i])
+                canvas.circle(x, y, cfg.drone_radius, fill=GROUP_COLORS[index])
         free = int(self.free[env_index].sum())
         canvas.text(-cfg.side / 2, cfg.side / 2, f"free evaders {free}/{cfg.n_evaders}")
 
