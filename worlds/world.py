@@ -426,6 +426,56 @@ class WorldBatch:
         body_group.dynamics.reset(env_ids)
         self._pull()
 
+    def place_bodies(
+        self,
+        group: str,
+        env_ids: np.ndarray,
+        body_ids: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        vx: np.ndarray | float = 0.0,
+        vy: np.ndarray | float = 0.0,
+    ) -> None:
+        """Place single bodies: body ``body_ids[k]`` of world ``env_ids[k]`` at local
+        ``(x[k], y[k])`` with velocity ``(vx[k], vy[k])``, arrays ``(K,)``; the others stay.
+
+        For bodies that leave the play (parked out of the way) or teleport mid-episode; unlike
+        ``reset_bodies`` it leaves the dynamics models' per-world state alone.
+        """
+        self._finalize()
+        body_group = self.groups[group]
+        env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
+        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+        if env_ids.shape != body_ids.shape:
+            raise ValueError("place_bodies: env_ids and body_ids must have the same length")
+        if env_ids.size == 0:
+            return
+        rows = body_group.start + env_ids * body_group.n + body_ids
+        shape = rows.shape
+        values = {
+            "x": np.broadcast_to(x, shape).ravel() + self._offset_x[rows],
+            "y": np.broadcast_to(y, shape).ravel() + self._offset_y[rows],
+            "vx": np.broadcast_to(vx, shape).ravel(),
+            "vy": np.broadcast_to(vy, shape).ravel(),
+        }
+        if not all(np.isfinite(v).all() for v in values.values()):
+            raise ValueError(f"place_bodies({group!r}): non-finite position or velocity")
+        if rows.size <= 16:
+            # For a handful of bodies, per-body writes beat a bulk write of the whole space.
+            for i, row in enumerate(rows.tolist()):
+                body = body_group.bodies[row - body_group.start]
+                body.position = (values["x"][i], values["y"][i])
+                body.velocity = (values["vx"][i], values["vy"][i])
+                body.angular_velocity = 0.0
+        else:
+            for name in ("x", "y", "vx", "vy"):
+                self._read[rows, self._read_columns[name]] = values[name]
+            buffer = pbatch.Buffer()
+            buffer.set_float_buf(self._read.reshape(-1))
+            pbatch.set_space_bodies(self.space, self._read_fields, buffer)
+        self._pull()
+
     # ------------------------------------------------------------------------------------ step
     def step(self) -> None:
         """Advance every world by ``dt`` in ``substeps`` substeps, driven by each group's

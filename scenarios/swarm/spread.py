@@ -53,11 +53,10 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
 from scenarios.registry import register
+from scenarios.swarm.common import DIRECTIONS
+from scenarios.swarm.common import spaced_points as _spaced_points
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.sensors import nearest_neighbours, pairwise
-
-# Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
-DIRECTIONS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -281,18 +280,6 @@ class Spread(Scenario):
 
     def scripted_policy(self) -> GreedySpreadPolicy:
         return GreedySpreadPolicy(self.cfg)
-
-
-def _spaced_points(rng, count: int, n: int, reach: float, spacing: float):
-    """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
-    drawn on a jittered grid (so that drones never start overlapping)."""
-    cells = math.ceil(math.sqrt(n))
-    cell = 2 * reach / cells
-    slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
-    jitter = max(cell - spacing, 0.0) / 2
-    x = -reach + (slots % cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
-    y = -reach + (slots // cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
-    return x, y
 
 
 class GreedySpreadPolicy:
