@@ -25,7 +25,9 @@ import numpy as np
 class GridField:
     """A ``G x G`` float32 field per world over the square of side ``side`` centred on 0."""
 
-    def __init__(self, num_worlds: int, grid_size: int, side: float) -> None:
+    def __init__(self, num_worlds: int, grid_size: int, side: float, border: int = 1) -> None:
+        """``border``: cells of zeros around the grid that ``sample_patch`` can read without
+        clipping indices; give at least the patch's reach in cells plus one."""
         if grid_size < 2 or side <= 0:
             raise ValueError(f"need grid_size >= 2 and side > 0, got {grid_size}, {side}")
         self.num_worlds = num_worlds
@@ -39,7 +41,9 @@ class GridField:
         self.centres = (grid_x.ravel() + 1j * grid_y.ravel()).astype(np.complex64)  # (G*G,)
         self.values = np.zeros((num_worlds, g * g), np.float32)
         self._values_by_column = np.zeros((g, num_worlds * g), np.float32)
-        self._bordered = np.zeros((num_worlds, g + 2, g + 2), np.float32)
+        self.border = max(1, int(border))
+        width = g + 2 * self.border
+        self._bordered = np.zeros((num_worlds, width, width), np.float32)
         # Rows [centre-x, centre-y, 1] for distance tables by matrix product.
         self._centre_rows = np.stack([self.centres.real, self.centres.imag, np.ones(g * g)]).astype(
             np.float32
@@ -75,19 +79,28 @@ class GridField:
         """Field values (nearest cell, 0 off the grid) at the patch of points
         ``(p.x + offsets_x[a], p.y + offsets_y[b])`` around each point of complex ``points``
         ``(B, N)`` for all ``B`` worlds: float32 ``(B, N, len(offsets_y), len(offsets_x))``.
-        A grid of patch offsets needs only one cell index per row and per column (and a
-        zero-bordered copy of the field from ``refresh`` answers for points off the grid)."""
-        g = self.grid_size
-        scale = 1 / self.cell
-        fx = (points.real + self.side / 2) * scale
-        fy = (points.imag + self.side / 2) * scale
-        # +1: the border; clipping sends every point off the grid onto the zero border.
-        column = np.floor(fx[..., None] + offsets_x * scale).astype(np.int32) + 1
-        row = np.floor(fy[..., None] + offsets_y * scale).astype(np.int32) + 1
-        np.clip(column, 0, g + 1, out=column)
-        np.clip(row, 0, g + 1, out=row)
-        row *= g + 2
-        row += (np.arange(points.shape[0], dtype=np.int32) * (g + 2) ** 2).reshape(-1, 1, 1)
+        A grid of patch offsets needs only one cell index per row and per column. Samples off
+        the grid read the zero border; indices are clamped onto it only when some point lies
+        so far out that its patch would reach past the border."""
+        g, border = self.grid_size, self.border
+        width = g + 2 * border
+        scale = np.float32(1 / self.cell)
+        shift = np.float32(self.side / 2 / self.cell + border)
+        fx = points.real * scale + shift
+        fy = points.imag * scale + shift
+        column = np.floor(fx[..., None] + offsets_x * scale).astype(np.int32)
+        row = np.floor(fy[..., None] + offsets_y * scale).astype(np.int32)
+        reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
+        slack = border - (reach * scale + 1)  # how far off the grid a point may be, in cells
+        if not (
+            slack >= 0
+            and min(fx.min(), fy.min()) >= border - slack
+            and max(fx.max(), fy.max()) <= border + g + slack
+        ):
+            np.clip(column, 0, width - 1, out=column)
+            np.clip(row, 0, width - 1, out=row)
+        row *= width
+        row += (np.arange(points.shape[0], dtype=np.int32) * width * width).reshape(-1, 1, 1)
         flat = row[..., :, None] + column[..., None, :]
         return self._bordered.ravel().take(flat)
 
@@ -118,7 +131,8 @@ class GridField:
         g = self.grid_size
         by_column = self.values.reshape(self.num_worlds, g, g).transpose(2, 0, 1)
         self._values_by_column = np.ascontiguousarray(by_column).reshape(g, -1)
-        self._bordered[:, 1:-1, 1:-1] = self.values.reshape(self.num_worlds, g, g)
+        inner = slice(self.border, self.border + g)
+        self._bordered[:, inner, inner] = self.values.reshape(self.num_worlds, g, g)
 
     def disc_cover_by_column(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
