@@ -249,38 +249,7 @@ class VectorEnv:
         state = self.scenario.state(self.world)
         if state is not None:
             self._final_state[env_ids] = state[env_ids]
-        last_metrics = {
-            name: values
-            for name, values in self.scenario.metrics(self.world).items()
-            if self.scenario.metric_reduce.get(name, "mean") == "last"
-        }
-        episodes = []
-        for env_id in env_ids.tolist():
-            length = int(self._steps[env_id])
-            metrics = {}
-            for name, values in last_metrics.items():
-                metrics[name] = float(np.mean(values[env_id]))
-            for name, values in self._metric_values.items():
-                how = self.scenario.metric_reduce.get(name, "mean")
-                row = values[env_id]
-                if how == "min":
-                    value = float(np.min(row))
-                elif how == "max":
-                    value = float(np.max(row))
-                else:
-                    value = float(np.mean(row))
-                metrics[name] = value / length if how == "mean" else value
-            episodes.append(
-                {
-                    "env_id": env_id,
-                    "length": length,
-                    "return": {g: float(r[env_id].mean()) for g, r in self._returns.items()},
-                    "reward_terms": {
-                        n: float(v[env_id].mean()) for n, v in self._term_sums.items()
-                    },
-                    "metrics": metrics,
-                }
-            )
+        episodes = self._episode_records(env_ids)
         if self.autoreset:
             self._reset_worlds(env_ids)
         return {
@@ -288,6 +257,43 @@ class VectorEnv:
             "final_obs": self._final_obs,
             "final_state": self._final_state,
         }
+
+    def _episode_records(self, env_ids: np.ndarray) -> list[dict[str, Any]]:
+        """One plain record per ended world; every figure reduced for all of them at once."""
+        count = len(env_ids)
+        lengths = self._steps[env_ids]
+
+        def per_world(values: np.ndarray, how: str = "mean") -> list[float]:
+            rows = np.asarray(values)[env_ids].reshape(count, -1)
+            if how == "min":
+                return rows.min(axis=1).tolist()
+            if how == "max":
+                return rows.max(axis=1).tolist()
+            reduced = rows.mean(axis=1)
+            return (reduced / lengths if how == "mean" else reduced).tolist()
+
+        reduce = self.scenario.metric_reduce
+        metrics = {
+            name: per_world(values, "last")
+            for name, values in self.scenario.metrics(self.world).items()
+            if reduce.get(name, "mean") == "last"
+        }
+        for name, values in self._metric_values.items():
+            metrics[name] = per_world(values, reduce.get(name, "mean"))
+        returns = {g: per_world(r, "sum") for g, r in self._returns.items()}
+        terms = {n: per_world(v, "sum") for n, v in self._term_sums.items()}
+        return [
+            {
+                "env_id": env_id,
+                "length": length,
+                "return": {g: values[i] for g, values in returns.items()},
+                "reward_terms": {n: values[i] for n, values in terms.items()},
+                "metrics": {n: values[i] for n, values in metrics.items()},
+            }
+            for i, (env_id, length) in enumerate(
+                zip(env_ids.tolist(), lengths.tolist(), strict=True)
+            )
+        ]
 
     # ----------------------------------------------------------------------------- queries
     def state(self) -> np.ndarray:
