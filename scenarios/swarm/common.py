@@ -120,3 +120,40 @@ def algebraic_connectivity(adjacent: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.zeros(weights.shape[0])
     return np.maximum(np.linalg.eigvalsh(laplacian)[:, 1], 0.0)
+
+
+def procrustes_error(positions: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RMS distance between complex ``positions`` and ``targets`` ``(B, N)`` after the best
+    rotation and translation of the targets, over the bodies where ``mask`` is True: ``(B,)``.
+
+    In 2D the alignment has a closed form: with both sets centred on their masked means,
+    ``a = p - mean(p)`` and ``b = t - mean(t)``, the best rotation is ``angle(sum a conj(b))``
+    and the residual is ``sum |a|^2 + sum |b|^2 - 2 |sum a conj(b)|``. Zero for worlds with
+    fewer than two masked bodies. Computed in double precision: the residual is a difference of
+    sums whose rounding the square root would magnify.
+    """
+    positions = positions.astype(np.complex128)
+    targets = targets.astype(np.complex128)
+    weight = mask.astype(np.float64)
+    count = np.add.reduce(weight, axis=1)
+    safe = np.maximum(count, 1.0)
+    a = positions - (np.add.reduce(positions * weight, axis=1) / safe)[:, None]
+    b = targets - (np.add.reduce(targets * weight, axis=1) / safe)[:, None]
+    a *= weight
+    b *= weight
+    residual = (
+        np.add.reduce(a.real * a.real + a.imag * a.imag, axis=1)
+        + np.add.reduce(b.real * b.real + b.imag * b.imag, axis=1)
+        - 2.0 * np.abs(np.add.reduce(a * np.conj(b), axis=1))
+    )
+    return np.sqrt(np.maximum(residual, 0.0) / safe)
+
+
+def polarization(velocity: np.ndarray, mask: np.ndarray, min_speed: float = 1e-3) -> np.ndarray:
+    """Order parameter ``|mean of v_i / |v_i||`` over the masked bodies, ``(B,)``: 1 when all
+    fly the same way, near ``1 / sqrt(N)`` for random headings. Bodies slower than
+    ``min_speed`` count with a zero heading (0 for a world with no masked body)."""
+    speed = np.abs(velocity)
+    heading = velocity / np.maximum(speed, min_speed) * ((speed >= min_speed) & mask)
+    count = np.maximum(np.add.reduce(mask, axis=1), 1)
+    return np.abs(np.add.reduce(heading, axis=1)) / count
