@@ -127,26 +127,23 @@ def procrustes_error(positions: np.ndarray, targets: np.ndarray, mask: np.ndarra
     rotation and translation of the targets, over the bodies where ``mask`` is True: ``(B,)``.
 
     In 2D the alignment has a closed form: with both sets centred on their masked means,
-    ``a = p - mean(p)`` and ``b = t - mean(t)``, the best rotation is ``angle(sum a conj(b))``
-    and the residual is ``sum |a|^2 + sum |b|^2 - 2 |sum a conj(b)|``. Zero for worlds with
-    fewer than two masked bodies. Computed in double precision: the residual is a difference of
-    sums whose rounding the square root would magnify.
+    ``a = p - mean(p)`` and ``b = t - mean(t)``, the best rotation is ``u = c / |c|`` with
+    ``c = sum a conj(b)``, and the error is ``sqrt(mean |a - u b|^2)`` (summed as residuals
+    rather than as ``sum |a|^2 + sum |b|^2 - 2 |c|``, whose cancellation float32 and the square
+    root would magnify). Zero for worlds with fewer than two masked bodies.
     """
-    positions = positions.astype(np.complex128)
-    targets = targets.astype(np.complex128)
-    weight = mask.astype(np.float64)
-    count = np.add.reduce(weight, axis=1)
-    safe = np.maximum(count, 1.0)
-    a = positions - (np.add.reduce(positions * weight, axis=1) / safe)[:, None]
-    b = targets - (np.add.reduce(targets * weight, axis=1) / safe)[:, None]
-    a *= weight
+    weight = mask.astype(np.float32)
+    count = np.maximum(np.add.reduce(weight, axis=1), 1.0)
+    a = positions - (np.add.reduce(positions * weight, axis=1) / count)[:, None]
+    b = targets - (np.add.reduce(targets * weight, axis=1) / count)[:, None]
     b *= weight
-    residual = (
-        np.add.reduce(a.real * a.real + a.imag * a.imag, axis=1)
-        + np.add.reduce(b.real * b.real + b.imag * b.imag, axis=1)
-        - 2.0 * np.abs(np.add.reduce(a * np.conj(b), axis=1))
-    )
-    return np.sqrt(np.maximum(residual, 0.0) / safe)
+    c = np.add.reduce(a * np.conj(b), axis=1)
+    size = np.abs(c)
+    rotation = np.where(size > 0, c / np.maximum(size, 1e-30), 1.0).astype(a.dtype)
+    a -= rotation[:, None] * b
+    a *= weight
+    residual = np.add.reduce(a.real * a.real + a.imag * a.imag, axis=1)
+    return np.sqrt(residual / count)
 
 
 def polarization(velocity: np.ndarray, mask: np.ndarray, min_speed: float = 1e-3) -> np.ndarray:
