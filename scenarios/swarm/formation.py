@@ -481,10 +481,13 @@ class Formation(Scenario):
             env_ids, drone_ids = np.nonzero(dropped)
             self.active &= ~dropped
             self._slots_stale = True
-            # Park dropped drones below every world, each in its own spot.
-            side = self.cfg.side
+            # Park dropped drones below the whole grid of worlds, each body of the batch in its
+            # own spot (so parked drones never touch), farther from every arena than any two
+            # drones inside one: the neighbour search in observe relies on that.
+            side, n = self.cfg.side, self.cfg.n_agents
             park_y = -world.origin_y[env_ids] - 2 * side - world.height
-            park_x = -side / 2 + 4 * self.cfg.drone_radius * (drone_ids + 1)
+            spot = (env_ids * n + drone_ids) * (4 * self.cfg.drone_radius)
+            park_x = spot - world.origin_x[env_ids]
             world.place_bodies("drone", env_ids, drone_ids, park_x, park_y)
         return {"drone": dropped}
 
@@ -535,14 +538,14 @@ class Formation(Scenario):
         path = cfg.radius * np.exp(1j * np.linspace(0, 2 * math.pi, 65))
         for a, b in zip(path[:-1], path[1:], strict=True):
             canvas.line(a.real, a.imag, b.real, b.imag, (186, 189, 182))
-        # Wind arrows on a 7 x 7 grid, an arrow of 1 m per max_force of wind.
+        # Wind arrows on a 7 x 7 grid: a wind of max_force draws a quarter of the arena side.
         grid = (np.arange(7) - 3) * (cfg.side / 8)
         gx, gy = np.meshgrid(grid, grid)
         time = (self.steps[e : e + 1] * cfg.dt).astype(np.float32)
         points = [gx.reshape(1, -1).astype(np.float32), gy.reshape(1, -1).astype(np.float32)]
         wind = self._wind_at(*points, time, slice(e, e + 1))[0]
         for x, y, w in zip(gx.ravel(), gy.ravel(), wind, strict=True):
-            tip = complex(x, y) + w / cfg.max_force
+            tip = complex(x, y) + w * (cfg.side / 4 / cfg.max_force)
             canvas.line(float(x), float(y), tip.real, tip.imag, (114, 159, 207), width=2)
             canvas.circle(tip.real, tip.imag, 0.03, fill=(114, 159, 207))
         drones = self.drones
