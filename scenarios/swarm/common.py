@@ -120,3 +120,37 @@ def algebraic_connectivity(adjacent: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.zeros(weights.shape[0])
     return np.maximum(np.linalg.eigvalsh(laplacian)[:, 1], 0.0)
+
+
+def procrustes_error(positions: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RMS distance between complex ``positions`` and ``targets`` ``(B, N)`` after the best
+    rotation and translation of the targets, over the bodies where ``mask`` is True: ``(B,)``.
+
+    In 2D the alignment has a closed form: with both sets centred on their masked means,
+    ``a = p - mean(p)`` and ``b = t - mean(t)``, the best rotation is ``u = c / |c|`` with
+    ``c = sum a conj(b)``, and the error is ``sqrt(mean |a - u b|^2)`` (summed as residuals
+    rather than as ``sum |a|^2 + sum |b|^2 - 2 |c|``, whose cancellation float32 and the square
+    root would magnify). Zero for worlds with fewer than two masked bodies.
+    """
+    weight = mask.astype(np.float32)
+    count = np.maximum(np.add.reduce(weight, axis=1), 1.0)
+    a = positions - (np.add.reduce(positions * weight, axis=1) / count)[:, None]
+    b = targets - (np.add.reduce(targets * weight, axis=1) / count)[:, None]
+    b *= weight
+    c = np.add.reduce(a * np.conj(b), axis=1)
+    size = np.abs(c)
+    rotation = np.where(size > 0, c / np.maximum(size, 1e-30), 1.0).astype(a.dtype)
+    a -= rotation[:, None] * b
+    a *= weight
+    residual = np.add.reduce(a.real * a.real + a.imag * a.imag, axis=1)
+    return np.sqrt(residual / count)
+
+
+def polarization(velocity: np.ndarray, mask: np.ndarray, min_speed: float = 1e-3) -> np.ndarray:
+    """Order parameter ``|mean of v_i / |v_i||`` over the masked bodies, ``(B,)``: 1 when all
+    fly the same way, near ``1 / sqrt(N)`` for random headings. Bodies slower than
+    ``min_speed`` count with a zero heading (0 for a world with no masked body)."""
+    speed = np.abs(velocity)
+    heading = velocity / np.maximum(speed, min_speed) * ((speed >= min_speed) & mask)
+    count = np.maximum(np.add.reduce(mask, axis=1), 1)
+    return np.abs(np.add.reduce(heading, axis=1)) / count

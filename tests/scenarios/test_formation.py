@@ -1,0 +1,209 @@
+"""swarm/formation-v0: slots, observations, metrics and dropouts by hand; the baselines beat
+a random policy."""
+
+import math
+
+import numpy as np
+import pytest
+
+import scenarios
+from scenarios.swarm.common import polarization, procrustes_error
+from scenarios.swarm.formation import BoidsPolicy, ConsensusFormationPolicy
+
+CALM = dict(
+    shapes=("line",),
+    wind_force=0.0,
+    gust_force=0.0,
+    dropout_probability=0.0,
+    switch_probability=0.0,
+)
+
+
+def constructed(n=3, **config):
+    """One world, no wind, no dropouts, a line; the leader at (R, 0) flying counterclockwise."""
+    venv = scenarios.make_vec(
+        "swarm/formation-v0", num_envs=1, seed=0, n_agents=n, **{**CALM, **config}
+    )
+    venv.reset()
+    venv.scenario.phase0[0] = 0.0
+    venv.scenario.direction[0] = 1.0
+    return venv
+
+
+def place(venv, points, velocities=None):
+    points = np.asarray(points, float)
+    velocities = np.zeros_like(points) if velocities is None else np.asarray(velocities, float)
+    venv.world.reset_bodies(
+        "drone",
+        np.array([0]),
+        points[None, :, 0],
+        points[None, :, 1],
+        vx=velocities[None, :, 0],
+        vy=velocities[None, :, 1],
+    )
+
+
+def still(venv):
+    return {"drone": np.zeros((1, venv.cfg.n_agents), np.int64)}
+
+
+def test_line_slots_observation_and_procrustes_error_by_hand():
+    venv = constructed()
+    scenario, world = venv.scenario, venv.world
+    radius, spacing = scenario.cfg.radius, scenario.cfg.spacing
+    assert radius == pytest.approx(1.5) and spacing == pytest.approx(0.4)
+    # Leader at (1.5, 0) heading +y: the line lies one spacing behind it (y = -0.4), rank 0 on
+    # the right (+x).
+    slots = [(1.9, -0.4), (1.5, -0.4), (1.1, -0.4)]
+    drones = [(0.0, 0.5), (0.0, 0.0), (0.0, -0.5)]
+    place(venv, drones)
+    obs = scenario.observe(world)["drone"][0]
+    np.testing.assert_allclose(
+        np.stack([scenario.slots[0].real, scenario.slots[0].imag], -1), slots, atol=1e-6
+    )
+    assert obs.shape == (3, 15 + 7 * 4)
+    np.testing.assert_allclose(
+        obs[0, :15],
+        [0, 0.5, 0, 0, 1.9, -0.9, 1.5, -0.5, 0, 0.4, 0, 0, 1, 0, 0],
+        atol=1e-6,
+    )
+    # Drone 0's neighbours: drone 1 (0.5 below, slot 0.4 to the left), then drone 2.
+    np.testing.assert_allclose(obs[0, 15:21], [0, -0.5, 0, 0, -0.4, 0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 21:27], [0, -1.0, 0, 0, -0.8, 0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 39:43], [1, 1, 0, 0])
+    reward = scenario.reward(world)["drone"][0]
+    slot_error = np.mean([math.dist(p, s) for p, s in zip(drones, slots, strict=True)])
+    np.testing.assert_allclose(reward, [-slot_error] * 3, rtol=1e-6)
+    metrics = scenario.metrics(world)
+    assert metrics["slot_error"][0] == pytest.approx(slot_error, rel=1e-6)
+    # Centred, the drones are a vertical line of half-length 0.5 and the slots a horizontal one
+    # of 0.4: the best rotation (a quarter turn) leaves 0.1 at both ends.
+    assert metrics["formation_error"][0] == pytest.approx(math.sqrt(0.02 / 3), rel=1e-5)
+
+
+def test_procrustes_and_polarization_helpers_by_hand():
+    targets = np.array([[0, 1, 1 + 1j, 2j]], np.complex64)
+    moved = targets * np.exp(1j * 0.7) + (3 - 2j)
+    mask = np.ones((1, 4), bool)
+    assert procrustes_error(moved.astype(np.complex64), targets, mask)[0] == pytest.approx(
+        0.0, abs=1e-5
+    )
+    off = moved.copy()
+    off[0, 3] = 100  # a masked-out body does not count
+    mask[0, 3] = False
+    assert procrustes_error(off.astype(np.complex64), targets, mask)[0] == pytest.approx(
+        0.0, abs=1e-5
+    )
+    velocity = np.array([[1, 1j, 1, -5]], np.complex64)
+    assert polarization(velocity, mask)[0] == pytest.approx(math.sqrt(5) / 3)
+    assert polarization(velocity, np.ones((1, 4), bool))[0] == pytest.approx(
+        abs(1 + 1j + 1 - 1) / 4
+    )
+
+
+def test_polarization_and_collisions_by_hand():
+    venv = constructed(collision_penalty=2.0)
+    scenario, world = venv.scenario, venv.world
+    # Drones 0 and 1 overlap (0.1 apart, radius 0.08); all fly at 0.5 m/s.
+    place(venv, [(0.0, 0.0), (0.1, 0.0), (-1.0, 1.0)], [(0.5, 0), (0, 0.5), (0.5, 0)])
+    scenario.observe(world)
+    reward = scenario.reward(world)["drone"][0]
+    assert reward[0] - reward[2] == pytest.approx(-2.0)
+    assert reward[1] - reward[2] == pytest.approx(-2.0)
+    assert scenario.reward_terms["collision"][0].tolist() == [-2.0, -2.0, 0.0]
+    metrics = scenario.metrics(world)
+    assert metrics["collisions"][0] == pytest.approx(2 / 3)
+    assert metrics["polarization"][0] == pytest.approx(math.sqrt(5) / 3, rel=1e-5)
+
+
+def test_progress_is_the_centroid_angle_over_the_leader_angle():
+    venv = constructed(max_steps=1)
+    scenario = venv.scenario
+    place(venv, [(0.9, 0.3), (1.1, 0.3), (1.0, 0.6)])  # centroid (1.0, 0.4)
+    scenario.previous_centroid[0] = 1.0 + 0j
+    *_, info = venv.step(still(venv))
+    (episode,) = info["episodes"]
+    leader_angle = 0.4 * 0.1 / 1.5  # speed * dt / radius
+    assert episode["metrics"]["progress"] == pytest.approx(math.atan2(0.4, 1.0) / leader_angle)
+    assert episode["metrics"]["dropped"] == 0.0
+
+
+def test_dropout_terminates_parks_and_the_others_reslot():
+    venv = constructed(max_steps=20)
+    scenario = venv.scenario
+    scenario.drop_step[0] = [99, 1, 99]
+    place(venv, [(1.9, -0.4), (1.5, -0.4), (1.1, -0.4)])
+    obs, rew, terminated, truncated, info = venv.step(still(venv))
+    assert terminated["drone"].tolist() == [[False, True, False]]
+    assert venv.alive["drone"].tolist() == [[True, False, True]]
+    assert scenario.drones.y[0, 1] < -scenario.cfg.side  # parked outside the arena
+    actions = {"drone": np.ones((1, 3), np.int64)}  # full thrust +x for everyone
+    obs, rew, terminated, truncated, info = venv.step(actions)
+    assert scenario.drones.command[0, 1].tolist() == [0.0, 0.0]
+    assert rew["drone"][0, 1] == 0 and (obs["drone"][0, 1] == 0).all()
+    # Two drones left: a line of two, ranks 0 and 1 now drones 0 and 2.
+    leader, heading = scenario.leader[0, 0], scenario.leader_velocity[0, 0] / 0.4
+    spacing = scenario.cfg.spacing
+    expected = leader + heading * spacing * np.array([-1 - 0.5j, -1 + 0.5j])
+    np.testing.assert_allclose(scenario.slots[0, [0, 2]], expected, atol=1e-5)
+    # Drone 0 now sees only drone 2, whose slot is one spacing to the left.
+    np.testing.assert_allclose(obs["drone"][0, 0, 39:43], [1, 0, 0, 0])
+    slot_offset = obs["drone"][0, 0, 19] + 1j * obs["drone"][0, 0, 20]
+    assert slot_offset == pytest.approx(expected[1] - expected[0], abs=1e-5)
+    assert scenario.metrics(venv.world)["dropped"][0].tolist() == [False, True, False]
+
+
+def test_observation_size_does_not_depend_on_agent_count():
+    small = scenarios.make_scenario("swarm/formation-v0", n_agents=8)
+    large = scenarios.make_scenario("swarm/formation-v0", n_agents=32)
+    small_space = small.groups()["drone"].observation_space
+    assert small_space.shape == large.groups()["drone"].observation_space.shape
+    # A policy built for 8 drones acts for 32.
+    venv = scenarios.make_vec("swarm/formation-v0", num_envs=2, seed=0, n_agents=32)
+    actions = ConsensusFormationPolicy(small.cfg).act(venv.reset())
+    assert actions["drone"].shape == (2, 32)
+    venv.step(actions)
+
+
+def test_invalid_shape_is_named():
+    with pytest.raises(scenarios.ScenarioConfigError, match="shapes must be"):
+        scenarios.make_vec("swarm/formation-v0", shapes=("line", "square"))
+
+
+def evaluate(policy_name, continuous=False):
+    worlds = 8
+    venv = scenarios.make_vec(
+        "swarm/formation-v0",
+        num_envs=worlds,
+        seed=3,
+        max_steps=120,
+        continuous_actions=continuous,
+    )
+    cfg = venv.cfg
+    policy = {"consensus": ConsensusFormationPolicy, "boids": BoidsPolicy}.get(policy_name)
+    policy = policy(cfg) if policy else None
+    rng = np.random.default_rng(7)
+    obs = venv.reset()
+    episodes = []
+    while len(episodes) < worlds:
+        if policy is not None:
+            actions = policy.act(obs)
+        elif continuous:
+            actions = {"drone": rng.uniform(-1, 1, (worlds, cfg.n_agents, 2)).astype(np.float32)}
+        else:
+            actions = {"drone": rng.integers(0, 5, (worlds, cfg.n_agents))}
+        obs, _, _, _, info = venv.step(actions)
+        episodes += info["episodes"]
+    return {
+        name: np.mean([e["metrics"][name] for e in episodes]) for name in episodes[0]["metrics"]
+    }
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_baselines_beat_random(continuous):
+    consensus = evaluate("consensus", continuous)
+    boids = evaluate("boids", continuous)
+    random = evaluate("random", continuous)
+    assert consensus["formation_error"] < 0.25 * random["formation_error"]
+    assert boids["polarization"] > random["polarization"] + 0.3
+    assert consensus["progress"] > 0.8 and random["progress"] < 0.3
