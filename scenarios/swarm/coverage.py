@@ -526,6 +526,8 @@ class LloydPolicy:
 
 
 if __name__ == "__main__":
+    import sys
+
     from scenarios.replay import main as replay_main
 
-    raise SystemExit(replay_main(["swarm/coverage-v0"]))
+    raise SystemExit(replay_main(["swarm/coverage-v0", *sys.argv[1:]]))

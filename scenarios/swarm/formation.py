@@ -657,6 +657,8 @@ class BoidsPolicy:
 
 
 if __name__ == "__main__":
+    import sys
+
     from scenarios.replay import main as replay_main
 
-    raise SystemExit(replay_main(["swarm/formation-v0"]))
+    raise SystemExit(replay_main(["swarm/formation-v0", *sys.argv[1:]]))

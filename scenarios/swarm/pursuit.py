@@ -632,6 +632,8 @@ class PursuitBaseline:
 
 
 if __name__ == "__main__":
+    import sys
+
     from scenarios.replay import main as replay_main
 
-    raise SystemExit(replay_main(["swarm/pursuit-v0"]))
+    raise SystemExit(replay_main(["swarm/pursuit-v0", *sys.argv[1:]]))

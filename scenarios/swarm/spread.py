@@ -332,6 +332,8 @@ class GreedySpreadPolicy:
 
 
 if __name__ == "__main__":
+    import sys
+
     from scenarios.replay import main as replay_main
 
-    raise SystemExit(replay_main(["swarm/spread-v0"]))
+    raise SystemExit(replay_main(["swarm/spread-v0", *sys.argv[1:]]))
