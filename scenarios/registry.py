@@ -124,6 +124,6 @@ def describe(scenario_id: str) -> dict[str, Any]:
 
 def _summary(scenario: Scenario) -> str:
     module = importlib.import_module(type(scenario).__module__)
-    doc = (module.__doc__ or "").strip().splitlines()
-    first = doc[0] if doc else ""
+    paragraph = (module.__doc__ or "").strip().split("\n\n")[0]
+    first = " ".join(line.strip() for line in paragraph.splitlines())
     return first.split(": ", 1)[1] if first.startswith(scenario.scenario_id + ":") else first
