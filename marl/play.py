@@ -8,38 +8,22 @@ observation size allows it).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from scenarios import ScenarioConfigError, UnknownScenarioError
-from scenarios.replay import _summary, parse_overrides, record_episode
+from scenarios.replay import default_path, parse_overrides, record_episode, replay_parser, summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="marl play", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", help="scenario id, e.g. swarm/spread-v0 (see marl scenarios)")
+    parser = replay_parser("marl play", __doc__.splitlines()[0])
     parser.add_argument(
         "--policy",
         default=None,
         metavar="RUN_DIR",
         help="trained run folder or checkpoint; default: the scripted baseline",
     )
-    parser.add_argument(
-        "--out", default=None, help="replay file, .mp4 or .gif (default replays/<scenario>.mp4)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="episode seed")
-    parser.add_argument("--size", type=int, default=480, help="frame size in pixels")
-    parser.add_argument("--fps", type=int, default=10, help="frames per second of the replay")
-    parser.add_argument(
-        "-e",
-        "--env",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="scenario config override, repeatable (e.g. -e n_agents=8)",
-    )
     args = parser.parse_args(argv)
-    out = args.out or f"replays/{args.scenario.replace('/', '_')}.mp4"
+    out = args.out or default_path(args.scenario)
     try:
         config = parse_overrides(args.env)
         policy = None
@@ -60,5 +44,5 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownScenarioError, ScenarioConfigError, ValueError, OSError) as error:
         print(f"marl play: {error}", file=sys.stderr)
         return 2
-    print(_summary(result))
+    print(summary(result))
     return 0

@@ -68,7 +68,7 @@ def scenario_class(scenario_id: str) -> type[Scenario]:
     """The Scenario class registered as ``scenario_id``; close matches listed when unknown."""
     ids = registry_ids()
     if scenario_id not in _REGISTRY:
-        close = difflib.get_close_matches(str(scenario_id), ids, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(str(scenario_id), ids, n=3, cutoff=0.75)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise UnknownScenarioError(
             f"unknown scenario {scenario_id!r}{hint} (registered: {', '.join(ids)})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,30 +65,55 @@ def record_episode(
     return {**episode, "path": str(written), "frames": len(frames)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m scenarios.replay",
-        description="Render one episode of a scenario's scripted baseline to MP4/GIF.",
+def replay_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every replay command shares: scenario, output, seed, frame size, overrides."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("scenario", help="scenario id, e.g. swarm/spread-v0 (see marl scenarios)")
+    parser.add_argument(
+        "--out", default=None, help="replay file, .mp4 or .gif (default replays/<scenario>.mp4)"
     )
-    parser.add_argument("scenario", help="scenario id, e.g. swarm/spread-v0")
-    parser.add_argument("--out", default=None, help="replay file (.mp4 or .gif)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="episode seed")
+    parser.add_argument("--size", type=int, default=480, help="frame size in pixels")
+    parser.add_argument("--fps", type=int, default=10, help="frames per second of the replay")
     parser.add_argument(
         "-e",
         "--env",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="scenario config override (repeatable)",
+        help="scenario config override, repeatable (e.g. -e n_agents=8)",
+    )
+    return parser
+
+
+def default_path(scenario_id: str) -> str:
+    return f"replays/{scenario_id.replace('/', '_')}.mp4"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render one episode of a scenario's scripted baseline (``python -m scenarios.replay``)."""
+    parser = replay_parser(
+        "python -m scenarios.replay",
+        "Render one episode of a scenario's scripted baseline to MP4/GIF.",
     )
     args = parser.parse_args(argv)
-    out = args.out or f"replays/{args.scenario.replace('/', '_')}.mp4"
-    result = record_episode(args.scenario, out, seed=args.seed, config=parse_overrides(args.env))
-    print(_summary(result))
+    try:
+        result = record_episode(
+            args.scenario,
+            args.out or default_path(args.scenario),
+            seed=args.seed,
+            size=args.size,
+            fps=args.fps,
+            config=parse_overrides(args.env),
+        )
+    except (KeyError, ValueError, OSError) as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 2
+    print(summary(result))
     return 0
 
 
-def _summary(result: dict[str, Any]) -> str:
+def summary(result: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k}={v:.3g}" for k, v in result["metrics"].items())
     returns = ", ".join(f"{k}={v:.3g}" for k, v in result["return"].items())
     return f"wrote {result['path']} ({result['frames']} frames); return {returns}; {metrics}"
