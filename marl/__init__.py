@@ -1,0 +1,1 @@
+"""Learners: shared-parameter PPO/MAPPO, rollouts, training runs and their checkpoints."""
