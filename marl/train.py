@@ -136,6 +136,14 @@ def build_spec(venv, cfg: TrainConfig, revision: str) -> dict[str, Any]:
     }
 
 
+def make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam, fused where this torch build supports it (measured faster on CPU too)."""
+    try:
+        return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5)
+
+
 # ------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(run_dir: Path, update: int, policy: Policy, trainer: dict, keep: int) -> Path:
     """Write checkpoint ``update_<n>`` atomically, point LATEST at it, prune old ones."""
@@ -220,9 +228,7 @@ def train(
         source = resolve_checkpoint(cfg.init_from)
         check_compatible(read_spec(source), spec["groups"], str(source))
         load_weights(policy, read_tensors(source / "policy.safetensors"), source)
-    optimizers = {
-        g: torch.optim.Adam(m.parameters(), lr=cfg.lr, eps=1e-5) for g, m in policy.groups.items()
-    }
+    optimizers = {g: make_optimizer(m, cfg.lr) for g, m in policy.groups.items()}
     value_norms = {g: RunningMeanStd() for g in policy.groups} if cfg.value_norm else {}
     filter_state = {g: {} for g in policy.groups}
     start_update, global_step = 0, 0

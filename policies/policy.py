@@ -84,7 +84,9 @@ class Policy(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        # A buffer-free lookup: the first actor layer's weight lives where the module lives.
+        first = next(iter(self.groups.values()))
+        return first.actor[0].weight.device
 
     def agent_index(self, group: str, batch: int) -> torch.Tensor:
         """Flat agent indices ``[0..N-1] * batch`` for ``(batch, N)`` rows (cached)."""
