@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from marl.ppo import Rollout, allocate_rollout, collect_rollout
+from marl.ppo import Rollout, allocate_rollout, collect_rollout, initial_memory
 from policies import Policy
 
 
@@ -37,11 +37,14 @@ class LocalCollector:
         self.policy = policy
         self.algo = algo
         self.pin_memory = pin_memory
+        self.recurrent = policy.net_config.recurrent
         self.obs = None
+        self.memory = None
         self._buffers = None
 
     def reset(self, seed: int | None) -> None:
         self.obs = self.venv.reset(seed=seed)
+        self.memory = initial_memory(self.venv, self.recurrent)
 
     def collect(self, weights: dict[str, torch.Tensor] | None, num_steps: int) -> Rollout:
         if weights is not None:
@@ -49,9 +52,11 @@ class LocalCollector:
         if self.obs is None:
             self.reset(None)
         if self._buffers is None or next(iter(self._buffers.values())).obs.shape[0] != num_steps:
-            self._buffers = allocate_rollout(self.venv, self.algo, num_steps, self.pin_memory)
+            self._buffers = allocate_rollout(
+                self.venv, self.algo, num_steps, self.pin_memory, self.recurrent
+            )
         rollout, self.obs = collect_rollout(
-            self.venv, self.policy, self.obs, self._buffers, self.algo
+            self.venv, self.policy, self.obs, self._buffers, self.algo, self.memory
         )
         return rollout
 

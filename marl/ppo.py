@@ -73,6 +73,7 @@ class TrainConfig:
     encoder_dim: int = _opt(32, "width of the neighbour encoder")
     continuous: str = _opt("squash", "continuous actions: squash (tanh) or clip to the Box")
     log_std_init: float = _opt(-0.5, "initial log std of continuous actions")
+    recurrent: int = _opt(0, "GRU state size of the actor (0: feed-forward actor)")
     run_dir: str = _opt("", "run folder (default: runs/<scenario>_<algo>_s<seed>_<time>)")
     checkpoint_every: int = _opt(10, "updates between checkpoints (envs reseed at each)")
     keep_checkpoints: int = _opt(2, "checkpoints kept in the run folder")
@@ -135,6 +136,8 @@ class GroupRollout:
     truncated: torch.Tensor  # 1.0 where truncated and not terminated
     masks: torch.Tensor | None
     next_value: torch.Tensor  # (B, N) critic output after the last step
+    starts: torch.Tensor  # 1.0 where the agent's episode (and GRU state) starts at this step
+    hidden: torch.Tensor | None  # (T, B, N, R) GRU state before each step (recurrent actors)
 
 
 @dataclass
@@ -162,7 +165,9 @@ def critic_dim(algo: str, obs_dim: int, state_dim: int) -> int:
     return obs_dim if algo == "ippo" else state_dim
 
 
-def allocate_rollout(venv, algo: str, num_steps: int, pin: bool) -> dict[str, GroupRollout]:
+def allocate_rollout(
+    venv, algo: str, num_steps: int, pin: bool, recurrent: int = 0
+) -> dict[str, GroupRollout]:
     """Preallocate every group's rollout tensors (pinned when the update runs on CUDA)."""
     t, b = num_steps, venv.num_envs
     state_dim = venv.state_space.shape[-1]
@@ -191,8 +196,22 @@ def allocate_rollout(venv, algo: str, num_steps: int, pin: bool) -> dict[str, Gr
             truncated=zeros(t, b, n),
             masks=None if mask is None else zeros(t, b, n, mask.shape[-1], dtype=torch.bool),
             next_value=zeros(b, n),
+            starts=zeros(t, b, n),
+            hidden=zeros(t, b, n, recurrent) if recurrent > 0 else None,
         )
     return out
+
+
+def initial_memory(venv, recurrent: int) -> dict[str, dict[str, torch.Tensor | None]]:
+    """What a collector carries between steps: GRU state and episode-start flags per group."""
+    memory = {}
+    for name, spec in venv.groups.items():
+        rows = venv.num_envs * spec.n_agents
+        memory[name] = {
+            "hidden": torch.zeros(rows, recurrent) if recurrent > 0 else None,
+            "starts": torch.ones(venv.num_envs, spec.n_agents),
+        }
+    return memory
 
 
 @torch.no_grad()
@@ -204,11 +223,17 @@ def critic_values(policy: Policy, group: str, critic_in: np.ndarray) -> torch.Te
 
 
 def collect_rollout(
-    venv, policy: Policy, obs: dict[str, np.ndarray], buffers: dict[str, GroupRollout], algo: str
+    venv,
+    policy: Policy,
+    obs: dict[str, np.ndarray],
+    buffers: dict[str, GroupRollout],
+    algo: str,
+    memory: dict[str, dict[str, torch.Tensor | None]],
 ) -> tuple[Rollout, dict[str, np.ndarray]]:
     """Run ``policy`` (on CPU) for ``T`` vector steps from ``obs``; fill ``buffers`` in place.
 
-    Returns the rollout and the observation to continue from.
+    ``memory`` (from :func:`initial_memory`) is updated in place. Returns the rollout and the
+    observation to continue from.
     """
     num_steps = next(iter(buffers.values())).obs.shape[0]
     episodes: list[dict] = []
@@ -224,7 +249,13 @@ def collect_rollout(
             if buf.masks is not None:
                 mask = torch.from_numpy(masks[group])
                 buf.masks[t].copy_(mask)
-            raw, log_prob, env_action = policy.sample(group, obs_t, mask)
+            carry = memory[group]
+            buf.starts[t].copy_(carry["starts"])
+            if buf.hidden is not None:
+                buf.hidden[t].copy_(carry["hidden"].view(buf.hidden.shape[1:]))
+            raw, log_prob, env_action, carry["hidden"] = policy.sample(
+                group, obs_t, mask, hidden=carry["hidden"]
+            )
             buf.actions[t].copy_(raw)
             buf.log_probs[t].copy_(log_prob)
             c_in = critic_input(algo, group, obs[group], state)
@@ -237,7 +268,12 @@ def collect_rollout(
         for group, buf in buffers.items():
             term, trunc = terminated[group], truncated[group]
             buf.rewards[t].copy_(torch.from_numpy(rew[group]))
-            buf.dones[t].copy_(torch.from_numpy(term | trunc))
+            done = torch.from_numpy(term | trunc).float()
+            buf.dones[t].copy_(done)
+            carry = memory[group]
+            carry["starts"] = done
+            if carry["hidden"] is not None:
+                carry["hidden"] = carry["hidden"] * (1.0 - done).reshape(-1, 1)
             cut = trunc & ~term
             buf.truncated[t].copy_(torch.from_numpy(cut))
             if cut.any():
@@ -314,6 +350,25 @@ def ppo_loss(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
     return loss, pg_loss, v_loss, entropy, approx_kl, clip_fraction
 
 
+def ppo_loss_recurrent(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
+    """PPO loss over whole sequences ``(m, T, ...)`` for a GRU actor; only valid steps count."""
+    out = module.actor_sequence(mb["obs"], mb["agent"], mb["h0"], mb["starts"])
+    valid = mb["valid"]
+    mask = mb["masks"][valid] if "masks" in mb else None
+    new_log_prob, entropy = module.log_prob_entropy(out[valid], mb["actions"][valid], mask)
+    pg_loss, approx_kl, clip_fraction = policy_loss(
+        new_log_prob, mb["log_probs"][valid], mb["advantages"][valid], cfg.clip_coef
+    )
+    t = valid.shape[1]
+    agent = mb["agent"].unsqueeze(1).expand(-1, t)[valid]
+    new_value = module.value(mb["critic_in"][valid], agent)
+    clip = cfg.value_clip_coef if cfg.clip_value_loss else None
+    v_loss = value_loss(new_value, mb["old_values"][valid], mb["targets"][valid], clip)
+    entropy = entropy.mean()
+    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+    return loss, pg_loss, v_loss, entropy, approx_kl, clip_fraction
+
+
 # ------------------------------------------------------------------------------------- update
 def prepare_group_batch(
     rollout: GroupRollout,
@@ -356,6 +411,8 @@ def prepare_group_batch(
     adv = flat_adv[index]
     if cfg.norm_adv and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    if rollout.hidden is not None:
+        return sequence_batch(rollout, keep, adv, index, targets, old_values), stats
     agent = torch.arange(n).repeat(t * b)[index]
     batch = {
         "obs": rollout.obs.reshape(t * b * n, -1)[index],
@@ -370,6 +427,37 @@ def prepare_group_batch(
     if rollout.masks is not None:
         batch["masks"] = rollout.masks.reshape(t * b * n, -1)[index]
     return batch, stats
+
+
+def sequence_batch(rollout, keep, adv, index, targets, old_values) -> dict[str, torch.Tensor]:
+    """Batch of whole sequences ``(B * N, T, ...)`` for a recurrent actor; ``valid`` marks rows
+    that count in the loss (alive and not filtered)."""
+    t, b, n = rollout.rewards.shape
+
+    def columns(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(t, b * n, *x.shape[3:]).transpose(0, 1).contiguous()
+
+    def scatter(values: torch.Tensor) -> torch.Tensor:
+        full = torch.zeros(t * b * n, dtype=values.dtype)
+        full[index] = values
+        return columns(full.view(t, b, n))
+
+    batch = {
+        "obs": columns(rollout.obs),
+        "critic_in": columns(rollout.critic_in),
+        "actions": columns(rollout.actions),
+        "log_probs": columns(rollout.log_probs),
+        "advantages": scatter(adv),
+        "targets": scatter(targets.float()),
+        "old_values": scatter(old_values.float()),
+        "valid": columns(keep.view(t, b, n)),
+        "starts": columns(rollout.starts),
+        "h0": rollout.hidden[0].reshape(b * n, -1).clone(),
+        "agent": torch.arange(n).repeat(b),
+    }
+    if rollout.masks is not None:
+        batch["masks"] = columns(rollout.masks)
+    return batch
 
 
 def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:

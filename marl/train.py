@@ -39,6 +39,7 @@ from marl.ppo import (
     TrainConfig,
     critic_dim,
     ppo_loss,
+    ppo_loss_recurrent,
     ppo_update,
     prepare_group_batch,
 )
@@ -119,6 +120,7 @@ def build_spec(venv, cfg: TrainConfig, revision: str) -> dict[str, Any]:
         encoder_dim=cfg.encoder_dim,
         continuous=cfg.continuous,
         log_std_init=cfg.log_std_init,
+        recurrent=cfg.recurrent,
     )
     state_dim = venv.state_space.shape[-1]
     groups = {}
@@ -258,7 +260,8 @@ def train(
     agents_per_step = cfg.num_envs * sum(s.n_agents for s in venv.groups.values())
     steps_per_update = cfg.num_steps * agents_per_step
     num_updates = max(1, -(-cfg.total_steps // steps_per_update))
-    loss_fn = torch.compile(ppo_loss) if cfg.compile else ppo_loss
+    loss_fn = ppo_loss_recurrent if cfg.recurrent > 0 else ppo_loss
+    loss_fn = torch.compile(loss_fn) if cfg.compile else loss_fn
 
     writer = None
     if cfg.tensorboard:

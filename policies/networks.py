@@ -39,6 +39,7 @@ class NetConfig:
     encoder_dim: int = 32
     continuous: str = "squash"
     log_std_init: float = -0.5
+    recurrent: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict of the settings."""
@@ -136,7 +137,15 @@ class GroupActorCritic(nn.Module):
         self.encoder = SetEncoder(obs_dim, cfg) if cfg.encoder != "none" else None
         actor_in = (self.encoder.out_dim if self.encoder else obs_dim) + id_dim
         hidden = list(cfg.hidden_sizes)
-        self.actor = mlp([actor_in, *hidden, action_dim], cfg.activation, 0.01)
+        self.recurrent = int(cfg.recurrent)
+        if self.recurrent > 0:
+            # Recurrent actor: first hidden layer, a GRU cell, then the remaining layers.
+            self.actor_pre = mlp([actor_in, hidden[0]], cfg.activation, float(np.sqrt(2.0)))
+            self.actor_pre_act = ACTIVATIONS[cfg.activation]()
+            self.gru = nn.GRUCell(hidden[0], self.recurrent)
+            self.actor = mlp([self.recurrent, *hidden[1:], action_dim], cfg.activation, 0.01)
+        else:
+            self.actor = mlp([actor_in, *hidden, action_dim], cfg.activation, 0.01)
         self.critic = mlp([critic_dim + id_dim, *hidden, 1], cfg.activation, 1.0)
         if action_kind == "continuous":
             self.log_std = nn.Parameter(torch.full((action_dim,), float(cfg.log_std_init)))
@@ -153,11 +162,47 @@ class GroupActorCritic(nn.Module):
         one_hot = torch.nn.functional.one_hot(agent_index, self.n_agents).to(x.dtype)
         return torch.cat([x, one_hot], dim=-1)
 
-    def actor_out(self, obs: torch.Tensor, agent_index: torch.Tensor) -> torch.Tensor:
-        """Logits (discrete) or Gaussian means (continuous) for each row."""
+    def actor_out(
+        self, obs: torch.Tensor, agent_index: torch.Tensor, hidden: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (discrete) or Gaussian means (continuous) per row, and the next GRU state.
+
+        ``hidden`` ``(M, recurrent)`` is the GRU state before this step (zeros when omitted);
+        feed-forward actors return ``None`` as the state.
+        """
         if self.encoder is not None:
             obs = self.encoder(obs)
-        return self.actor(self._with_id(obs, agent_index))
+        x = self._with_id(obs, agent_index)
+        if self.recurrent == 0:
+            return self.actor(x), None
+        if hidden is None:
+            hidden = x.new_zeros(x.shape[0], self.recurrent)
+        hidden = self.gru(self.actor_pre_act(self.actor_pre(x)), hidden)
+        return self.actor(hidden), hidden
+
+    def actor_sequence(
+        self,
+        obs: torch.Tensor,
+        agent_index: torch.Tensor,
+        hidden: torch.Tensor,
+        starts: torch.Tensor,
+    ) -> torch.Tensor:
+        """Recurrent actor over sequences ``obs (M, T, D)`` from ``hidden (M, R)``.
+
+        ``starts (M, T)`` is 1 where an episode starts at step ``t``: the state is zeroed there.
+        Returns ``(M, T, out)``.
+        """
+        if self.encoder is not None:
+            obs = self.encoder(obs)
+        m, t = obs.shape[:2]
+        index = agent_index.unsqueeze(1).expand(m, t)
+        x = self.actor_pre_act(self.actor_pre(self._with_id(obs, index)))
+        keep = 1.0 - starts
+        states = []
+        for step in range(t):
+            hidden = self.gru(x[:, step], hidden * keep[:, step : step + 1])
+            states.append(hidden)
+        return self.actor(torch.stack(states, dim=1))
 
     def value(self, critic_in: torch.Tensor, agent_index: torch.Tensor) -> torch.Tensor:
         """Critic output per row (in the learner's normalized value units)."""
@@ -171,7 +216,12 @@ class GroupActorCritic(nn.Module):
         mask: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability and entropy of the stored (raw) actions under the current actor."""
-        out = self.actor_out(obs, agent_index)
+        return self.log_prob_entropy(self.actor_out(obs, agent_index)[0], actions, mask)
+
+    def log_prob_entropy(
+        self, out: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of ``actions`` and entropy under the actor output ``out``."""
         if self.action_kind == "discrete":
             logits = mask_logits(out, mask)
             return categorical_log_prob(logits, actions), categorical_entropy(logits)

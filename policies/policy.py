@@ -81,12 +81,28 @@ class Policy(nn.Module):
             {name: build_group_module(g, self.net_config) for name, g in spec["groups"].items()}
         )
         self._agent_index: dict[tuple[str, int], torch.Tensor] = {}
+        self._act_hidden: dict[str, torch.Tensor] = {}
+
+    @property
+    def recurrent(self) -> bool:
+        return self.net_config.recurrent > 0
+
+    def reset_state(self, done: dict[str, np.ndarray] | None = None) -> None:
+        """Forget the GRU state kept by :meth:`act` (all of it, or where ``done (B, N)``)."""
+        if done is None:
+            self._act_hidden.clear()
+            return
+        for group, flags in done.items():
+            hidden = self._act_hidden.get(group)
+            if hidden is not None:
+                keep = torch.as_tensor(~np.asarray(flags, bool), device=hidden.device)
+                hidden.mul_(keep.reshape(-1, 1).to(hidden.dtype))
 
     @property
     def device(self) -> torch.device:
         # A buffer-free lookup: the first actor layer's weight lives where the module lives.
         first = next(iter(self.groups.values()))
-        return first.actor[0].weight.device
+        return first.critic[0].weight.device
 
     def agent_index(self, group: str, batch: int) -> torch.Tensor:
         """Flat agent indices ``[0..N-1] * batch`` for ``(batch, N)`` rows (cached)."""
@@ -105,24 +121,28 @@ class Policy(nn.Module):
         obs: torch.Tensor,
         mask: torch.Tensor | None = None,
         deterministic: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Act for ``obs (B, N, D)``: returns raw actions, their log-probs and env actions."""
+        hidden: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Act for ``obs (B, N, D)``: raw actions, their log-probs, env actions, next GRU state.
+
+        ``hidden`` is the GRU state ``(B * N, R)`` of recurrent policies (None: zeros).
+        """
         module = self.groups[group]
         batch, n = obs.shape[0], obs.shape[1]
         index = self.agent_index(group, batch)
-        out = module.actor_out(obs.reshape(batch * n, -1), index)
+        out, hidden = module.actor_out(obs.reshape(batch * n, -1), index, hidden)
         if module.action_kind == "discrete":
             flat_mask = None if mask is None else mask.reshape(batch * n, -1)
             logits = mask_logits(out, flat_mask)
             raw = logits.argmax(-1) if deterministic else categorical_sample(logits)
             log_prob = torch.log_softmax(logits, -1).gather(-1, raw.unsqueeze(-1)).squeeze(-1)
-            return raw.view(batch, n), log_prob.view(batch, n), raw.view(batch, n)
+            return raw.view(batch, n), log_prob.view(batch, n), raw.view(batch, n), hidden
         log_std = module.log_std.expand_as(out)
         raw = out if deterministic else gaussian_sample(out, log_std)
         log_prob = gaussian_log_prob(out, log_std, raw, module.squash)
         env_action = to_env_action(raw, module.action_low, module.action_high, module.squash)
         shape = (batch, n, -1)
-        return raw.view(shape), log_prob.view(batch, n), env_action.view(shape)
+        return raw.view(shape), log_prob.view(batch, n), env_action.view(shape), hidden
 
     @torch.no_grad()
     def act(
@@ -134,6 +154,8 @@ class Policy(nn.Module):
         """Actions per group for ``obs (B, N, obs_dim)``: int64 ``(B, N)`` or float32 ``(B, N, A)``.
 
         ``action_mask`` (group -> bool ``(B, N, n_actions)``) excludes invalid discrete actions.
+        Recurrent policies keep their GRU state between calls: call :meth:`reset_state` when
+        episodes end.
         """
         actions = {}
         for group in self.groups:
@@ -145,7 +167,12 @@ class Policy(nn.Module):
             mask = None
             if action_mask is not None and action_mask.get(group) is not None:
                 mask = torch.as_tensor(action_mask[group], dtype=torch.bool, device=self.device)
-            _, _, env_action = self.sample(group, x, mask, deterministic)
+            hidden = self._act_hidden.get(group)
+            if hidden is not None and hidden.shape[0] != x.shape[0] * x.shape[1]:
+                hidden = None
+            _, _, env_action, hidden = self.sample(group, x, mask, deterministic, hidden)
+            if hidden is not None:
+                self._act_hidden[group] = hidden
             if self.groups[group].action_kind == "discrete":
                 actions[group] = env_action.cpu().numpy().astype(np.int64)
             else:

@@ -89,6 +89,8 @@ def rollout(t=4, b=3, n=2, alive=None):
         truncated=zeros.clone(),
         masks=None,
         next_value=torch.zeros(b, n),
+        starts=zeros.clone(),
+        hidden=None,
     )
 
 

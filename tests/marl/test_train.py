@@ -38,9 +38,9 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("algo", ["mappo", "ippo"])
-def test_resume_after_a_crash_equals_an_unbroken_run(tmp_path, algo):
-    unbroken = train(small_config(tmp_path / "a", algo=algo))
+@pytest.mark.parametrize("algo,recurrent", [("mappo", 0), ("ippo", 0), ("mappo", 8)])
+def test_resume_after_a_crash_equals_an_unbroken_run(tmp_path, algo, recurrent):
+    unbroken = train(small_config(tmp_path / "a", algo=algo, recurrent=recurrent))
     assert unbroken.updates == 7
 
     def crash(update):
@@ -48,7 +48,7 @@ def test_resume_after_a_crash_equals_an_unbroken_run(tmp_path, algo):
             raise Killed
 
     with pytest.raises(Killed):
-        train(small_config(tmp_path / "b", algo=algo), on_update=crash)
+        train(small_config(tmp_path / "b", algo=algo, recurrent=recurrent), on_update=crash)
     assert (tmp_path / "b/checkpoints/LATEST").read_text().strip() == "update_000004"
     resumed = train(resume=tmp_path / "b")
     assert resumed.global_step == unbroken.global_step

@@ -58,7 +58,7 @@ def test_continuous_actions_stay_in_bounds_and_log_probs_agree():
         torch.manual_seed(1)
         policy = make_policy(box, continuous=mode, log_std_init=1.0)
         obs = torch.randn(256, 3, 6)
-        raw, log_prob, env_action = policy.sample("drone", obs)
+        raw, log_prob, env_action, _ = policy.sample("drone", obs)
         assert env_action.shape == (256, 3, 2)
         assert torch.all(env_action >= torch.tensor([-2.0, 0.0]))
         assert torch.all(env_action <= torch.tensor([2.0, 1.0]))
@@ -72,7 +72,7 @@ def test_agent_id_changes_the_output_per_agent():
     policy = make_policy(agent_id=True)
     module = policy.groups["drone"]
     obs = torch.ones(3, 6)
-    out = module.actor_out(obs, torch.arange(3))
+    out, _ = module.actor_out(obs, torch.arange(3))
     assert not torch.allclose(out[0], out[1])
 
 
@@ -151,3 +151,33 @@ def test_policies_imports_only_torch_numpy_gymnasium():
             for name in names:
                 top = name.split(".")[0]
                 assert top in allowed | stdlib, f"{file.name} imports {name}"
+
+
+def test_gru_sequence_matches_stepwise_acting_with_resets():
+    torch.manual_seed(0)
+    policy = make_policy(recurrent=8)
+    module = policy.groups["drone"]
+    obs = torch.randn(5, 6, 6)  # 5 sequences (rows), 6 steps
+    starts = torch.zeros(5, 6)
+    starts[1, 3] = 1.0
+    starts[:, 0] = 1.0
+    agent = torch.tensor([0, 1, 2, 0, 1])
+    sequence = module.actor_sequence(obs, agent, torch.zeros(5, 8), starts)
+    hidden = torch.zeros(5, 8)
+    for t in range(6):
+        hidden = hidden * (1 - starts[:, t : t + 1])
+        out, hidden = module.actor_out(obs[:, t], agent, hidden)
+        torch.testing.assert_close(sequence[:, t], out)
+    # The reset matters: without it row 1's later outputs differ.
+    no_reset = module.actor_sequence(obs, agent, torch.zeros(5, 8), torch.zeros(5, 6))
+    assert not torch.allclose(no_reset[1, 4], sequence[1, 4])
+
+
+def test_recurrent_act_keeps_and_resets_state():
+    torch.manual_seed(0)
+    policy = make_policy(recurrent=8)
+    obs = {"drone": np.random.default_rng(0).normal(size=(4, 3, 6)).astype(np.float32)}
+    policy.act(obs)
+    assert policy._act_hidden["drone"].abs().sum() > 0
+    policy.reset_state({"drone": np.ones((4, 3), bool)})
+    assert policy._act_hidden["drone"].abs().sum() == 0
