@@ -1,0 +1,117 @@
+"""The scenario registry: ids like ``"swarm/spread-v0"`` mapped to Scenario classes.
+
+``register`` is a class decorator; ``make`` gives a PettingZoo ParallelEnv over one world and
+``make_vec`` the array-native vector env. Scenario modules are imported when the registry is first
+used, so that ids resolve without importing every family by hand.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+import re
+from typing import Any
+
+from scenarios.core import Scenario, build_config
+
+_REGISTRY: dict[str, type[Scenario]] = {}
+_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_-]*-v\d+$")
+FAMILIES = ("swarm", "warehouse", "traffic")
+
+
+class UnknownScenarioError(KeyError):
+    """No scenario is registered under that id; the message lists close matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(scenario_id: str):
+    """Class decorator: register a Scenario subclass under ``family/name-vN``."""
+    if not _ID_PATTERN.match(scenario_id):
+        raise ValueError(f"scenario id must look like 'family/name-v0', got {scenario_id!r}")
+
+    def decorate(cls: type[Scenario]) -> type[Scenario]:
+        if scenario_id in _REGISTRY and _REGISTRY[scenario_id] is not cls:
+            raise ValueError(f"scenario id {scenario_id!r} is already registered")
+        cls.scenario_id = scenario_id
+        _REGISTRY[scenario_id] = cls
+        return cls
+
+    return decorate
+
+
+def _load_families() -> None:
+    for family in FAMILIES:
+        try:
+            package = importlib.import_module(f"scenarios.{family}")
+        except ModuleNotFoundError as error:
+            if error.name == f"scenarios.{family}":
+                continue
+            raise
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"scenarios.{family}.{module.name}")
+
+
+def registry_ids() -> list[str]:
+    """Every registered scenario id, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def scenario_class(scenario_id: str) -> type[Scenario]:
+    """The Scenario class registered as ``scenario_id``; close matches listed when unknown."""
+    ids = registry_ids()
+    if scenario_id not in _REGISTRY:
+        close = difflib.get_close_matches(str(scenario_id), ids, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownScenarioError(
+            f"unknown scenario {scenario_id!r}{hint} (registered: {', '.join(ids)})"
+        )
+    return _REGISTRY[scenario_id]
+
+
+def make_scenario(scenario_id: str, **config: Any) -> Scenario:
+    """The scenario object with its validated config (no world yet)."""
+    cls = scenario_class(scenario_id)
+    return cls(build_config(cls.config_class, scenario_id, config))
+
+
+def make_vec(scenario_id: str, num_envs: int = 1, seed: int | None = None, **config: Any):
+    """Array-native vector env of ``num_envs`` worlds; ``config`` overrides the scenario's fields."""
+    from scenarios.vector import VectorEnv
+
+    return VectorEnv(make_scenario(scenario_id, **config), num_envs=num_envs, seed=seed)
+
+
+def make(scenario_id: str, render_mode: str | None = None, **config: Any):
+    """PettingZoo ParallelEnv over one world; AEC via ``pettingzoo.utils.parallel_to_aec``."""
+    from scenarios.pettingzoo_env import ParallelScenarioEnv
+
+    return ParallelScenarioEnv(make_scenario(scenario_id, **config), render_mode=render_mode)
+
+
+def describe(scenario_id: str) -> dict[str, Any]:
+    """Groups, agent counts, spaces and config defaults of a scenario, for listings."""
+    scenario = make_scenario(scenario_id)
+    return {
+        "id": scenario_id,
+        "groups": {
+            name: {
+                "n_agents": spec.n_agents,
+                "observation_space": str(spec.observation_space),
+                "action_space": str(spec.action_space),
+            }
+            for name, spec in scenario.groups().items()
+        },
+        "state_size": scenario.state_size(),
+        "config": scenario.cfg,
+        "summary": (scenario.__class__.__module__ and _summary(scenario)),
+    }
+
+
+def _summary(scenario: Scenario) -> str:
+    module = importlib.import_module(type(scenario).__module__)
+    doc = (module.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""

@@ -1,0 +1,347 @@
+"""swarm/spread-v0: N drones spread out to cover N landmarks in a walled arena.
+
+The physical version of MPE's *simple spread*: drones are point masses with a thrust limit, drag
+and a speed cap, they collide for real with each other and with the walls, and the team is scored
+on how close the landmarks' nearest drones are.
+
+Agents
+    One group, ``drone``, of ``n_agents`` drones (ids ``drone_0`` ...). No drone ends early.
+
+Observation (float32, per drone)
+    ``[vx, vy, x, y, (lx_j - x, ly_j - y) for each landmark j,
+    (dx, dy, dvx, dvy, valid) for each of the k nearest drones]``, where ``k = min(k_neighbours,
+    n_agents - 1)``; the neighbour block is sorted by distance, invalid rows are zero. Size
+    ``4 + 2 * n_agents + 5 * k``. Positions are in metres with the arena centred on the origin.
+
+Actions
+    ``Discrete(5)`` (default): no thrust, +x, -x, +y, -y at full thrust. With
+    ``continuous_actions=True``: ``Box(-1, 1, (2,))``, thrust as a fraction of ``max_force``.
+
+Reward (per drone, per step)
+    ``coverage``: shared by the team, minus the mean over landmarks of the distance from each
+    landmark to its nearest drone. ``collision``: minus ``collision_penalty`` for each other drone
+    this drone overlaps (centres closer than two radii plus ``contact_margin``).
+
+Termination
+    None; episodes are truncated after ``max_steps``.
+
+Metrics (per episode)
+    ``coverage``: fraction of landmarks with a drone within ``cover_radius`` at the last step;
+    ``coverage_mean``: the same averaged over the episode; ``collisions``: overlapping drones per
+    drone-step; ``min_separation``: the smallest centre distance between two drones.
+
+State (for a centralized critic)
+    All drones' ``x, y, vx, vy`` then all landmarks' ``x, y``: ``6 * n_agents`` floats.
+
+Scripted baseline (``GreedySpreadPolicy``)
+    Greedy assignment: repeatedly take the closest free (drone, landmark) pair in the world; each
+    drone then steers with a proportional velocity controller ``v* = gain * (target - p)``
+    (capped at ``max_speed``), thrust toward ``v* - v``; in the discrete version, the action whose
+    direction best matches that thrust, or no thrust when it is small.
+
+Parameters: see ``SpreadConfig`` (every field documented). Render an episode of the baseline with
+``python -m scenarios.swarm.spread`` or ``marl play swarm/spread-v0``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
+from scenarios.registry import register
+from worlds import HolonomicPointMass, WorldBatch
+from worlds.sensors import nearest_neighbours, pairwise
+
+# Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
+DIRECTIONS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SpreadConfig(ScenarioConfig):
+    max_steps: int = 50
+    """Steps per episode (dt each) before truncation."""
+    n_agents: int = 3
+    """Number of drones, and of landmarks."""
+    k_neighbours: int = 3
+    """Nearest drones in each observation (capped at n_agents - 1)."""
+    arena_size: float = 0.0
+    """Side of the square arena in metres; 0 scales it as 2 * sqrt(n_agents / 3)."""
+    continuous_actions: bool = False
+    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
+    drone_radius: float = 0.08
+    """Drone body radius in metres."""
+    cover_radius: float = 0.15
+    """A landmark counts as covered when a drone centre is this close."""
+    max_force: float = 3.0
+    """Thrust limit in newtons (drones weigh 1 kg)."""
+    max_speed: float = 1.0
+    """Speed cap in m/s."""
+    damping: float = 0.25
+    """Fraction of velocity a drone keeps per second without thrust (drag)."""
+    collision_penalty: float = 1.0
+    """Reward subtracted per overlapping pair, from each drone of the pair."""
+    contact_margin: float = 0.01
+    """Extra distance under which two drones count as colliding."""
+    dt: float = 0.1
+    """Seconds per environment step."""
+    substeps: int = 1
+    """Physics substeps per step."""
+
+    def validate(self, scenario_id: str) -> None:
+        super().validate(scenario_id)
+        check(scenario_id, self.n_agents >= 1, "n_agents", "must be >= 1", self.n_agents)
+        check(
+            scenario_id, self.k_neighbours >= 0, "k_neighbours", "must be >= 0", self.k_neighbours
+        )
+        check(scenario_id, self.arena_size >= 0, "arena_size", "must be >= 0", self.arena_size)
+        for name in ("drone_radius", "cover_radius", "max_force", "max_speed", "dt"):
+            value = getattr(self, name)
+            check(scenario_id, value > 0, name, "must be > 0", value)
+        check(scenario_id, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
+        check(scenario_id, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
+        check(
+            scenario_id,
+            self.collision_penalty >= 0,
+            "collision_penalty",
+            "must be >= 0",
+            self.collision_penalty,
+        )
+        side = self.side
+        check(
+            scenario_id,
+            side > 6 * self.drone_radius,
+            "arena_size",
+            f"must exceed 6 drone radii ({6 * self.drone_radius})",
+            side,
+        )
+
+    @property
+    def side(self) -> float:
+        return self.arena_size or 2.0 * math.sqrt(max(self.n_agents, 3) / 3)
+
+    @property
+    def k(self) -> int:
+        return min(self.k_neighbours, self.n_agents - 1)
+
+
+@register("swarm/spread-v0")
+class Spread(Scenario):
+    config_class = SpreadConfig
+    metric_reduce = {
+        "coverage": "last",
+        "coverage_mean": "mean",
+        "collisions": "mean",
+        "min_separation": "min",
+    }
+
+    def __init__(self, cfg: SpreadConfig) -> None:
+        super().__init__(cfg)
+        n, k = cfg.n_agents, cfg.k
+        self.obs_size = 4 + 2 * n + 5 * k
+        if cfg.continuous_actions:
+            action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        else:
+            action_space = spaces.Discrete(len(DIRECTIONS))
+        observation_space = spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32)
+        self._groups = {"drone": GroupSpec("drone", n, observation_space, action_space)}
+        self.reward_terms: dict[str, np.ndarray] = {}
+
+    def groups(self) -> dict[str, GroupSpec]:
+        return self._groups
+
+    def state_size(self) -> int:
+        return 6 * self.cfg.n_agents
+
+    def make_world(self, num_worlds: int) -> WorldBatch:
+        cfg = self.cfg
+        world = WorldBatch(
+            num_worlds, cfg.side, cfg.side, dt=cfg.dt, substeps=cfg.substeps, damping=cfg.damping
+        )
+        world.geometry.add_walls(cfg.side, cfg.side, thickness=0.5)
+        self.drones = world.add_group(
+            "drone",
+            cfg.n_agents,
+            radius=cfg.drone_radius,
+            mass=1.0,
+            dynamics=HolonomicPointMass(cfg.max_force, cfg.max_speed),
+        )
+        n = cfg.n_agents
+        self.landmark_x = np.zeros((num_worlds, n), np.float32)
+        self.landmark_y = np.zeros((num_worlds, n), np.float32)
+        self._obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
+        self._state = np.zeros((num_worlds, 6 * n), np.float32)
+        self._reward = np.zeros((num_worlds, n), np.float32)
+        self._eye = np.eye(n, dtype=bool)
+        return world
+
+    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+        cfg = self.cfg
+        n, count = cfg.n_agents, len(env_ids)
+        reach = cfg.side / 2 - 2 * cfg.drone_radius
+        self.landmark_x[env_ids] = rng.uniform(-reach, reach, (count, n))
+        self.landmark_y[env_ids] = rng.uniform(-reach, reach, (count, n))
+        x, y = _spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
+        world.reset_bodies("drone", env_ids, x, y)
+
+    def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
+        act = actions["drone"]
+        command = self.drones.command
+        if self.cfg.continuous_actions:
+            np.clip(act, -1.0, 1.0, out=command)
+            command *= self.cfg.max_force
+        else:
+            np.multiply(DIRECTIONS[act], self.cfg.max_force, out=command)
+        if not self.alive["drone"].all():
+            command[~self.alive["drone"]] = 0.0
+
+    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
+        cfg, drones, obs = self.cfg, self.drones, self._obs
+        n, k = cfg.n_agents, cfg.k
+        x, y, vx, vy = drones.x, drones.y, drones.vx, drones.vy
+        obs[..., 0] = vx
+        obs[..., 1] = vy
+        obs[..., 2] = x
+        obs[..., 3] = y
+        # Landmark offsets (B, N drones, N landmarks); kept for the reward and metrics.
+        self._landmark_dx = dx = self.landmark_x[:, None, :] - x[:, :, None]
+        self._landmark_dy = dy = self.landmark_y[:, None, :] - y[:, :, None]
+        obs[..., 4 : 4 + 2 * n : 2] = dx
+        obs[..., 5 : 4 + 2 * n : 2] = dy
+        self._pair = pair = pairwise(x, y)
+        if k:
+            near = nearest_neighbours(x, y, vx, vy, k, pair=pair)
+            block = obs[..., 4 + 2 * n :]
+            block[..., 0::5] = near.dx
+            block[..., 1::5] = near.dy
+            block[..., 2::5] = near.dvx
+            block[..., 3::5] = near.dvy
+            block[..., 4::5] = near.mask
+        return {"drone": obs}
+
+    def _nearest_landmark_distance(self) -> np.ndarray:
+        dx, dy = self._landmark_dx, self._landmark_dy
+        return np.sqrt((dx * dx + dy * dy).min(axis=1))
+
+    def _overlaps(self) -> np.ndarray:
+        limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
+        touching = self._pair.dist2 < limit * limit
+        touching &= ~self._eye
+        return touching.sum(axis=2)
+
+    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
+        nearest = self._nearest_landmark_distance()
+        coverage = -nearest.mean(axis=1, keepdims=True)
+        collisions = self._overlaps()
+        self._collisions = collisions
+        self._nearest = nearest
+        collision = collisions * np.float32(-self.cfg.collision_penalty)
+        np.add(coverage, collision, out=self._reward)
+        self.reward_terms = {
+            "coverage": np.broadcast_to(coverage, self._reward.shape),
+            "collision": collision,
+        }
+        return {"drone": self._reward}
+
+    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
+        n = self.cfg.n_agents
+        covered = (self._nearest < self.cfg.cover_radius).mean(axis=1)
+        dist2 = np.where(self._eye, np.inf, self._pair.dist2)
+        separation = np.sqrt(dist2.min(axis=(1, 2))) if n > 1 else np.full(len(dist2), np.inf)
+        return {
+            "coverage": covered,
+            "coverage_mean": covered,
+            "collisions": self._collisions.mean(axis=1),
+            "min_separation": separation,
+        }
+
+    def state(self, world: WorldBatch) -> np.ndarray:
+        n, drones, state = self.cfg.n_agents, self.drones, self._state
+        for i, values in enumerate(
+            (drones.x, drones.y, drones.vx, drones.vy, self.landmark_x, self.landmark_y)
+        ):
+            state[:, i * n : (i + 1) * n] = values
+        return state
+
+    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+        drones = self.drones
+        for lx, ly in zip(self.landmark_x[env_index], self.landmark_y[env_index], strict=True):
+            distance = np.hypot(drones.x[env_index] - lx, drones.y[env_index] - ly).min()
+            color = (138, 226, 52) if distance < self.cfg.cover_radius else (252, 175, 62)
+            canvas.circle(
+                float(lx), float(ly), self.cfg.cover_radius, fill=None, outline=color, width=2
+            )
+            canvas.circle(float(lx), float(ly), 0.03, fill=color)
+
+    def scripted_policy(self) -> GreedySpreadPolicy:
+        return GreedySpreadPolicy(self.cfg)
+
+
+def _spaced_points(rng, count: int, n: int, reach: float, spacing: float):
+    """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
+    drawn on a jittered grid (so that drones never start overlapping)."""
+    cells = math.ceil(math.sqrt(n))
+    cell = 2 * reach / cells
+    slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
+    jitter = max(cell - spacing, 0.0) / 2
+    x = -reach + (slots % cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
+    y = -reach + (slots // cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
+    return x, y
+
+
+class GreedySpreadPolicy:
+    """Scripted baseline: greedy landmark assignment, then a proportional velocity controller.
+
+    Acts for every drone of every world at once from the joint observation ``(B, N, obs)``.
+    """
+
+    def __init__(self, cfg: SpreadConfig, gain: float = 2.0) -> None:
+        self.cfg = cfg
+        self.gain = gain
+
+    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
+        cfg = self.cfg
+        o = obs["drone"]
+        n = cfg.n_agents
+        vx, vy, px, py = o[..., 0], o[..., 1], o[..., 2], o[..., 3]
+        lx = px[:, :1, None] + o[:, :1, 4 : 4 + 2 * n : 2]  # (B, 1, L) from drone 0's view
+        ly = py[:, :1, None] + o[:, :1, 5 : 4 + 2 * n : 2]
+        dist = np.hypot(lx - px[..., None], ly - py[..., None])  # (B, N, L)
+        target = self._assign(dist)
+        rows = np.arange(len(o))[:, None]
+        goal_x, goal_y = lx[:, 0][rows, target], ly[:, 0][rows, target]
+        want_x, want_y = self.gain * (goal_x - px), self.gain * (goal_y - py)
+        speed = np.maximum(np.hypot(want_x, want_y) / cfg.max_speed, 1.0)
+        thrust_x, thrust_y = want_x / speed - vx, want_y / speed - vy
+        if cfg.continuous_actions:
+            scale = np.maximum(np.hypot(thrust_x, thrust_y), 1e-6)
+            unit = np.minimum(1.0, 4.0 * scale) / scale
+            return {"drone": np.stack([thrust_x * unit, thrust_y * unit], -1).astype(np.float32)}
+        score = thrust_x[..., None] * DIRECTIONS[:, 0] + thrust_y[..., None] * DIRECTIONS[:, 1]
+        action = score.argmax(axis=-1)
+        action[np.hypot(thrust_x, thrust_y) < 0.1] = 0
+        return {"drone": action.astype(np.int64)}
+
+    @staticmethod
+    def _assign(dist: np.ndarray) -> np.ndarray:
+        """Greedy matching per world: the closest free (drone, landmark) pair first."""
+        batch, n, landmarks = dist.shape
+        dist = dist.astype(np.float64).copy()
+        target = np.zeros((batch, n), np.int64)
+        rows = np.arange(batch)
+        for _ in range(min(n, landmarks)):
+            flat = dist.reshape(batch, -1).argmin(axis=1)
+            drone, landmark = np.divmod(flat, landmarks)
+            target[rows, drone] = landmark
+            dist[rows, drone, :] = np.inf
+            dist[rows, :, landmark] = np.inf
+        return target
+
+
+if __name__ == "__main__":
+    from scenarios.replay import main as replay_main
+
+    raise SystemExit(replay_main(["swarm/spread-v0"]))

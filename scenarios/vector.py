@@ -1,0 +1,252 @@
+"""The array-native vector env: B worlds of one scenario stepped together.
+
+This is what learners, the league, evaluation and the benchmarks use. Everything is an array with
+the batch axis first; episode information arrives only when an episode ends. Episode rules (time
+limit, auto-reset, per-agent masking, episode statistics) live here once, not in each scenario.
+
+Arrays returned by ``reset`` and ``step`` are buffers that the next call overwrites: copy what you
+keep (a rollout buffer does anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from scenarios.core import GroupSpec, Scenario
+
+_REDUCERS = {
+    "mean": (np.add, 0.0),
+    "sum": (np.add, 0.0),
+    "min": (np.minimum, np.inf),
+    "max": (np.maximum, -np.inf),
+    "last": (None, np.nan),
+}
+
+
+class VectorEnv:
+    """``num_envs`` worlds of ``scenario``; see ``scenarios.make_vec``.
+
+    ``step`` takes ``{group: actions}`` with actions ``(B, N)`` int for a Discrete space or
+    ``(B, N, act_dim)`` float for a Box, and returns ``obs, rew, terminated, truncated, info``.
+    With ``autoreset`` a world whose episode ended is reset inside ``step``: its returned obs is
+    the new episode's first, and ``info["final_obs"]`` / ``info["final_state"]`` hold the ended
+    episode's last (valid in the rows of worlds that ended). ``info["episodes"]`` lists one plain
+    record per ended world: env_id, length, return per group (mean over agents of summed reward),
+    reward_terms (summed, mean over agents) and metrics (reduced per ``metric_reduce``).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        num_envs: int,
+        seed: int | None = None,
+        autoreset: bool = True,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.scenario = scenario
+        self.scenario_id = scenario.scenario_id
+        self.cfg = scenario.cfg
+        self.num_envs = num_envs
+        self.autoreset = autoreset
+        self.groups: dict[str, GroupSpec] = scenario.groups()
+        self.world = scenario.make_world(num_envs)
+        state_size = scenario.state_size()
+        self.state_space = spaces.Box(-np.inf, np.inf, (state_size,), np.float32)
+        self._rng = np.random.default_rng(seed)
+        self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
+        scenario.alive = self.alive
+        self._steps = np.zeros(num_envs, np.int64)
+        self._returns = {g: np.zeros((num_envs, s.n_agents)) for g, s in self.groups.items()}
+        self._term_sums: dict[str, np.ndarray] = {}
+        self._metric_values: dict[str, np.ndarray] = {}
+        self._final_obs = {
+            g: np.zeros((num_envs, s.n_agents, *s.observation_space.shape), np.float32)
+            for g, s in self.groups.items()
+        }
+        self._final_state = np.zeros((num_envs, state_size), np.float32)
+        self._truncated = {
+            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
+        }
+        self._all_worlds = np.arange(num_envs)
+        self._obs: dict[str, np.ndarray] | None = None
+
+    # -------------------------------------------------------------------------------- reset
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Reset every world (reseeding the batch's generator when ``seed`` is given)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._reset_worlds(self._all_worlds)
+        self._obs = self._observe()
+        return self._obs
+
+    def _reset_worlds(self, env_ids: np.ndarray) -> None:
+        self.scenario.reset(self.world, self._rng, env_ids)
+        for group, alive in self.alive.items():
+            alive[env_ids] = True
+            self._returns[group][env_ids] = 0.0
+        for values in self._term_sums.values():
+            values[env_ids] = 0.0
+        for name, values in self._metric_values.items():
+            values[env_ids] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
+        self._steps[env_ids] = 0
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        obs = self.scenario.observe(self.world)
+        for group, alive in self.alive.items():
+            if not alive.all():
+                obs[group][~alive] = 0.0
+        return obs
+
+    # --------------------------------------------------------------------------------- step
+    def step(self, actions: dict[str, np.ndarray]):
+        if self._obs is None:
+            raise RuntimeError(f"{self.scenario_id}: call reset() before step()")
+        self._check_actions(actions)
+        scenario, world = self.scenario, self.world
+        scenario.apply_actions(world, actions)
+        world.step()
+        obs = self._observe()
+        rew = scenario.reward(world)
+        terminated = scenario.terminated(world)
+        self._steps += 1
+        for group, alive in self.alive.items():
+            rew[group] *= alive
+            self._returns[group] += rew[group]
+        self._accumulate(scenario.reward_terms, scenario.metrics(world))
+        time_up = self._steps >= self.cfg.max_steps
+        if terminated is None:
+            terminated = {g: np.zeros_like(a) for g, a in self.alive.items()}
+            ended = time_up
+        else:
+            for group, alive in self.alive.items():
+                terminated[group] &= alive
+                alive &= ~terminated[group]
+            ended = time_up | ~np.logical_or.reduce([a.any(axis=1) for a in self.alive.values()])
+        for group, truncated in self._truncated.items():
+            np.logical_and(time_up[:, None], self.alive[group], out=truncated)
+        info: dict[str, Any] = {
+            "episodes": [],
+            "final_obs": self._final_obs,
+            "final_state": self._final_state,
+        }
+        if ended.any():
+            info = self._end_episodes(np.flatnonzero(ended), obs)
+            if self.autoreset:
+                obs = self._observe()
+        self._obs = obs
+        return obs, rew, terminated, self._truncated, info
+
+    def _check_actions(self, actions: dict[str, np.ndarray]) -> None:
+        if not isinstance(actions, dict) or actions.keys() != self.groups.keys():
+            got = sorted(actions) if isinstance(actions, dict) else type(actions).__name__
+            raise ValueError(
+                f"{self.scenario_id}: actions must be a dict with exactly the groups "
+                f"{sorted(self.groups)}, got {got}"
+            )
+        for group, spec in self.groups.items():
+            act = actions[group]
+            space = spec.action_space
+            expected = (self.num_envs, spec.n_agents, *space.shape)
+            if not isinstance(act, np.ndarray) or act.shape != expected:
+                shape = getattr(act, "shape", type(act).__name__)
+                raise ValueError(
+                    f"{self.scenario_id}: actions[{group!r}] must be an array of shape "
+                    f"{expected}, got {shape}"
+                )
+            if isinstance(space, spaces.Discrete):
+                if act.dtype.kind not in "iu":
+                    raise ValueError(
+                        f"{self.scenario_id}: actions[{group!r}] must be integers for "
+                        f"Discrete({space.n}), got dtype {act.dtype}"
+                    )
+                if act.min() < 0 or act.max() >= space.n:
+                    raise ValueError(
+                        f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
+                        f"min {act.min()}, max {act.max()}"
+                    )
+            else:
+                if act.dtype.kind != "f":
+                    raise ValueError(
+                        f"{self.scenario_id}: actions[{group!r}] must be floating point, "
+                        f"got dtype {act.dtype}"
+                    )
+                if not np.isfinite(act).all():
+                    raise ValueError(
+                        f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity"
+                    )
+
+    def _accumulate(self, terms: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> None:
+        for name, values in terms.items():
+            total = self._term_sums.get(name)
+            if total is None:
+                total = self._term_sums[name] = np.zeros(self.num_envs)
+            total += values.mean(axis=1)
+        for name, values in metrics.items():
+            how = self.scenario.metric_reduce.get(name, "mean")
+            current = self._metric_values.get(name)
+            if current is None:
+                current = self._metric_values[name] = np.full(self.num_envs, _REDUCERS[how][1])
+            function = _REDUCERS[how][0]
+            if function is None:
+                current[...] = values
+            else:
+                function(current, values, out=current)
+
+    def _end_episodes(self, env_ids: np.ndarray, obs: dict[str, np.ndarray]) -> dict[str, Any]:
+        for group, final in self._final_obs.items():
+            final[env_ids] = obs[group][env_ids]
+        state = self.scenario.state(self.world)
+        if state is not None:
+            self._final_state[env_ids] = state[env_ids]
+        episodes = []
+        for env_id in env_ids.tolist():
+            length = int(self._steps[env_id])
+            metrics = {}
+            for name, values in self._metric_values.items():
+                value = float(values[env_id])
+                if self.scenario.metric_reduce.get(name, "mean") == "mean":
+                    value /= length
+                metrics[name] = value
+            episodes.append(
+                {
+                    "env_id": env_id,
+                    "length": length,
+                    "return": {g: float(r[env_id].mean()) for g, r in self._returns.items()},
+                    "reward_terms": {n: float(v[env_id]) for n, v in self._term_sums.items()},
+                    "metrics": metrics,
+                }
+            )
+        if self.autoreset:
+            self._reset_worlds(env_ids)
+        return {
+            "episodes": episodes,
+            "final_obs": self._final_obs,
+            "final_state": self._final_state,
+        }
+
+    # ----------------------------------------------------------------------------- queries
+    def state(self) -> np.ndarray:
+        """Global state ``(B, state_size)`` for a centralized critic."""
+        state = self.scenario.state(self.world)
+        if state is None:
+            raise NotImplementedError(f"{self.scenario_id} offers no global state")
+        return state
+
+    def action_mask(self) -> dict[str, np.ndarray] | None:
+        """Legal actions ``{group: bool (B, N, n_actions)}``, or None without masks."""
+        return self.scenario.action_mask(self.world)
+
+    def render(self, env_index: int = 0, size: int = 480) -> np.ndarray:
+        """World ``env_index`` as an RGB array ``(H, W, 3)``."""
+        from worlds.render import draw_world
+
+        canvas = draw_world(self.world, env_index, size=size)
+        self.scenario.render_extra(self.world, canvas, env_index)
+        return canvas.array()
+
+    def close(self) -> None:
+        self.world = None

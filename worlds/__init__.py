@@ -1,0 +1,23 @@
+"""worlds: a batch of 2D physics worlds on pymunk, with array state, sensors and rendering.
+
+This package knows nothing of agents' goals, rewards or learning; it imports numpy and pymunk
+(and Pillow/imageio for pictures) only.
+"""
+
+from worlds.dynamics import DifferentialDrive, Dynamics, HolonomicPointMass, KinematicBicycle
+from worlds.geometry import StaticGeometry
+from worlds.world import BodyGroup, PhysicsError, WorldBatch
+from worlds.zones import BoxZones, CircleZones
+
+__all__ = [
+    "BodyGroup",
+    "BoxZones",
+    "CircleZones",
+    "DifferentialDrive",
+    "Dynamics",
+    "HolonomicPointMass",
+    "KinematicBicycle",
+    "PhysicsError",
+    "StaticGeometry",
+    "WorldBatch",
+]
