@@ -57,7 +57,7 @@ class TrainConfig:
     value_clip_coef: float = _opt(0.2, "value clip range (in normalized value units)")
     ent_coef: float = _opt(0.01, "entropy bonus coefficient")
     vf_coef: float = _opt(0.5, "value loss coefficient")
-    max_grad_norm: float = _opt(0.5, "gradient norm clip")
+    max_grad_norm: float = _opt(0.5, "gradient norm clip, applied to actor and critic apart")
     norm_adv: bool = _opt(True, "normalize advantages over the batch")
     value_norm: bool = _opt(True, "normalize value targets with running mean and std")
     target_kl: float = _opt(0.0, "stop the epochs early above this approximate KL (0: never)")
@@ -481,6 +481,8 @@ def ppo_update(
         return {}
     minibatch = max(1, size // cfg.minibatches)
     device = batch["advantages"].device
+    # Clipped apart: a large critic gradient must not shrink the actor's step.
+    parameter_sets = (module.actor_parameters(), module.critic_parameters())
     totals = torch.zeros(6, device=device)
     count = 0
     for _epoch in range(cfg.epochs):
@@ -494,7 +496,8 @@ def ppo_update(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+                for parameters in parameter_sets:
+                    torch.nn.utils.clip_grad_norm_(parameters, cfg.max_grad_norm)
             optimizer.step()
             totals += torch.stack([loss.detach(), pg.detach(), vl.detach(), ent.detach(), kl, cf])
             epoch_kl += kl

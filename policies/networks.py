@@ -156,6 +156,15 @@ class GroupActorCritic(nn.Module):
         elif action_kind != "discrete":
             raise ValueError(f"action_kind must be discrete or continuous, got {action_kind!r}")
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the critic (everything else belongs to the actor)."""
+        return list(self.critic.parameters())
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the actor: encoder, GRU, layers and the log std."""
+        critic = {id(p) for p in self.critic.parameters()}
+        return [p for p in self.parameters() if id(p) not in critic]
+
     def _with_id(self, x: torch.Tensor, agent_index: torch.Tensor) -> torch.Tensor:
         if not self.cfg.agent_id:
             return x
