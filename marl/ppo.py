@@ -486,12 +486,13 @@ def ppo_update(
     totals = torch.zeros(6, device=device)
     count = 0
     for _epoch in range(cfg.epochs):
+        # One shuffle per epoch; minibatches are then contiguous slices (views, no copies).
         order = torch.randperm(size).to(device, non_blocking=True)
+        shuffled = {k: v[order] for k, v in batch.items()}
         epoch_kl = torch.zeros((), device=device)
         epoch_count = 0
         for start in range(0, size - minibatch + 1, minibatch):
-            index = order[start : start + minibatch]
-            mb = {k: v[index] for k, v in batch.items()}
+            mb = {k: v[start : start + minibatch] for k, v in shuffled.items()}
             loss, pg, vl, ent, kl, cf = loss_fn(module, mb, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

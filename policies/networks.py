@@ -15,8 +15,6 @@ import torch
 from torch import nn
 
 from policies.distributions import (
-    categorical_entropy,
-    categorical_log_prob,
     gaussian_entropy,
     gaussian_log_prob,
     mask_logits,
@@ -232,8 +230,9 @@ class GroupActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and entropy under the actor output ``out``."""
         if self.action_kind == "discrete":
-            logits = mask_logits(out, mask)
-            return categorical_log_prob(logits, actions), categorical_entropy(logits)
+            log_probs = torch.log_softmax(mask_logits(out, mask), dim=-1)
+            chosen = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+            return chosen, -(log_probs.exp() * log_probs).sum(-1)
         log_std = self.log_std.expand_as(out)
         log_prob = gaussian_log_prob(out, log_std, actions, self.squash)
         return log_prob, gaussian_entropy(self.log_std, out.shape[:-1])

@@ -149,3 +149,25 @@ def test_incompatible_checkpoint_is_refused(tmp_path, capsys):
                 tmp_path / "t", env={"max_cycles": 10, "N": 4}, init_from=str(tmp_path / "r")
             )
         )
+
+
+def test_help_is_generated_from_the_config(capsys):
+    import dataclasses
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for spec in dataclasses.fields(TrainConfig):
+        if spec.name not in ("env_id", "env"):
+            assert f"--{spec.name.replace('_', '-')}" in out
+            assert spec.metadata["help"].split()[0] in out
+
+
+def test_cli_overrides_and_scenario_overrides(tmp_path):
+    from marl.config import parse_args
+
+    cfg, resume, _ = parse_args(
+        [MPE, "--lr", "3e-4", "--hidden-sizes", "32,32", "-e", "N=2", "--anneal-lr", "false"]
+    )
+    assert cfg.lr == 3e-4 and cfg.hidden_sizes == (32, 32) and cfg.env == {"N": 2}
+    assert cfg.anneal_lr is False and resume is None
