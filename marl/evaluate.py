@@ -56,7 +56,7 @@ def evaluate(
     own_env = venv is None
     if venv is None:
         venv = make_env(env_id, num_envs, seed, **(env_config or {}))
-    if callable(policy) and not hasattr(policy, "act"):
+    if isinstance(policy, type) or (callable(policy) and not hasattr(policy, "act")):
         policy = policy(venv)
     obs = venv.reset(seed=seed)
     if hasattr(policy, "reset_state"):

@@ -15,7 +15,7 @@ from policies import load_policy
 
 SCENARIO = "swarm/spread-v0"
 ENV = {"n_agents": 3}
-STEPS = 3_000_000
+STEPS = 5_000_000
 
 
 def spread_config(algo: str, run_dir: str) -> TrainConfig:
@@ -26,10 +26,10 @@ def spread_config(algo: str, run_dir: str) -> TrainConfig:
         total_steps=STEPS,
         num_envs=64,
         num_steps=50,
-        lr=3e-3,
+        lr=5e-3,
         ent_coef=0.003,
         gamma=0.95,
-        epochs=10,
+        epochs=5,
         minibatches=4,
         agent_id=False,
         seed=1,
@@ -64,6 +64,9 @@ def test_mappo_and_ippo_learn_to_spread(tmp_path, baselines):
         }
         results = {algo: future.result() for algo, future in futures.items()}
     gap = greedy.mean_return - random.mean_return
+    print(f"random {random.mean_return:.2f}, coverage {random.metrics['coverage']:.3f}")
+    print(f"greedy {greedy.mean_return:.2f}, coverage {greedy.metrics['coverage']:.3f}")
+    print(f"learned {results}")
     for algo, result in results.items():
         summary = (
             f"{algo}: {result}, greedy {greedy.mean_return:.2f}/{greedy.metrics['coverage']:.2f}"
