@@ -171,3 +171,56 @@ def test_cli_overrides_and_scenario_overrides(tmp_path):
     )
     assert cfg.lr == 3e-4 and cfg.hidden_sizes == (32, 32) and cfg.env == {"N": 2}
     assert cfg.anneal_lr is False and resume is None
+
+
+def test_resume_after_sigkill_equals_an_unbroken_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    args = [
+        MPE,
+        "-e",
+        "max_cycles=10",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "8",
+        "--epochs",
+        "2",
+        "--minibatches",
+        "2",
+        "--steps",
+        str(4 * 8 * 3 * 40),
+        "--checkpoint-every",
+        "4",
+        "--progress",
+        "false",
+    ]
+    train(small_config(tmp_path / "a", total_steps=4 * 8 * 3 * 40, checkpoint_every=4))
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marl.train", *args, "--run-dir", str(tmp_path / "b")],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latest = tmp_path / "b/checkpoints/LATEST"
+    deadline = time.time() + 60
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = latest.read_text().strip()
+    assert killed_at != "update_000040"
+    code = main(["--resume", str(tmp_path / "b"), "--progress", "false"])
+    assert code == 0
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)

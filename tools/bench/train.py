@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", type=int, default=64, help="worlds for end to end")
     parser.add_argument("--num-steps", type=int, default=64, help="rollout length for end to end")
     parser.add_argument("--e2e-epochs", type=int, default=5, help="epochs for end to end")
-    parser.add_argument("--e2e-minibatches", type=int, default=2, help="minibatches, end to end")
+    parser.add_argument("--e2e-minibatches", type=int, default=4, help="minibatches, end to end")
     parser.add_argument("--e2e-steps", type=int, default=500_000, help="agent-steps, end to end")
     parser.add_argument("-e", "--env", action="append", default=[], help="scenario NAME=VALUE")
     args = parser.parse_args(argv)
