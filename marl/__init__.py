@@ -1,1 +1,1 @@
-"""Learners: shared-parameter PPO/MAPPO, rollouts, training runs and their checkpoints."""
+"""marl: learners (shared-parameter PPO / MAPPO), rollouts, and the ``marl`` command line."""

@@ -148,7 +148,8 @@ class Scenario:
         raise NotImplementedError
 
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        """Per-agent reward ``(B, N)`` per group; set ``self.reward_terms`` (name -> (B, N))."""
+        """Per-agent reward ``(B, N)`` per group; set ``self.reward_terms``: name -> ``(B, N)``
+        (or ``(B, 1)`` for a team term), logged per episode as the mean over agents."""
         raise NotImplementedError
 
     def terminated(self, world: WorldBatch) -> dict[str, np.ndarray] | None:
@@ -163,7 +164,11 @@ class Scenario:
         return None
 
     def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        """Per-step domain figures, each ``(B,)``; reduced per episode by ``metric_reduce``."""
+        """Per-step domain figures, each ``(B,)`` or ``(B, ...)`` (per agent, per landmark).
+
+        A step's figure is the mean over the trailing axes (the min or max for metrics reduced
+        by "min" or "max"); ``metric_reduce`` turns steps into the episode's figure.
+        """
         return {}
 
     def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:

@@ -8,6 +8,7 @@ spaces are cached and the same objects on every call.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,13 @@ class ParallelScenarioEnv(ParallelEnv):
                 f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.metadata = {**self.metadata, "name": scenario.scenario_id.replace("/", "_")}
+        # "human" opens a window, so it is offered only where a display exists.
+        has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        self.metadata = {
+            **self.metadata,
+            "name": scenario.scenario_id.replace("/", "_"),
+            "render_modes": ["rgb_array", "human"] if has_display else ["rgb_array"],
+        }
         self.venv = VectorEnv(scenario, num_envs=1, autoreset=False)
         self.scenario_id = scenario.scenario_id
         self.possible_agents = [a for spec in self.venv.groups.values() for a in spec.agent_ids]
@@ -39,6 +46,7 @@ class ParallelScenarioEnv(ParallelEnv):
             for i, agent in enumerate(spec.agent_ids):
                 self._where[agent] = (group, i)
         self._group_agents = {g: s.agent_ids for g, s in self.venv.groups.items()}
+        self.num_agents_total = len(self.possible_agents)
         self._observation_spaces = {
             a: self.venv.groups[g].observation_space for a, (g, _) in self._where.items()
         }
@@ -52,6 +60,7 @@ class ParallelScenarioEnv(ParallelEnv):
             self._actions[group] = np.zeros((1, spec.n_agents, *space.shape), dtype)
         self.state_space = self.venv.state_space
         self.agents: list[str] = []
+        self._live: set[str] = set()
         self._window = None
 
     # Spaces: the same objects on every call.
@@ -66,6 +75,7 @@ class ParallelScenarioEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs = self.venv.reset(seed=seed)
         self.agents = list(self.possible_agents)
+        self._live = set(self.agents)
         observations = self._split(obs)
         infos = {agent: {} for agent in self.agents}
         if self.render_mode == "human":
@@ -75,9 +85,8 @@ class ParallelScenarioEnv(ParallelEnv):
     def _split(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         out = {}
         for group, agents in self._group_agents.items():
-            rows = arrays[group][0]
-            for i, agent in enumerate(agents):
-                out[agent] = rows[i].copy() if rows.ndim > 1 else rows[i].item()
+            rows = arrays[group][0].copy()
+            out.update(zip(agents, rows, strict=True), strict=True)
         return out
 
     def step(self, actions: dict[str, Any]):
@@ -85,49 +94,92 @@ class ParallelScenarioEnv(ParallelEnv):
             raise RuntimeError(f"{self.scenario_id}: every agent is done; call reset()")
         if not isinstance(actions, dict):
             raise ValueError(f"{self.scenario_id}: actions must be a dict of agent -> action")
-        unknown = [a for a in actions if a not in self._where]
-        if unknown:
-            raise ValueError(f"{self.scenario_id}: unknown agent(s) {sorted(unknown)}")
-        live = set(self.agents)
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"{self.scenario_id}: no action for live agent(s) {missing}")
-        finished = [a for a in actions if a not in live]
-        if finished:
-            raise ValueError(f"{self.scenario_id}: action for finished agent(s) {sorted(finished)}")
-        for agent, action in actions.items():
-            group, i = self._where[agent]
+        if actions.keys() != self._live:
+            self._explain_agents(actions)
+        for group, agents in self._group_agents.items():
             buffer = self._actions[group]
             try:
-                buffer[0, i] = action
-            except (TypeError, ValueError) as error:
-                raise ValueError(
-                    f"{self.scenario_id}: action for {agent} does not fit "
-                    f"{self._action_spaces[agent]}: {action!r}"
-                ) from error
-            if buffer.dtype.kind == "f" and not np.isfinite(buffer[0, i]).all():
-                raise ValueError(f"{self.scenario_id}: action for {agent} contains NaN")
-        obs, rew, terminated, truncated, info = self.venv.step(self._actions)
-        observations = self._split(obs)
-        rewards = self._split(rew)
-        terminations = self._split(terminated)
-        truncations = self._split(truncated)
-        infos = {agent: {} for agent in self.agents}
-        if info["episodes"]:
-            episode = info["episodes"][0]
-            for agent in self.agents:
-                infos[agent] = {"episode": episode}
-        current = self.agents
-        observations = {a: observations[a] for a in current}
-        rewards = {a: float(rewards[a]) for a in current}
-        terminations = {a: bool(terminations[a]) for a in current}
-        truncations = {a: bool(truncations[a]) for a in current}
-        self.agents = [a for a in current if not (terminations[a] or truncations[a])]
-        if info["episodes"]:
+                if len(agents) == len(self.agents):
+                    buffer[0] = [actions[agent] for agent in agents]
+                else:
+                    for i, agent in enumerate(agents):
+                        if agent in self._live:
+                            buffer[0, i] = actions[agent]
+            except (TypeError, ValueError):
+                self._explain_action(group, actions)
+                raise
+        try:
+            obs, rew, terminated, truncated, info = self.venv.step(self._actions)
+        except ValueError:
+            for group in self._group_agents:
+                self._explain_action(group, actions)
+            raise
+        live = self.agents
+        episode = info["episodes"][0] if info["episodes"] else None
+        if len(live) == self.num_agents_total:  # everyone acting: build the dicts in C
+            observations, rewards, terminations, truncations = {}, {}, {}, {}
+            for group, agents in self._group_agents.items():
+                observations.update(zip(agents, obs[group][0].copy(), strict=True))
+                rewards.update(zip(agents, rew[group][0].tolist(), strict=True))
+                terminations.update(zip(agents, terminated[group][0].tolist(), strict=True))
+                truncations.update(zip(agents, truncated[group][0].tolist(), strict=True))
+            infos = {agent: ({"episode": episode} if episode else {}) for agent in live}
+        else:
+            observations, rewards, terminations, truncations, infos = {}, {}, {}, {}, {}
+            for group, agents in self._group_agents.items():
+                values = zip(
+                    agents,
+                    obs[group][0].copy(),
+                    rew[group][0].tolist(),
+                    terminated[group][0].tolist(),
+                    truncated[group][0].tolist(),
+                    strict=True,
+                )
+                for agent, row, reward, term, trunc in values:
+                    if agent in self._live:
+                        observations[agent] = row
+                        rewards[agent] = reward
+                        terminations[agent] = term
+                        truncations[agent] = trunc
+                        infos[agent] = {"episode": episode} if episode else {}
+        if episode is not None:
             self.agents = []
+        else:
+            self.agents = [a for a in live if not (terminations[a] or truncations[a])]
+        self._live = set(self.agents)
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def _explain_agents(self, actions: dict[str, Any]) -> None:
+        unknown = [a for a in actions if a not in self._where]
+        if unknown:
+            raise ValueError(f"{self.scenario_id}: unknown agent(s) {sorted(unknown)}")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"{self.scenario_id}: no action for live agent(s) {missing}")
+        finished = sorted(a for a in actions if a not in self._live)
+        raise ValueError(f"{self.scenario_id}: action for finished agent(s) {finished}")
+
+    def _explain_action(self, group: str, actions: dict[str, Any]) -> None:
+        """Find the agent whose action is malformed and raise a ValueError naming it."""
+        space = self.venv.groups[group].action_space
+        for agent in self._group_agents[group]:
+            if agent not in self._live:
+                continue
+            action = np.asarray(actions[agent])
+            if action.shape != space.shape:
+                raise ValueError(
+                    f"{self.scenario_id}: action for {agent} must have shape {space.shape} "
+                    f"({space}), got {action!r}"
+                )
+            if action.dtype.kind == "f" and not np.isfinite(action).all():
+                raise ValueError(f"{self.scenario_id}: action for {agent} contains NaN")
+            if isinstance(space, spaces.Discrete) and not 0 <= int(action) < space.n:
+                raise ValueError(
+                    f"{self.scenario_id}: action for {agent} out of range [0, {space.n}): "
+                    f"{int(action)}"
+                )
 
     def state(self) -> np.ndarray:
         return self.venv.state()[0].copy()

@@ -33,6 +33,10 @@ def register(scenario_id: str):
         raise ValueError(f"scenario id must look like 'family/name-v0', got {scenario_id!r}")
 
     def decorate(cls: type[Scenario]) -> type[Scenario]:
+        cls.scenario_id = scenario_id
+        if cls.__module__ == "__main__":
+            # Run as a script: the registry imports the module under its real name instead.
+            return cls
         if scenario_id in _REGISTRY and _REGISTRY[scenario_id] is not cls:
             raise ValueError(f"scenario id {scenario_id!r} is already registered")
         cls.scenario_id = scenario_id
@@ -79,7 +83,7 @@ def make_scenario(scenario_id: str, **config: Any) -> Scenario:
 
 
 def make_vec(scenario_id: str, num_envs: int = 1, seed: int | None = None, **config: Any):
-    """Array-native vector env of ``num_envs`` worlds; ``config`` overrides the scenario's fields."""
+    """Array-native vector env of ``num_envs`` worlds; ``config`` overrides config fields."""
     from scenarios.vector import VectorEnv
 
     return VectorEnv(make_scenario(scenario_id, **config), num_envs=num_envs, seed=seed)
@@ -90,6 +94,13 @@ def make(scenario_id: str, render_mode: str | None = None, **config: Any):
     from scenarios.pettingzoo_env import ParallelScenarioEnv
 
     return ParallelScenarioEnv(make_scenario(scenario_id, **config), render_mode=render_mode)
+
+
+def make_aec(scenario_id: str, render_mode: str | None = None, **config: Any):
+    """PettingZoo AEC env over one world (``parallel_to_aec`` of ``make``)."""
+    from pettingzoo.utils import parallel_to_aec
+
+    return parallel_to_aec(make(scenario_id, render_mode=render_mode, **config))
 
 
 def describe(scenario_id: str) -> dict[str, Any]:
@@ -114,4 +125,5 @@ def describe(scenario_id: str) -> dict[str, Any]:
 def _summary(scenario: Scenario) -> str:
     module = importlib.import_module(type(scenario).__module__)
     doc = (module.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else ""
+    first = doc[0] if doc else ""
+    return first.split(": ", 1)[1] if first.startswith(scenario.scenario_id + ":") else first

@@ -10,6 +10,7 @@ keep (a rollout buffer does anyway).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -71,8 +72,15 @@ class VectorEnv:
         self._truncated = {
             g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
         }
+        self._never_terminated = {
+            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
+        }
         self._all_worlds = np.arange(num_envs)
         self._obs: dict[str, np.ndarray] | None = None
+        self._some_dead = False
+        self._metric_plan: list | None = None
+        self._steps_to_time_limit = 0
+        self._truncation_flagged = False
 
     # -------------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
@@ -85,19 +93,22 @@ class VectorEnv:
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
         self.scenario.reset(self.world, self._rng, env_ids)
-        for group, alive in self.alive.items():
+        for alive in self.alive.values():
             alive[env_ids] = True
+        self._some_dead = not all(a.all() for a in self.alive.values())
+        for group in self.alive:
             self._returns[group][env_ids] = 0.0
         for values in self._term_sums.values():
             values[env_ids] = 0.0
         for name, values in self._metric_values.items():
             values[env_ids] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
         self._steps[env_ids] = 0
+        self._steps_to_time_limit = self.cfg.max_steps - int(self._steps.max())
 
     def _observe(self) -> dict[str, np.ndarray]:
         obs = self.scenario.observe(self.world)
-        for group, alive in self.alive.items():
-            if not alive.all():
+        if self._some_dead:
+            for group, alive in self.alive.items():
                 obs[group][~alive] = 0.0
         return obs
 
@@ -114,26 +125,41 @@ class VectorEnv:
         terminated = scenario.terminated(world)
         self._steps += 1
         for group, alive in self.alive.items():
-            rew[group] *= alive
+            if self._some_dead:
+                rew[group] *= alive
             self._returns[group] += rew[group]
         self._accumulate(scenario.reward_terms, scenario.metrics(world))
-        time_up = self._steps >= self.cfg.max_steps
-        if terminated is None:
-            terminated = {g: np.zeros_like(a) for g, a in self.alive.items()}
-            ended = time_up
+        # Steps until the oldest episode hits the time limit: while it is positive and nobody
+        # can terminate, no world can end and the end-of-step checks are skipped.
+        self._steps_to_time_limit -= 1
+        if terminated is None and self._steps_to_time_limit > 0:
+            terminated = self._never_terminated
+            if self._truncation_flagged:
+                for truncated in self._truncated.values():
+                    truncated[...] = False
+                self._truncation_flagged = False
+            ended = None
         else:
-            for group, alive in self.alive.items():
-                terminated[group] &= alive
-                alive &= ~terminated[group]
-            ended = time_up | ~np.logical_or.reduce([a.any(axis=1) for a in self.alive.values()])
-        for group, truncated in self._truncated.items():
-            np.logical_and(time_up[:, None], self.alive[group], out=truncated)
+            time_up = self._steps >= self.cfg.max_steps
+            if terminated is None:
+                terminated = self._never_terminated
+                ended = time_up
+            else:
+                for group, alive in self.alive.items():
+                    terminated[group] &= alive
+                    alive &= ~terminated[group]
+                self._some_dead = not all(a.all() for a in self.alive.values())
+                still_acting = [a.any(axis=1) for a in self.alive.values()]
+                ended = time_up | ~np.logical_or.reduce(still_acting)
+            for group, truncated in self._truncated.items():
+                np.logical_and(time_up[:, None], self.alive[group], out=truncated)
+            self._truncation_flagged = True
         info: dict[str, Any] = {
             "episodes": [],
             "final_obs": self._final_obs,
             "final_state": self._final_state,
         }
-        if ended.any():
+        if ended is not None and ended.any():
             info = self._end_episodes(np.flatnonzero(ended), obs)
             if self.autoreset:
                 obs = self._observe()
@@ -163,7 +189,11 @@ class VectorEnv:
                         f"{self.scenario_id}: actions[{group!r}] must be integers for "
                         f"Discrete({space.n}), got dtype {act.dtype}"
                     )
-                if act.min() < 0 or act.max() >= space.n:
+                # Viewed as unsigned, negative actions become huge: one reduction checks both ends.
+                if (
+                    act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}").max()
+                    >= space.n
+                ):
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
                         f"min {act.min()}, max {act.max()}"
@@ -174,27 +204,44 @@ class VectorEnv:
                         f"{self.scenario_id}: actions[{group!r}] must be floating point, "
                         f"got dtype {act.dtype}"
                     )
-                if not np.isfinite(act).all():
+                # One reduction: NaN and inf propagate into the sum (checked exactly if it is not
+                # finite, since huge finite actions can overflow it).
+                if not math.isfinite(np.add.reduce(act, axis=None)) and not np.isfinite(act).all():
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity"
                     )
 
     def _accumulate(self, terms: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> None:
+        """Add this step's reward terms and metrics to the per-world episode accumulators.
+
+        Arrays keep their per-agent (or per-landmark) axes here, one call per quantity; they are
+        reduced over those axes only when an episode ends. "last" metrics are not accumulated:
+        they are read from the scenario when the episode ends.
+        """
         for name, values in terms.items():
             total = self._term_sums.get(name)
             if total is None:
-                total = self._term_sums[name] = np.zeros(self.num_envs)
-            total += values.mean(axis=1)
+                total = self._term_sums[name] = np.zeros(values.shape)
+            total += values
+        plan = self._metric_plan
+        if plan is None:
+            plan = self._metric_plan = self._plan_metrics(metrics)
+        for name, function, current in plan:
+            function(current, metrics[name], out=current)
+
+    def _plan_metrics(self, metrics: dict[str, np.ndarray]) -> list:
+        """(name, reducing ufunc, accumulator) for every metric that needs accumulating."""
+        plan = []
         for name, values in metrics.items():
             how = self.scenario.metric_reduce.get(name, "mean")
-            current = self._metric_values.get(name)
-            if current is None:
-                current = self._metric_values[name] = np.full(self.num_envs, _REDUCERS[how][1])
-            function = _REDUCERS[how][0]
-            if function is None:
-                current[...] = values
-            else:
-                function(current, values, out=current)
+            if how not in _REDUCERS:
+                raise ValueError(f"{self.scenario_id}: metric {name!r} has unknown reduce {how!r}")
+            if how == "last":
+                continue
+            current = np.full(values.shape, _REDUCERS[how][1])
+            self._metric_values[name] = current
+            plan.append((name, _REDUCERS[how][0], current))
+        return plan
 
     def _end_episodes(self, env_ids: np.ndarray, obs: dict[str, np.ndarray]) -> dict[str, Any]:
         for group, final in self._final_obs.items():
@@ -202,21 +249,35 @@ class VectorEnv:
         state = self.scenario.state(self.world)
         if state is not None:
             self._final_state[env_ids] = state[env_ids]
+        last_metrics = {
+            name: values
+            for name, values in self.scenario.metrics(self.world).items()
+            if self.scenario.metric_reduce.get(name, "mean") == "last"
+        }
         episodes = []
         for env_id in env_ids.tolist():
             length = int(self._steps[env_id])
             metrics = {}
+            for name, values in last_metrics.items():
+                metrics[name] = float(np.mean(values[env_id]))
             for name, values in self._metric_values.items():
-                value = float(values[env_id])
-                if self.scenario.metric_reduce.get(name, "mean") == "mean":
-                    value /= length
-                metrics[name] = value
+                how = self.scenario.metric_reduce.get(name, "mean")
+                row = values[env_id]
+                if how == "min":
+                    value = float(np.min(row))
+                elif how == "max":
+                    value = float(np.max(row))
+                else:
+                    value = float(np.mean(row))
+                metrics[name] = value / length if how == "mean" else value
             episodes.append(
                 {
                     "env_id": env_id,
                     "length": length,
                     "return": {g: float(r[env_id].mean()) for g, r in self._returns.items()},
-                    "reward_terms": {n: float(v[env_id]) for n, v in self._term_sums.items()},
+                    "reward_terms": {
+                        n: float(v[env_id].mean()) for n, v in self._term_sums.items()
+                    },
                     "metrics": metrics,
                 }
             )

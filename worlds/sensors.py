@@ -1,11 +1,13 @@
 """Vectorized sensors over a batch of worlds: neighbours and lidar, all in numpy.
 
-Every function takes the ``(B, N)`` coordinate arrays of a body group (world-local, float32) and
+Every function takes a body group's ``(B, N)`` state (world-local; positions and velocities as
+complex ``x + iy`` where 2D arithmetic is involved, as ``BodyGroup.position`` gives them) and
 answers for all agents of all worlds at once. Nothing here loops over agents or bodies.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,43 +15,73 @@ import numpy as np
 
 @dataclass
 class Pairwise:
-    """Offsets from each body i to each other body j in the same world: ``(B, N, N)`` arrays."""
+    """Offsets from each body i to each other body j of a group in the same world.
 
-    dx: np.ndarray
-    dy: np.ndarray
+    ``offset[b, i, j] = pos[b, j] - pos[b, i]`` as complex64 ``dx + i dy``, ``dist2`` its squared
+    norm (float32); both ``(B, N, N)``.
+    """
+
+    offset: np.ndarray
     dist2: np.ndarray
 
+    @property
+    def dx(self) -> np.ndarray:
+        return self.offset.real
 
-def pairwise(x: np.ndarray, y: np.ndarray) -> Pairwise:
-    """``dx[b, i, j] = x[b, j] - x[b, i]`` (and dy, squared distance) for bodies of one group."""
-    dx = x[:, None, :] - x[:, :, None]
-    dy = y[:, None, :] - y[:, :, None]
-    return Pairwise(dx, dy, dx * dx + dy * dy)
+    @property
+    def dy(self) -> np.ndarray:
+        return self.offset.imag
+
+
+def pairwise(pos: np.ndarray) -> Pairwise:
+    """All pairwise offsets of complex positions ``pos`` ``(B, N)`` (``x + iy``)."""
+    offset = pos[:, None, :] - pos[:, :, None]
+    dist2 = offset.real * offset.real
+    dist2 += offset.imag * offset.imag
+    return Pairwise(offset, dist2)
+
+
+def as_complex(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x + iy`` as complex64, for callers holding separate coordinate arrays."""
+    return (np.asarray(x, np.float32) + 1j * np.asarray(y, np.float32)).astype(np.complex64)
 
 
 @dataclass
 class Neighbours:
     """The k nearest neighbours of every body: index, offsets and a validity mask, ``(B, N, k)``.
 
-    ``dx, dy`` are the neighbour's position relative to the body; ``dvx, dvy`` its velocity
-    relative to the body's. Where ``mask`` is False (fewer than k neighbours in range, or a dead
-    neighbour) the offsets are zero and the index points at the body itself.
+    ``offset`` is the neighbour's position relative to the body and ``velocity`` its velocity
+    relative to the body's, both complex64 (``.real`` is x, ``.imag`` is y). Where ``mask`` is
+    False (fewer than k neighbours in range, or a dead neighbour) they are zero and the index
+    points at the body itself.
     """
 
     index: np.ndarray
-    dx: np.ndarray
-    dy: np.ndarray
-    dvx: np.ndarray
-    dvy: np.ndarray
+    offset: np.ndarray
+    velocity: np.ndarray
     dist: np.ndarray
     mask: np.ndarray
 
+    @property
+    def dx(self) -> np.ndarray:
+        return self.offset.real
+
+    @property
+    def dy(self) -> np.ndarray:
+        return self.offset.imag
+
+    @property
+    def dvx(self) -> np.ndarray:
+        return self.velocity.real
+
+    @property
+    def dvy(self) -> np.ndarray:
+        return self.velocity.imag
+
 
 def nearest_neighbours(
-    x: np.ndarray,
-    y: np.ndarray,
-    vx: np.ndarray,
-    vy: np.ndarray,
+    pos: np.ndarray,
+    vel: np.ndarray,
     k: int,
     *,
     radius: float | None = None,
@@ -58,43 +90,82 @@ def nearest_neighbours(
 ) -> Neighbours:
     """k nearest other bodies of the same group in each world, optionally within ``radius``.
 
-    Sorting uses one int32 key per pair that packs a quantized squared distance (high bits) with
-    the neighbour's index (low bits): an in-place sort of those keys ran about twice as fast as
-    ``argsort`` of the distances here. The quantization (2**21 levels over the range) only decides
-    the order of neighbours whose distances differ by less than one level.
+    ``pos`` and ``vel`` are complex ``(B, N)`` (a group's ``position`` and ``velocity``); dead
+    bodies (``alive`` False) are never neighbours. Without ``radius`` and ``alive`` (the common
+    case), sorting uses one int32 key per pair that packs a quantized squared distance (high
+    bits) with the neighbour's index (low bits): an in-place sort of those keys ran about twice
+    as fast as ``argsort`` of the distances here. The quantization (at least 2**20 levels over
+    the range) only decides the order of neighbours whose distances differ by less than one
+    level. With a radius or dead bodies, ``argsort`` of the masked distances.
     """
-    num_worlds, n = x.shape
+    num_worlds, n = pos.shape
     if not 0 <= k < n:
         raise ValueError(f"k must be in [0, {n - 1}] for {n} bodies, got {k}")
-    pair = pair or pairwise(x, y)
-    dist2 = _masked_dist2(pair, radius, alive)
+    pair = pair or pairwise(pos)
     index_bits = max(1, int(n - 1).bit_length())
-    if index_bits > 10:
-        index = np.argsort(dist2, axis=-1, kind="stable")[..., :k]
-    else:
-        level_bits = 31 - index_bits
-        top = (1 << level_bits) - 1
-        if radius is not None:
-            scale = top / (radius * radius)
-        else:
-            finite = np.where(np.isfinite(dist2), dist2, 0.0)
-            scale = top / max(float(finite.max()), 1e-12) * 0.999
-        levels = np.minimum(dist2 * scale, top).astype(np.int32)
-        keys = np.left_shift(levels, index_bits)
-        keys |= np.arange(n, dtype=np.int32)
+    if radius is None and alive is None and index_bits <= 10:
+        # Self gets the largest key (sorts last). A power of two is exact in float32, so scaled
+        # levels never round past their bits.
+        top = 1 << (30 - index_bits)
+        dist2 = pair.dist2
+        scale = (top - 1) / max(float(dist2.max()), 1e-12)
+        keys = (dist2 * scale).astype(np.int32)
+        keys <<= index_bits
+        keys |= _index_grid(num_worlds, n, index_bits)  # the index; all ones on the diagonal
         keys.sort(axis=-1)
-        index = keys[..., :k] & ((1 << index_bits) - 1)
-    rows = np.arange(num_worlds)[:, None, None]
-    cols = np.arange(n)[None, :, None]
-    dist2_k = dist2[rows, cols, index]
-    mask = np.isfinite(dist2_k)
-    index = np.where(mask, index, cols)
-    dx = np.where(mask, pair.dx[rows, cols, index], 0.0).astype(np.float32)
-    dy = np.where(mask, pair.dy[rows, cols, index], 0.0).astype(np.float32)
-    dvx = np.where(mask, vx[rows, index] - vx[:, :, None], 0.0).astype(np.float32)
-    dvy = np.where(mask, vy[rows, index] - vy[:, :, None], 0.0).astype(np.float32)
-    dist = np.sqrt(np.where(mask, dist2_k, 0.0)).astype(np.float32)
-    return Neighbours(index, dx, dy, dvx, dvy, dist, mask)
+        index = np.bitwise_and(keys[..., :k], (1 << index_bits) - 1)
+    else:
+        dist2 = _masked_dist2(pair, radius, alive)
+        index = np.argsort(dist2, axis=-1, kind="stable")[..., :k].astype(np.int32)
+    # Gather through flat indices: one take per quantity beats fancy indexing over 3 axes.
+    row_base, world_base = _bases(num_worlds, n)
+    flat = index + row_base  # (world * n + i) * n + j
+    dist2_k = dist2.ravel().take(flat)
+    offset = pair.offset.ravel().take(flat)
+    velocity = vel.ravel().take(index + world_base)  # world * n + j
+    velocity -= vel[:, :, None]
+    if radius is None and alive is None:
+        mask = _all_true(index.shape)  # k < n: there are always k others
+        dist = np.sqrt(dist2_k)
+    else:
+        mask = np.isfinite(dist2_k)
+        index = np.where(mask, index, np.arange(n).reshape(1, n, 1))
+        offset = np.where(mask, offset, 0)
+        velocity = np.where(mask, velocity, 0)
+        dist = np.sqrt(np.where(mask, dist2_k, 0.0))
+    return Neighbours(
+        index,
+        offset.astype(np.complex64, copy=False),
+        velocity.astype(np.complex64, copy=False),
+        dist,
+        mask,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _all_true(shape: tuple[int, ...]) -> np.ndarray:
+    values = np.ones(shape, dtype=bool)
+    values.flags.writeable = False
+    return values
+
+
+@functools.lru_cache(maxsize=32)
+def _index_grid(num_worlds: int, n: int, index_bits: int) -> np.ndarray:
+    """int32 ``(B, N, N)`` holding j at ``[b, i, j]`` and all index bits set on the diagonal."""
+    grid = np.broadcast_to(np.arange(n, dtype=np.int32), (num_worlds, n, n)).copy()
+    grid[:, np.arange(n), np.arange(n)] = np.iinfo(np.int32).max
+    grid.flags.writeable = False
+    return grid
+
+
+@functools.lru_cache(maxsize=32)
+def _bases(num_worlds: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets that turn a neighbour index into flat indices of (B, N, N) and (B, N) arrays."""
+    rows = np.arange(num_worlds * n, dtype=np.int32)
+    return (
+        (rows * n).reshape(num_worlds, n, 1),
+        (np.arange(num_worlds, dtype=np.int32) * n).reshape(num_worlds, 1, 1),
+    )
 
 
 def _masked_dist2(pair: Pairwise, radius: float | None, alive: np.ndarray | None) -> np.ndarray:

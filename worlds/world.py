@@ -1,15 +1,20 @@
 """A batch of B independent 2D physics worlds on pymunk, with state in and out as arrays.
 
 Layout: all B worlds live in **one** ``pymunk.Space``, kept apart by a spatial offset (a grid of
-world cells separated by a gap wider than any body). Measured on the 2-core build machines with
-``python tools/bench/world_layout.py`` (64 worlds x 16 point-mass drones in walled arenas, 2
-substeps, bulk read of all bodies after each substep):
+world cells separated by a gap wider than any body), with chipmunk's spatial-hash broadphase.
+Measured on the 2-core build machines with ``python tools/bench/world_layout.py`` (16 or 4
+point-mass bodies per walled world, random forces, 2 substeps, bulk read after each substep, one
+core, another process busy on the other):
 
-    one Space, worlds offset      :  ~245 us per step  (~4.2 M body-steps/s)
-    64 separate Spaces in a loop   :  ~520 us per step  (~2.0 M body-steps/s)
+    layout                          64 worlds x 16 bodies    256 worlds x 4 bodies
+    one Space, spatial hash             497 us per step          464 us per step
+    one Space, bounding-box tree        728 us                   791 us
+    separate Spaces (one per world)    1141 us                  3372 us
 
-and the gap widens with more, smaller worlds (every ``Space.step`` and every batch call has a fixed
-cost). So the batch is one Space; the figures are re-measured by the script above.
+Every ``Space.step`` and every batch call has a fixed cost, so separate Spaces lose more the more
+and smaller the worlds are; the hash beats the tree because nearly every small, fast body leaves
+its tree leaf's box each step. So the batch is one Space, with a spatial hash once it holds more
+than 64 bodies (below that the tree is faster; ``broadphase=`` forces either).
 
 State is exposed per body group as float32 arrays of shape ``(B, N)`` in **world-local**
 coordinates (the origin is each world's centre): ``x, y, vx, vy, angle, angvel``. x and y are kept
@@ -41,12 +46,54 @@ _ARBITER_FIELDS = (
     | pbatch.ArbiterFields.BODY_B_ID
     | pbatch.ArbiterFields.CONTACT_COUNT
 )
-# Rows of the float32 state; the raw buffers' columns depend on which fields the models need
-# (pymunk.batch lays fields out in the order position, angle, velocity, angular velocity, force).
-_X, _Y, _ANGLE, _VX, _VY, _W = range(6)
+# The raw buffers' columns depend on which fields the models need (pymunk.batch lays fields out
+# in the order position, angle, velocity, angular velocity, force).
 # The batch buffers get a few spare rows: the static body is visited as the last row, and the C
 # side reallocates a wrapped buffer that comes within two slots of its end.
 _SPARE_ROWS = 4
+
+
+class _BulkBodies:
+    """``pymunk.batch.get_space_bodies`` / ``set_space_bodies`` with the C call's arguments built
+    once: the public functions allocate a cffi struct per call, which is most of their cost for
+    a one-world batch. Falls back to the public functions if pymunk's internals change."""
+
+    def __init__(
+        self, space: pymunk.Space, fields: pbatch.BodyFields, buffer: pbatch.Buffer, setter: bool
+    ) -> None:
+        self.space, self.fields, self.buffer, self.setter = space, fields, buffer, setter
+        try:
+            ffi, lib = pbatch.ffi, pbatch.lib
+            self._data = ffi.new("pmBatchedData *")
+            self._data.fields = fields.value
+            self._data.floatArray = buffer._float_arr
+            self._data.intArray = buffer._int_arr
+            name = (
+                "pmSpaceBodySetIteratorFuncBatched"
+                if setter
+                else "pmSpaceBodyGetIteratorFuncBatched"
+            )
+            self._function = ffi.addressof(lib, name)
+            self._each_body = lib.cpSpaceEachBody
+            self._space_pointer = space._space
+            self._floats = buffer._float_arr
+        except (AttributeError, TypeError):  # pragma: no cover - other pymunk internals
+            self._data = None
+
+    def __call__(self) -> None:
+        if self._data is None:  # pragma: no cover
+            if self.setter:
+                pbatch.set_space_bodies(self.space, self.fields, self.buffer)
+            else:
+                self.buffer.clear()
+                pbatch.get_space_bodies(self.space, self.fields, self.buffer)
+            return
+        floats = self._floats
+        count = floats.num
+        floats.num = 0
+        self._each_body(self._space_pointer, self._function, self._data)
+        if self.setter:
+            floats.num = count
 
 
 class PhysicsError(RuntimeError):
@@ -58,6 +105,9 @@ class BodyGroup:
     """N bodies per world that share shape, mass and dynamics model.
 
     State arrays are views ``(B, N)`` into the batch's float32 state, refreshed after every step.
+    ``position`` and ``velocity`` are the same state as complex64 ``x + iy`` views, so that 2D
+    vector arithmetic is one numpy call per operation (no trailing axis of length 2, which
+    numpy broadcasts slowly). ``kinematics`` is the ``(B, N, 4)`` view x, y, vx, vy.
     ``command`` holds the last action given to the dynamics model, ``(B, N, act_dim)``.
     """
 
@@ -75,6 +125,9 @@ class BodyGroup:
     vy: np.ndarray = field(default=None, repr=False)
     angvel: np.ndarray = field(default=None, repr=False)
     command: np.ndarray = field(default=None, repr=False)
+    kinematics: np.ndarray = field(default=None, repr=False)
+    position: np.ndarray = field(default=None, repr=False)
+    velocity: np.ndarray = field(default=None, repr=False)
     contacts: np.ndarray = field(default=None, repr=False)
     static_contacts: np.ndarray = field(default=None, repr=False)
 
@@ -95,7 +148,12 @@ class WorldBatch:
     Build it by adding static geometry (``geometry``) and body groups (``add_group``) before the
     first ``reset_bodies`` or ``step``; each world gets identical static geometry and the same
     groups. ``damping`` is the fraction of velocity a free body keeps per second (linear drag,
-    applied in C by chipmunk).
+    applied in C by chipmunk). ``broadphase`` is chipmunk's spatial hash (cells of 12 body
+    radii) or its bounding-box tree; "auto" takes the hash above 64 bodies (measured: 1 world x
+    10 drones 34 us per step with the tree vs 56 with the hash; 64 x 16: 959 vs 783).
+    ``collision_slop`` is the overlap the solver tolerates, in
+    metres; ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts
+    after every step.
     """
 
     def __init__(
@@ -108,6 +166,8 @@ class WorldBatch:
         substeps: int = 2,
         damping: float = 1.0,
         track_contacts: bool = False,
+        collision_slop: float = 0.002,
+        broadphase: str = "auto",
     ) -> None:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
@@ -121,10 +181,15 @@ class WorldBatch:
         self.dt = float(dt)
         self.substeps = int(substeps)
         self.track_contacts = track_contacts
+        if broadphase not in ("auto", "hash", "tree"):
+            raise ValueError(f"broadphase must be 'auto', 'hash' or 'tree', got {broadphase!r}")
+        self.broadphase = broadphase
         self.space = pymunk.Space()
         self.space.damping = float(damping)
         self.space.collision_persistence = 1
         self.space.iterations = 10
+        # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres wide.
+        self.space.collision_slop = float(collision_slop)
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
         self._finalized = False
@@ -177,6 +242,15 @@ class WorldBatch:
         if not self.groups:
             raise RuntimeError("a WorldBatch needs at least one body group")
         self.geometry.build_into(self.space, self.origin_x, self.origin_y)
+        if self.broadphase == "auto":
+            # Measured crossover: about equal at 40 bodies, the tree wins below, the hash above.
+            bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
+            self.broadphase = "hash" if bodies > 64 else "tree"
+        if self.broadphase == "hash":
+            # Cells of about a dozen body radii: measured 40% faster than the bounding-box tree
+            # for 64 worlds x 16 moving drones (tools/bench/world_layout.py).
+            largest = max(g.radius for g in self.groups.values())
+            self.space.use_spatial_hash(12 * largest, 4 * len(self.space.shapes) + 1000)
         self.num_bodies = m = sum(g.n for g in self.groups.values()) * self.num_worlds
         dynamics = [g.dynamics for g in self.groups.values()]
         self._with_angle = any(d.needs_angle for d in dynamics)
@@ -200,9 +274,20 @@ class WorldBatch:
         self._write = np.zeros((rows, len(self._write_columns)), dtype=np.float64)
         self._write_buffer = pbatch.Buffer()
         self._write_buffer.set_float_buf(self._write.reshape(-1))
-        self._state = np.zeros((6, m), dtype=np.float32)
-        self._offset_x = np.empty(m)
-        self._offset_y = np.empty(m)
+        self._get_bodies = _BulkBodies(self.space, self._read_fields, self._read_buffer, False)
+        self._set_bodies = _BulkBodies(self.space, self._write_fields, self._write_buffer, True)
+        # float32 local state, a row per body with columns x, y, vx, vy (angle, angvel): a step
+        # converts the raw read with one subtraction of the world offsets (a single numpy call
+        # matters for tiny batches).
+        columns = {"x": 0, "y": 1, "vx": 2, "vy": 3}
+        if self._with_angle:
+            columns.update(angle=4, angvel=5)
+            raw = self._read_columns
+            self._state_order = [raw[name] for name in columns]
+        self._state = np.zeros((m, len(columns)), dtype=np.float32)
+        self._offsets = np.zeros((m, len(columns)))
+        self._offset_x = self._offsets[:, 0]
+        self._offset_y = self._offsets[:, 1]
         body_ids = np.empty(m, dtype=np.uint64)
         for group in self.groups.values():
             rows_slice = slice(group.start, group.start + group.n * self.num_worlds)
@@ -210,11 +295,15 @@ class WorldBatch:
             self._offset_y[rows_slice] = np.repeat(self.origin_y, group.n)
             body_ids[rows_slice] = [body.id for body in group.bodies]
             shape = (self.num_worlds, group.n)
-            for name, row in (("x", _X), ("y", _Y), ("angle", _ANGLE)):
-                setattr(group, name, self._state[row, rows_slice].reshape(shape))
-            group.vx = self._state[_VX, rows_slice].reshape(shape)
-            group.vy = self._state[_VY, rows_slice].reshape(shape)
-            group.angvel = self._state[_W, rows_slice].reshape(shape)
+            rows = self._state[rows_slice]
+            for name in ("x", "y", "vx", "vy", "angle", "angvel"):
+                if name in columns:
+                    setattr(group, name, rows[:, columns[name]].reshape(shape))
+                else:  # models without headings: bodies do not turn
+                    setattr(group, name, np.zeros(shape, np.float32))
+            group.position = rows[:, 0:2].view(np.complex64).reshape(shape)
+            group.velocity = rows[:, 2:4].view(np.complex64).reshape(shape)
+            group.kinematics = rows[:, 0:4].reshape(*shape, 4)
             group.command = np.zeros((*shape, group.dynamics.act_dim), dtype=np.float32)
             group.contacts = np.zeros(shape, dtype=np.int32)
             group.static_contacts = np.zeros(shape, dtype=np.int32)
@@ -224,6 +313,12 @@ class WorldBatch:
         self._contacts = np.zeros(m + 1, dtype=np.int64)
         self._static_contacts = np.zeros(m + 1, dtype=np.int64)
         self._arbiter_buffer = pbatch.Buffer()
+        try:
+            self._space_step = pbatch.lib.cpSpaceStep
+            self._space_pointer = self.space._space
+            self._direct_step = not self.space.threaded
+        except AttributeError:  # pragma: no cover - other pymunk internals
+            self._direct_step = False
         self._finalized = True
         self._check_layout(body_ids)
         self._pull()
@@ -237,23 +332,17 @@ class WorldBatch:
 
     # ----------------------------------------------------------------------------------- state
     def _read_raw(self) -> None:
-        self._read_buffer.clear()
-        pbatch.get_space_bodies(self.space, self._read_fields, self._read_buffer)
+        self._get_bodies()
 
     def _pull(self) -> None:
         """Read every body in bulk and refresh the float32 local state."""
         self._read_raw()
-        read = self._read[: self.num_bodies]
+        m = self.num_bodies
         state = self._state
-        columns = self._read_columns
-        np.subtract(read[:, 0], self._offset_x, out=state[_X], casting="same_kind")
-        np.subtract(read[:, 1], self._offset_y, out=state[_Y], casting="same_kind")
-        state[_VX] = read[:, columns["vx"]]
-        state[_VY] = read[:, columns["vy"]]
-        if self._with_angle:
-            state[_ANGLE] = read[:, columns["angle"]]
-            state[_W] = read[:, columns["angvel"]]
-        if not np.isfinite(state).all():
+        read = self._read[:m, self._state_order] if self._with_angle else self._read[:m]
+        np.subtract(read, self._offsets, out=state, casting="same_kind")
+        # One reduction instead of isfinite(...).all(): NaN and inf propagate into the sum.
+        if not math.isfinite(np.add.reduce(state, axis=None)):
             raise PhysicsError(
                 "non-finite body state after a physics step (a blow-up: forces or speeds "
                 "too large for dt); reset the worlds"
@@ -279,6 +368,18 @@ class WorldBatch:
             return None
         rows = self.group_rows(group)
         return self._write[rows, self._write_columns[column]].reshape(self.num_worlds, group.n)
+
+    def complex_view(self, group: BodyGroup, buffer: str, first: str) -> np.ndarray:
+        """A complex128 ``(B, N)`` view of two adjacent float64 columns (``vx``+``vy`` of the
+        read buffer, or ``fx``+``fy`` of the command buffer): 2D vector arithmetic in one numpy
+        call per operation, which is what keeps a one-world step cheap."""
+        columns, array = {
+            "read": (self._read_columns, self._read),
+            "write": (self._write_columns, self._write),
+        }[buffer]
+        column = columns[first]
+        pair = array[self.group_rows(group), column : column + 2]
+        return pair.view(np.complex128).reshape(self.num_worlds, group.n)
 
     def reset_bodies(
         self,
@@ -325,6 +426,56 @@ class WorldBatch:
         body_group.dynamics.reset(env_ids)
         self._pull()
 
+    def place_bodies(
+        self,
+        group: str,
+        env_ids: np.ndarray,
+        body_ids: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        vx: np.ndarray | float = 0.0,
+        vy: np.ndarray | float = 0.0,
+    ) -> None:
+        """Place single bodies: body ``body_ids[k]`` of world ``env_ids[k]`` at local
+        ``(x[k], y[k])`` with velocity ``(vx[k], vy[k])``, arrays ``(K,)``; the others stay.
+
+        For bodies that leave the play (parked out of the way) or teleport mid-episode; unlike
+        ``reset_bodies`` it leaves the dynamics models' per-world state alone.
+        """
+        self._finalize()
+        body_group = self.groups[group]
+        env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
+        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+        if env_ids.shape != body_ids.shape:
+            raise ValueError("place_bodies: env_ids and body_ids must have the same length")
+        if env_ids.size == 0:
+            return
+        rows = body_group.start + env_ids * body_group.n + body_ids
+        shape = rows.shape
+        values = {
+            "x": np.broadcast_to(x, shape).ravel() + self._offset_x[rows],
+            "y": np.broadcast_to(y, shape).ravel() + self._offset_y[rows],
+            "vx": np.broadcast_to(vx, shape).ravel(),
+            "vy": np.broadcast_to(vy, shape).ravel(),
+        }
+        if not all(np.isfinite(v).all() for v in values.values()):
+            raise ValueError(f"place_bodies({group!r}): non-finite position or velocity")
+        if rows.size <= 16:
+            # For a handful of bodies, per-body writes beat a bulk write of the whole space.
+            for i, row in enumerate(rows.tolist()):
+                body = body_group.bodies[row - body_group.start]
+                body.position = (values["x"][i], values["y"][i])
+                body.velocity = (values["vx"][i], values["vy"][i])
+                body.angular_velocity = 0.0
+        else:
+            for name in ("x", "y", "vx", "vy"):
+                self._read[rows, self._read_columns[name]] = values[name]
+            buffer = pbatch.Buffer()
+            buffer.set_float_buf(self._read.reshape(-1))
+            pbatch.set_space_bodies(self.space, self._read_fields, buffer)
+        self._pull()
+
     # ------------------------------------------------------------------------------------ step
     def step(self) -> None:
         """Advance every world by ``dt`` in ``substeps`` substeps, driven by each group's
@@ -336,13 +487,27 @@ class WorldBatch:
                 self._read_raw()
             for group in self.groups.values():
                 group.dynamics.control(sub_dt)
-            pbatch.set_space_bodies(self.space, self._write_fields, self._write_buffer)
-            self.space.step(sub_dt)
+            self._set_bodies()
+            self._step_space(sub_dt)
         self._pull()
         for group in self.groups.values():
             group.dynamics.after_step()
         if self.track_contacts:
             self._count_contacts()
+
+    def _step_space(self, dt: float) -> None:
+        """``Space.step`` without its Python bookkeeping when there is none to do (no pending
+        adds, removes or post-step callbacks; the batch adds nothing after it is built)."""
+        space = self.space
+        if self._direct_step and not (
+            space._add_later
+            or space._remove_later
+            or space._post_step_callbacks
+            or space._bodies_to_check
+        ):
+            self._space_step(self._space_pointer, dt)
+        else:
+            space.step(dt)  # the first step also checks every body's mass and moment
 
     def _count_contacts(self) -> None:
         buffer = self._arbiter_buffer

@@ -8,9 +8,9 @@ Agents
     One group, ``drone``, of ``n_agents`` drones (ids ``drone_0`` ...). No drone ends early.
 
 Observation (float32, per drone)
-    ``[vx, vy, x, y, (lx_j - x, ly_j - y) for each landmark j,
-    (dx, dy, dvx, dvy, valid) for each of the k nearest drones]``, where ``k = min(k_neighbours,
-    n_agents - 1)``; the neighbour block is sorted by distance, invalid rows are zero. Size
+    ``[x, y, vx, vy, (lx_j - x, ly_j - y) for each landmark j,
+    (dx, dy, dvx, dvy) for each of the k nearest drones, valid for each of them]``, where
+    ``k = min(k_neighbours, n_agents - 1)``; neighbours are sorted by distance. Size
     ``4 + 2 * n_agents + 5 * k``. Positions are in metres with the arena centred on the origin.
 
 Actions
@@ -53,11 +53,10 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
 from scenarios.registry import register
+from scenarios.swarm.common import DIRECTIONS
+from scenarios.swarm.common import spaced_points as _spaced_points
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.sensors import nearest_neighbours, pairwise
-
-# Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
-DIRECTIONS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,7 @@ class Spread(Scenario):
     def __init__(self, cfg: SpreadConfig) -> None:
         super().__init__(cfg)
         n, k = cfg.n_agents, cfg.k
+        self.k = k
         self.obs_size = 4 + 2 * n + 5 * k
         if cfg.continuous_actions:
             action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -167,15 +167,26 @@ class Spread(Scenario):
             cfg.n_agents,
             radius=cfg.drone_radius,
             mass=1.0,
-            dynamics=HolonomicPointMass(cfg.max_force, cfg.max_speed),
+            # Discrete thrusts are unit directions times max_force: no norm limit needed.
+            dynamics=HolonomicPointMass(
+                cfg.max_force, cfg.max_speed, limit_force=cfg.continuous_actions
+            ),
         )
         n = cfg.n_agents
-        self.landmark_x = np.zeros((num_worlds, n), np.float32)
-        self.landmark_y = np.zeros((num_worlds, n), np.float32)
-        self._obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
+        self.landmarks = np.zeros((num_worlds, n), np.complex64)  # x + iy
+        self.landmark_x, self.landmark_y = self.landmarks.real, self.landmarks.imag
+        self._obs = obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
+        # Complex views of the observation's (x, y) pairs: one write per block of vectors.
+        k = self.k
+        self._obs_landmarks = obs[..., 4 : 4 + 2 * n].view(np.complex64)
+        neighbours = obs[..., 4 + 2 * n : 4 + 2 * n + 4 * k].view(np.complex64)
+        self._obs_neighbours = neighbours.reshape(num_worlds, n, k, 2)
+        self._obs_valid = obs[..., 4 + 2 * n + 4 * k :]
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
-        self._eye = np.eye(n, dtype=bool)
+        self._ones = np.ones(n, np.float32)
+        self._zero_count = np.zeros((num_worlds, n), np.float32)
+        self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
 
     def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
@@ -195,67 +206,58 @@ class Spread(Scenario):
             command *= self.cfg.max_force
         else:
             np.multiply(DIRECTIONS[act], self.cfg.max_force, out=command)
-        if not self.alive["drone"].all():
-            command[~self.alive["drone"]] = 0.0
 
     def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        cfg, drones, obs = self.cfg, self.drones, self._obs
-        n, k = cfg.n_agents, cfg.k
-        x, y, vx, vy = drones.x, drones.y, drones.vx, drones.vy
-        obs[..., 0] = vx
-        obs[..., 1] = vy
-        obs[..., 2] = x
-        obs[..., 3] = y
-        # Landmark offsets (B, N drones, N landmarks); kept for the reward and metrics.
-        self._landmark_dx = dx = self.landmark_x[:, None, :] - x[:, :, None]
-        self._landmark_dy = dy = self.landmark_y[:, None, :] - y[:, :, None]
-        obs[..., 4 : 4 + 2 * n : 2] = dx
-        obs[..., 5 : 4 + 2 * n : 2] = dy
-        self._pair = pair = pairwise(x, y)
-        if k:
-            near = nearest_neighbours(x, y, vx, vy, k, pair=pair)
-            block = obs[..., 4 + 2 * n :]
-            block[..., 0::5] = near.dx
-            block[..., 1::5] = near.dy
-            block[..., 2::5] = near.dvx
-            block[..., 3::5] = near.dvy
-            block[..., 4::5] = near.mask
-        return {"drone": obs}
+        drones = self.drones
+        self._obs[..., :4] = drones.kinematics  # x, y, vx, vy in one copy
+        # Landmarks relative to each drone (B, N drones, N landmarks), computed straight into
+        # the observation through its complex view; the reward reuses them.
+        np.subtract(
+            self.landmarks[:, None, :], drones.position[:, :, None], out=self._obs_landmarks
+        )
+        self._pair = pair = pairwise(drones.position)
+        if self.k:
+            self._near = near = nearest_neighbours(
+                drones.position, drones.velocity, self.k, pair=pair
+            )
+            self._obs_neighbours[..., 0] = near.offset
+            self._obs_neighbours[..., 1] = near.velocity
+            self._obs_valid[...] = near.mask
+        return {"drone": self._obs}
 
     def _nearest_landmark_distance(self) -> np.ndarray:
-        dx, dy = self._landmark_dx, self._landmark_dy
-        return np.sqrt((dx * dx + dy * dy).min(axis=1))
+        """Distance from each landmark to its nearest drone, ``(B, L)``."""
+        return np.minimum.reduce(np.abs(self._obs_landmarks), axis=1)
 
     def _overlaps(self) -> np.ndarray:
+        """Number of other drones each drone overlaps, ``(B, N)`` float32."""
         limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        touching = self._pair.dist2 < limit * limit
-        touching &= ~self._eye
-        return touching.sum(axis=2)
+        if self.k == 0 or self._near.dist[..., 0].min() >= limit:
+            return self._zero_count  # the common case: nobody touches anybody
+        touching = self._pair.dist2 < limit * limit  # includes each drone itself
+        # Row sums through a matrix product: numpy reductions over a short last axis are slow.
+        return touching.astype(np.float32) @ self._ones - 1.0
 
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
         nearest = self._nearest_landmark_distance()
-        coverage = -nearest.mean(axis=1, keepdims=True)
+        coverage = np.add.reduce(nearest, axis=1, keepdims=True)
+        coverage *= np.float32(-1.0 / self.cfg.n_agents)
         collisions = self._overlaps()
         self._collisions = collisions
         self._nearest = nearest
         collision = collisions * np.float32(-self.cfg.collision_penalty)
         np.add(coverage, collision, out=self._reward)
-        self.reward_terms = {
-            "coverage": np.broadcast_to(coverage, self._reward.shape),
-            "collision": collision,
-        }
+        # The team term is (B, 1): the same for every drone.
+        self.reward_terms = {"coverage": coverage, "collision": collision}
         return {"drone": self._reward}
 
     def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        n = self.cfg.n_agents
-        covered = (self._nearest < self.cfg.cover_radius).mean(axis=1)
-        dist2 = np.where(self._eye, np.inf, self._pair.dist2)
-        separation = np.sqrt(dist2.min(axis=(1, 2))) if n > 1 else np.full(len(dist2), np.inf)
+        covered = self._nearest < self.cfg.cover_radius  # (B, L): mean over landmarks
         return {
             "coverage": covered,
             "coverage_mean": covered,
-            "collisions": self._collisions.mean(axis=1),
-            "min_separation": separation,
+            "collisions": self._collisions,
+            "min_separation": self._near.dist[..., 0] if self.k else self._no_neighbour,
         }
 
     def state(self, world: WorldBatch) -> np.ndarray:
@@ -280,18 +282,6 @@ class Spread(Scenario):
         return GreedySpreadPolicy(self.cfg)
 
 
-def _spaced_points(rng, count: int, n: int, reach: float, spacing: float):
-    """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
-    drawn on a jittered grid (so that drones never start overlapping)."""
-    cells = math.ceil(math.sqrt(n))
-    cell = 2 * reach / cells
-    slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
-    jitter = max(cell - spacing, 0.0) / 2
-    x = -reach + (slots % cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
-    y = -reach + (slots // cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
-    return x, y
-
-
 class GreedySpreadPolicy:
     """Scripted baseline: greedy landmark assignment, then a proportional velocity controller.
 
@@ -306,7 +296,7 @@ class GreedySpreadPolicy:
         cfg = self.cfg
         o = obs["drone"]
         n = cfg.n_agents
-        vx, vy, px, py = o[..., 0], o[..., 1], o[..., 2], o[..., 3]
+        px, py, vx, vy = o[..., 0], o[..., 1], o[..., 2], o[..., 3]
         lx = px[:, :1, None] + o[:, :1, 4 : 4 + 2 * n : 2]  # (B, 1, L) from drone 0's view
         ly = py[:, :1, None] + o[:, :1, 5 : 4 + 2 * n : 2]
         dist = np.hypot(lx - px[..., None], ly - py[..., None])  # (B, N, L)

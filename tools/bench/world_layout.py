@@ -3,7 +3,9 @@ space, or B separate Spaces stepped in a loop. Same bodies, walls, forces and bu
 
     python tools/bench/world_layout.py [--worlds 64] [--bodies 16] [--steps 200]
 
-Prints microseconds per step (2 substeps, bulk read after each) and body-steps/s for each layout.
+Prints microseconds per step (2 substeps, bulk read after each) and body-steps/s for each layout,
+and for the single Space both of chipmunk's broadphases (spatial hash with cells of 12 body radii,
+and its bounding-box tree).
 The WorldBatch docstring quotes these figures; it keeps the faster layout.
 """
 
@@ -36,12 +38,21 @@ def build(space: pymunk.Space, ox: float, oy: float, n: int, size: float, rng) -
         space.add(body, pymunk.Circle(body, 0.1))
 
 
-def make_spaces(worlds: int, bodies: int, one_space: bool, size: float = 4.0, seed: int = 0):
+def make_spaces(
+    worlds: int,
+    bodies: int,
+    one_space: bool,
+    size: float = 4.0,
+    seed: int = 0,
+    hash_cell: float = 0.0,
+):
     rng = np.random.default_rng(seed)
     columns = math.ceil(math.sqrt(worlds))
     if one_space:
         space = pymunk.Space()
         space.damping = 0.5
+        if hash_cell:
+            space.use_spatial_hash(hash_cell, 4 * worlds * (bodies + 4) + 1000)
         for w in range(worlds):
             build(space, (w % columns) * size * 1.5, (w // columns) * size * 1.5, bodies, size, rng)
         return [space]
@@ -54,8 +65,8 @@ def make_spaces(worlds: int, bodies: int, one_space: bool, size: float = 4.0, se
     return spaces
 
 
-def time_layout(worlds: int, bodies: int, steps: int, one_space: bool) -> float:
-    spaces = make_spaces(worlds, bodies, one_space)
+def time_layout(worlds: int, bodies: int, steps: int, one_space: bool, hash_cell=0.0) -> float:
+    spaces = make_spaces(worlds, bodies, one_space, hash_cell=hash_cell)
     per_space = worlds * bodies // len(spaces)
     reads, writes, arrays = [], [], []
     rng = np.random.default_rng(1)
@@ -86,8 +97,13 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
-    for label, one_space in (("one Space, worlds offset", True), ("separate Spaces", False)):
-        seconds = time_layout(args.worlds, args.bodies, args.steps, one_space)
+    layouts = (
+        ("one Space, spatial hash", True, 1.2),
+        ("one Space, bb-tree", True, 0.0),
+        ("separate Spaces, bb-tree", False, 0.0),
+    )
+    for label, one_space, hash_cell in layouts:
+        seconds = time_layout(args.worlds, args.bodies, args.steps, one_space, hash_cell)
         rate = args.worlds * args.bodies / seconds
         print(
             f"{label:28s} worlds={args.worlds:4d} bodies={args.bodies:3d} "

@@ -5,6 +5,9 @@ from the world's damping (the fraction of velocity kept per second). The speed c
 force: chipmunk integrates ``v' = v * damping**dt + f / m * dt``, so where ``v'`` would exceed
 ``max_speed`` the force is replaced by the one that lands exactly on the cap. Only forces are
 written, the cheapest bulk write (contacts may still push a body past the cap for a substep).
+
+Vectors are handled as complex numbers (views of the x, y columns), so each vector operation is
+one numpy call: about half the calls of separate x and y arrays, with no ``(..., 2)`` broadcasting.
 """
 
 from __future__ import annotations
@@ -17,28 +20,28 @@ from worlds.dynamics.base import Dynamics
 class HolonomicPointMass(Dynamics):
     act_dim = 2
 
-    def __init__(self, max_force: float, max_speed: float) -> None:
+    def __init__(self, max_force: float, max_speed: float, limit_force: bool = True) -> None:
+        """``limit_force=False`` skips the force-norm limit, for callers whose commands never
+        exceed ``max_force`` by construction (discrete unit directions times ``max_force``)."""
         if max_force <= 0 or max_speed <= 0:
             raise ValueError("max_force and max_speed must be positive")
         self.max_force = float(max_force)
         self.max_speed = float(max_speed)
+        self.limit_force = limit_force
+
+    def bind(self, group, world) -> None:
+        super().bind(group, world)
+        self.velocity = world.complex_view(group, "read", "vx")
+        self.force = world.complex_view(group, "write", "fx")
+        self.thrust_command = group.command.view(np.complex64)[..., 0]
+        self.damping = world.space.damping  # fixed once the batch is built
 
     def control(self, sub_dt: float) -> None:
-        command = self.group.command
-        fx, fy = command[..., 0], command[..., 1]
-        scale = limit_scale(fx, fy, self.max_force)
-        mass = self.group.mass
-        keep = self.world.space.damping**sub_dt
-        # Velocity after this substep under the commanded force, then capped.
-        next_vx = self.read["vx"] * keep + fx * scale * (sub_dt / mass)
-        next_vy = self.read["vy"] * keep + fy * scale * (sub_dt / mass)
-        cap = limit_scale(next_vx, next_vy, self.max_speed)
-        to_force = mass / sub_dt
-        np.multiply(next_vx * cap - self.read["vx"] * keep, to_force, out=self.write["fx"])
-        np.multiply(next_vy * cap - self.read["vy"] * keep, to_force, out=self.write["fy"])
-
-
-def limit_scale(x: np.ndarray, y: np.ndarray, limit: float) -> np.ndarray:
-    """Factor in (0, 1] that brings the norm of (x, y) down to ``limit``."""
-    norm = np.sqrt(x * x + y * y)
-    return limit / np.maximum(norm, limit)
+        thrust = self.thrust_command
+        if self.limit_force:
+            thrust = thrust * (self.max_force / np.maximum(np.abs(thrust), self.max_force))
+        kept = self.velocity * self.damping**sub_dt
+        velocity = kept + thrust * (sub_dt / self.group.mass)
+        velocity *= self.max_speed / np.maximum(np.abs(velocity), self.max_speed)
+        velocity -= kept
+        np.multiply(velocity, self.group.mass / sub_dt, out=self.force)

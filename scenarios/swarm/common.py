@@ -1,0 +1,122 @@
+"""Shared parts of the drone-swarm family: action decoding, spawning, the velocity controller
+that every scripted baseline ends with, and swarm-level figures (collisions, connectivity).
+
+Everything works over the batch axis, with 2D vectors as complex numbers ``x + iy``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+
+# Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
+DIRECTIONS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float32)
+DIRECTIONS_COMPLEX = (DIRECTIONS[:, 0] + 1j * DIRECTIONS[:, 1]).astype(np.complex64)
+
+
+def thrust_space(continuous: bool) -> spaces.Space:
+    """``Box(-1, 1, (2,))`` thrust fractions, or ``Discrete(5)`` (none, +x, -x, +y, -y)."""
+    if continuous:
+        return spaces.Box(-1.0, 1.0, (2,), np.float32)
+    return spaces.Discrete(len(DIRECTIONS))
+
+
+def write_thrust(act: np.ndarray, command: np.ndarray, max_force: float, continuous: bool) -> None:
+    """Turn actions ``(B, N)`` int or ``(B, N, 2)`` float into thrust commands in newtons."""
+    if continuous:
+        np.clip(act, -1.0, 1.0, out=command)
+        command *= max_force
+    else:
+        np.multiply(DIRECTIONS[act], max_force, out=command)
+
+
+def spaced_points(rng: np.random.Generator, count: int, n: int, reach: float, spacing: float):
+    """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
+    drawn on a jittered grid (so that drones never start overlapping)."""
+    cells = math.ceil(math.sqrt(n))
+    cell = 2 * reach / cells
+    slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
+    jitter = max(cell - spacing, 0.0) / 2
+    x = -reach + (slots % cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
+    y = -reach + (slots // cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
+    return x, y
+
+
+def steer(
+    position: np.ndarray,
+    velocity: np.ndarray,
+    goal: np.ndarray,
+    *,
+    gain: float,
+    max_speed: float,
+    continuous: bool,
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
+    """Proportional velocity controller toward complex ``goal``: ``v* = gain * (goal - p)``
+    (plus ``extra``, a desired velocity term), capped at ``max_speed``; thrust toward
+    ``v* - v``. Returns actions: a ``(..., 2)`` float32 thrust fraction, or the discrete
+    direction that best matches the thrust (none when it is small)."""
+    want = gain * (goal - position)
+    if extra is not None:
+        want = want + extra
+    want = want * (max_speed / np.maximum(np.abs(want), max_speed))
+    thrust = want - velocity
+    return thrust_action(thrust, continuous)
+
+
+def thrust_action(thrust: np.ndarray, continuous: bool) -> np.ndarray:
+    """Complex desired thrust ``(...)`` to actions (see ``steer``)."""
+    size = np.abs(thrust)
+    if continuous:
+        unit = np.minimum(1.0, 4.0 * size) / np.maximum(size, 1e-6)
+        scaled = thrust * unit
+        return np.stack([scaled.real, scaled.imag], -1).astype(np.float32)
+    score = thrust.real[..., None] * DIRECTIONS[:, 0] + thrust.imag[..., None] * DIRECTIONS[:, 1]
+    action = score.argmax(axis=-1)
+    action[size < 0.1] = 0
+    return action.astype(np.int64)
+
+
+def overlap_counts(dist2: np.ndarray, limit: float, ones: np.ndarray) -> np.ndarray:
+    """Number of other bodies each body overlaps, ``(B, N)`` float32, from squared pairwise
+    distances ``(B, N, N)`` (zero on the diagonal); ``ones`` is a float32 ``(N,)`` of ones."""
+    touching = dist2 < limit * limit  # includes each body itself
+    # Row sums through a matrix product: numpy reductions over a short last axis are slow.
+    return touching.astype(np.float32) @ ones - 1.0
+
+
+def is_connected(adjacent: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
+    """Whether each world's graph ``(B, N, N)`` (symmetric, bool) is connected: ``(B,)`` bool.
+
+    Reachability by repeated squaring of ``A + I`` (ceil(log2 N) float32 batched matrix
+    products): measured about 20 times cheaper than the eigenvalues for 64 worlds of 16.
+    With ``alive`` only alive nodes count (a world with at most one alive node is connected).
+    """
+    num_worlds, n, _ = adjacent.shape
+    reach = adjacent.astype(np.float32)
+    reach[:, np.arange(n), np.arange(n)] = 1.0
+    for _ in range(max(1, math.ceil(math.log2(max(n - 1, 1))))):
+        reach = reach @ reach
+        np.minimum(reach, 1.0, out=reach)
+        if alive is None and reach.min() > 0:
+            break  # every world already connected (the common case ends early)
+    if alive is None:
+        return reach.min(axis=(1, 2)) > 0
+    both = alive[:, :, None] & alive[:, None, :]
+    return ~((reach == 0) & both).any(axis=(1, 2))
+
+
+def algebraic_connectivity(adjacent: np.ndarray) -> np.ndarray:
+    """Second smallest eigenvalue of each world's graph Laplacian ``L = D - A``: ``(B,)``.
+
+    Zero exactly when the graph is disconnected; larger for better-knit graphs (Fiedler).
+    """
+    weights = adjacent.astype(np.float64)
+    laplacian = -weights
+    n = weights.shape[-1]
+    laplacian[:, np.arange(n), np.arange(n)] += weights.sum(axis=-1)
+    if n < 2:
+        return np.zeros(weights.shape[0])
+    return np.maximum(np.linalg.eigvalsh(laplacian)[:, 1], 0.0)

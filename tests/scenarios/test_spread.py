@@ -1,0 +1,100 @@
+"""swarm/spread-v0: hand-computed observations, rewards and metrics; the baseline beats random."""
+
+import math
+
+import numpy as np
+import pytest
+
+import scenarios
+
+
+def placed(n=3, **config):
+    """A one-world spread env with drones and landmarks put where the test wants them."""
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=1, seed=0, n_agents=n, **config)
+    venv.reset()
+    return venv
+
+
+def put(venv, drones, landmarks):
+    scenario = venv.scenario
+    drones = np.asarray(drones, float)
+    scenario.landmark_x[0] = [p[0] for p in landmarks]
+    scenario.landmark_y[0] = [p[1] for p in landmarks]
+    venv.world.reset_bodies("drone", np.array([0]), drones[None, :, 0], drones[None, :, 1])
+
+
+def test_observation_layout_is_as_documented():
+    venv = placed(n=3)
+    put(venv, [(0.0, 0.0), (0.5, 0.0), (0.0, -0.3)], [(0.2, 0.1), (-0.4, 0.4), (0.6, -0.6)])
+    obs = venv.scenario.observe(venv.world)["drone"][0]
+    assert obs.shape == (3, 4 + 2 * 3 + 5 * 2)
+    np.testing.assert_allclose(obs[1, 0:4], [0.5, 0.0, 0.0, 0.0], atol=1e-6)  # x, y, vx, vy
+    np.testing.assert_allclose(obs[0, 4:10], [0.2, 0.1, -0.4, 0.4, 0.6, -0.6], atol=1e-6)
+    # Drone 0's nearest drone is drone 2 (0.3 away), then drone 1 (0.5 away).
+    np.testing.assert_allclose(obs[0, 10:14], [0.0, -0.3, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 14:18], [0.5, 0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, 18:20], [1.0, 1.0])  # both neighbours valid
+
+
+def test_reward_and_metrics_match_hand_computation():
+    venv = placed(n=3, collision_penalty=2.0)
+    # Drones 0 and 1 overlap (0.1 apart, radius 0.08); drone 2 sits on landmark 2.
+    put(venv, [(0.0, 0.0), (0.1, 0.0), (0.6, -0.6)], [(0.0, 0.3), (-0.4, 0.0), (0.6, -0.6)])
+    scenario, world = venv.scenario, venv.world
+    scenario.observe(world)
+    reward = scenario.reward(world)["drone"][0]
+    nearest = [0.3, 0.4, 0.0]  # landmark 0 <- drone 0, landmark 1 <- drone 0, landmark 2 <- 2
+    coverage_term = -sum(nearest) / 3
+    np.testing.assert_allclose(
+        reward, [coverage_term - 2, coverage_term - 2, coverage_term], atol=1e-5
+    )
+    metrics = scenario.metrics(world)
+    # A step's figure: the mean over the trailing axes (the min for min_separation).
+    assert np.mean(metrics["coverage"][0]) == pytest.approx(1 / 3)  # only landmark 2 in 0.15
+    assert np.mean(metrics["collisions"][0]) == pytest.approx(2 / 3)  # two drones touch one
+    assert np.min(metrics["min_separation"][0]) == pytest.approx(0.1, abs=1e-5)
+
+
+def test_state_holds_drones_then_landmarks():
+    venv = placed(n=2)
+    put(venv, [(0.1, 0.2), (-0.3, 0.4)], [(0.5, 0.6), (-0.7, -0.8)])
+    state = venv.state()[0]
+    np.testing.assert_allclose(
+        state, [0.1, -0.3, 0.2, 0.4, 0, 0, 0, 0, 0.5, -0.7, 0.6, -0.8], atol=1e-6
+    )
+
+
+def evaluate(n, policy_name, episodes_wanted=32, **config):
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=16, seed=11, n_agents=n, **config)
+    policy = venv.scenario.scripted_policy()
+    rng = np.random.default_rng(5)
+    obs = venv.reset()
+    episodes = []
+    while len(episodes) < episodes_wanted:
+        if policy_name == "greedy":
+            actions = policy.act(obs)
+        elif config.get("continuous_actions"):
+            actions = {"drone": rng.uniform(-1, 1, (16, n, 2)).astype(np.float32)}
+        else:
+            actions = {"drone": rng.integers(0, 5, (16, n))}
+        obs, _, _, _, info = venv.step(actions)
+        episodes += info["episodes"]
+    coverage = np.mean([e["metrics"]["coverage"] for e in episodes])
+    returns = np.mean([e["return"]["drone"] for e in episodes])
+    return coverage, returns
+
+
+@pytest.mark.parametrize("n", [3, 8])
+@pytest.mark.parametrize("continuous", [False, True])
+def test_greedy_baseline_beats_random_by_a_wide_margin(n, continuous):
+    coverage, returns = evaluate(n, "greedy", continuous_actions=continuous)
+    random_coverage, random_returns = evaluate(n, "random", continuous_actions=continuous)
+    assert coverage >= 0.9
+    assert random_coverage <= 0.2
+    assert returns > random_returns + 10
+
+
+def test_arena_scales_with_the_swarm():
+    small = scenarios.make_scenario("swarm/spread-v0", n_agents=3).cfg
+    large = scenarios.make_scenario("swarm/spread-v0", n_agents=12).cfg
+    assert large.side == pytest.approx(small.side * math.sqrt(12 / 3))

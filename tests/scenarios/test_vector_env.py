@@ -1,0 +1,156 @@
+"""The vector env contract: determinism, auto-reset, episode records, and bad input."""
+
+import numpy as np
+import pytest
+
+import scenarios
+
+IDS = scenarios.registry_ids()
+
+
+def random_actions(venv, rng):
+    actions = {}
+    for group, spec in venv.groups.items():
+        space = spec.action_space
+        if hasattr(space, "n"):
+            actions[group] = rng.integers(0, space.n, (venv.num_envs, spec.n_agents))
+        else:
+            shape = (venv.num_envs, spec.n_agents, *space.shape)
+            actions[group] = rng.uniform(-1, 1, shape).astype(np.float32)
+    return actions
+
+
+def rollout(scenario_id, seed, steps=60, **config):
+    venv = scenarios.make_vec(scenario_id, num_envs=6, seed=seed, max_steps=25, **config)
+    rng = np.random.default_rng(99)
+    frames = [{g: o.copy() for g, o in venv.reset().items()}]
+    for _ in range(steps):
+        obs, rew, terminated, truncated, info = venv.step(random_actions(venv, rng))
+        frames.append({g: o.copy() for g, o in obs.items()})
+        frames.append({g: r.copy() for g, r in rew.items()})
+        frames.append({"state": venv.state().copy()})
+    return frames
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_same_seed_gives_bit_identical_trajectories(scenario_id):
+    first, second = rollout(scenario_id, seed=3), rollout(scenario_id, seed=3)
+    for a, b in zip(first, second, strict=True):
+        for key in a:
+            assert a[key].tobytes() == b[key].tobytes()
+    other = rollout(scenario_id, seed=4)
+    assert any(
+        a[key].tobytes() != b[key].tobytes() for a, b in zip(first, other, strict=True) for key in a
+    )
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_shapes_and_spaces(scenario_id):
+    venv = scenarios.make_vec(scenario_id, num_envs=5, seed=0)
+    obs = venv.reset()
+    for group, spec in venv.groups.items():
+        assert obs[group].shape == (5, spec.n_agents, *spec.observation_space.shape)
+        assert obs[group].dtype == np.float32
+        assert spec.observation_space.contains(obs[group][0, 0])
+    assert venv.state().shape == (5, *venv.state_space.shape)
+    obs, rew, terminated, truncated, info = venv.step(
+        random_actions(venv, np.random.default_rng(0))
+    )
+    for group, spec in venv.groups.items():
+        assert rew[group].shape == terminated[group].shape == truncated[group].shape
+        assert rew[group].shape == (5, spec.n_agents)
+        assert np.isfinite(rew[group]).all()
+
+
+def test_auto_reset_reports_episodes_and_restarts():
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=4, seed=1, max_steps=10)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    returns = np.zeros(4)
+    for step in range(10):
+        obs, rew, terminated, truncated, info = venv.step(random_actions(venv, rng))
+        returns += rew["drone"].mean(axis=1)
+        if step < 9:
+            assert info["episodes"] == [] and not truncated["drone"].any()
+    assert truncated["drone"].all() and not terminated["drone"].any()
+    episodes = info["episodes"]
+    assert [e["env_id"] for e in episodes] == [0, 1, 2, 3]
+    assert all(e["length"] == 10 for e in episodes)
+    np.testing.assert_allclose([e["return"]["drone"] for e in episodes], returns, rtol=1e-5)
+    terms = episodes[0]["reward_terms"]
+    assert terms["coverage"] + terms["collision"] == pytest.approx(episodes[0]["return"]["drone"])
+    assert set(episodes[0]["metrics"]) == {
+        "coverage",
+        "coverage_mean",
+        "collisions",
+        "min_separation",
+    }
+    # The returned obs start new episodes; the final obs are the old episodes' last.
+    assert not np.array_equal(info["final_obs"]["drone"], obs["drone"])
+    landmarks = obs["drone"][:, :, 4:10]
+    assert np.abs(landmarks).max() > 0
+    obs, rew, terminated, truncated, info = venv.step(random_actions(venv, rng))
+    assert info["episodes"] == [] and not truncated["drone"].any()
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        ({"drone": np.zeros((2, 3), np.int64)}, "shape"),
+        ({"drone": np.zeros((4, 3), np.float32)}, "integers"),
+        ({"drone": np.full((4, 3), 7)}, "out of range"),
+        ({"drone": np.full((4, 3), -1)}, "out of range"),
+        ({"robot": np.zeros((4, 3), np.int64)}, "exactly the groups"),
+        ([0, 1, 2], "dict"),
+    ],
+)
+def test_bad_actions_raise_and_leave_env_usable(actions, message):
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=4, seed=0)
+    venv.reset()
+    with pytest.raises(ValueError, match=message):
+        venv.step(actions)
+    obs, *_ = venv.step({"drone": np.zeros((4, 3), np.int64)})
+    assert np.isfinite(obs["drone"]).all()
+
+
+def test_continuous_actions_reject_nan():
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=2, seed=0, continuous_actions=True)
+    venv.reset()
+    bad = np.zeros((2, 3, 2), np.float32)
+    bad[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        venv.step({"drone": bad})
+    with pytest.raises(ValueError, match="floating"):
+        venv.step({"drone": np.zeros((2, 3, 2), np.int64)})
+    venv.step({"drone": np.zeros((2, 3, 2), np.float32)})
+
+
+def test_step_before_reset_is_an_error():
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=1)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step({"drone": np.zeros((1, 3), np.int64)})
+
+
+def test_pettingzoo_dict_errors_name_the_agent():
+    env = scenarios.make("swarm/spread-v0")
+    env.reset(seed=0)
+    good = {agent: 0 for agent in env.agents}
+    with pytest.raises(ValueError, match="unknown agent.*drone_9"):
+        env.step({**good, "drone_9": 0})
+    with pytest.raises(ValueError, match="no action for live agent.*drone_1"):
+        env.step({k: v for k, v in good.items() if k != "drone_1"})
+    with pytest.raises(ValueError, match="out of range"):
+        env.step({**good, "drone_0": 11})
+    observations, *_ = env.step(good)
+    assert set(observations) == set(env.possible_agents)
+
+
+def test_pettingzoo_continuous_action_nan_is_rejected():
+    env = scenarios.make("swarm/spread-v0", continuous_actions=True)
+    env.reset(seed=0)
+    actions = {agent: np.zeros(2, np.float32) for agent in env.agents}
+    actions["drone_2"] = np.array([np.nan, 0.0], np.float32)
+    with pytest.raises(ValueError, match="drone_2.*NaN"):
+        env.step(actions)
+    with pytest.raises(ValueError, match="drone_0"):
+        env.step({**actions, "drone_0": np.zeros(5, np.float32)})
