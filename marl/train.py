@@ -403,8 +403,10 @@ def main(argv: list[str] | None = None) -> int:
             result = train(resume=resume, runtime=runtime)
         else:
             result = train(cfg)
-    except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ConfigError, CheckpointError, ValueError, KeyError) as error:
+        # Config, checkpoint and scenario errors (unknown id or field) end in one line.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; continue with --resume RUN_DIR", file=sys.stderr)

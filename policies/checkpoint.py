@@ -28,7 +28,7 @@ SPEC_FILE = "spec.json"
 LATEST_FILE = "LATEST"
 
 
-class CheckpointError(Exception):
+class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, truncated or does not fit; the message says which file."""
 
 

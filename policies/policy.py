@@ -84,6 +84,16 @@ class Policy(nn.Module):
         self._act_hidden: dict[str, torch.Tensor] = {}
 
     @property
+    def scenario_id(self) -> str | None:
+        """Scenario id the policy was trained on (from the spec)."""
+        return self.spec.get("scenario")
+
+    @property
+    def scenario_config(self) -> dict:
+        """Scenario config overrides the policy was trained with (from the spec)."""
+        return dict(self.spec.get("scenario_config") or {})
+
+    @property
     def recurrent(self) -> bool:
         return self.net_config.recurrent > 0
 

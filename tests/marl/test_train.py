@@ -224,3 +224,10 @@ def test_resume_after_sigkill_equals_an_unbroken_run(tmp_path):
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_unknown_scenario_and_scenario_field_are_one_line(capsys):
+    code, err = run_main(capsys, ["swarm/nope-v0"])
+    assert code == 2 and "swarm/nope-v0" in err and "\n" not in err
+    code, err = run_main(capsys, ["swarm/spread-v0", "-e", "n_agentz=4"])
+    assert code == 2 and "n_agentz" in err and "\n" not in err
