@@ -76,3 +76,23 @@ def test_neighbour_encoder_trains_on_spread(tmp_path):
         )
         result = train(cfg)
         assert result.global_step == 8 * 16 * 3 * 2
+
+
+def test_two_groups_get_their_own_policies(tmp_path):
+    from policies import load_policy
+
+    cfg = TrainConfig(
+        env_id="swarm/pursuit-v0",
+        num_envs=8,
+        num_steps=16,
+        total_steps=8 * 16 * 5 * 2,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+    )
+    train(cfg)
+    policy = load_policy(tmp_path / "run")
+    assert set(policy.groups) == {"pursuer", "evader"}
+    assert policy.groups["pursuer"] is not policy.groups["evader"]
+    obs = {g: np.zeros((2, m.n_agents, 34), np.float32) for g, m in policy.groups.items()}
+    actions = policy.act(obs)
+    assert actions["pursuer"].shape == (2, 3) and actions["evader"].shape == (2, 2)
