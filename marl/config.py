@@ -1,0 +1,172 @@
+"""Config loading and the argparse CLI generated from :class:`marl.ppo.TrainConfig`.
+
+Every dataclass field becomes ``--field-name VALUE`` (underscores also accepted); booleans take
+true/false; tuples take comma-separated values; scenario overrides are ``-e name=value``
+(repeatable; the value is parsed as JSON when it can be, else kept as a string). A config file
+(JSON, or YAML read with ``yaml.safe_load``) holds the same field names; ``env`` holds overrides.
+Unknown fields anywhere raise :class:`ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from marl.ppo import TrainConfig
+
+
+class ConfigError(ValueError):
+    """A config field is unknown or has a value of the wrong kind; the message names it."""
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert ``value`` (from a file or the command line) to field ``name``'s type."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown config field {name!r}")
+    default = FIELDS[name].default
+    if default is dataclasses.MISSING:
+        default = FIELDS[name].default_factory()
+    try:
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else parse_bool(value)
+        if isinstance(default, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(int(v) for v in items if str(v).strip())
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping")
+            return dict(value)
+        return str(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config field {name!r}: bad value {value!r} ({error})") from None
+
+
+def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """Build a config from a plain dict, starting from ``base``; unknown keys raise."""
+    values = dataclasses.asdict(base) if base is not None else {}
+    for key, value in data.items():
+        values[key] = coerce(key, value)
+    return TrainConfig(**{k: coerce(k, v) for k, v in values.items()})
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """JSON-ready dict of the config."""
+    data = dataclasses.asdict(cfg)
+    data["hidden_sizes"] = list(cfg.hidden_sizes)
+    return data
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Read a JSON or YAML (safe_load) config file into a dict."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {path}: does not exist")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"config file {path}: cannot parse ({first})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of config fields")
+    for key in data:
+        if key not in FIELDS:
+            raise ConfigError(f"config file {path}: unknown config field {key!r}")
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``name=value`` -> (name, JSON value or string)."""
+    if "=" not in text:
+        raise ConfigError(f"scenario override {text!r}: expected name=value")
+    name, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``marl train`` parser, one option per config field with its doc line as help."""
+    parser = argparse.ArgumentParser(
+        prog="marl train",
+        description="Train shared-parameter MAPPO/IPPO on a scenario (or pz:MODULE for any "
+        "PettingZoo ParallelEnv, e.g. pz:mpe2.simple_spread_v3). Steps count agent-steps.",
+        epilog="Scenario overrides: -e NAME=VALUE (repeatable), e.g. -e n_agents=5. "
+        "Precedence: defaults < --config file < command line. --resume RUN_DIR continues a run "
+        "from its last checkpoint with the saved config.",
+    )
+    parser.add_argument("scenario", nargs="?", help="scenario id (not needed with --resume)")
+    parser.add_argument("--config", help="JSON or YAML file of config fields")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    parser.add_argument(
+        "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="scenario override"
+    )
+    aliases = {"total_steps": ["--steps"]}
+    for name, spec in FIELDS.items():
+        if name in ("env_id", "env"):
+            continue
+        flags = [f"--{name.replace('_', '-')}"]
+        if "_" in name:
+            flags.append(f"--{name}")
+        flags += aliases.get(name, [])
+        default = spec.default
+        parser.add_argument(
+            *flags,
+            dest=name,
+            default=None,
+            metavar=type(default).__name__.upper() if default is not None else "VALUE",
+            help=f"{spec.metadata['help']} (default: {default})",
+        )
+    return parser
+
+
+def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None, dict[str, Any]]:
+    """Parse ``marl train`` arguments: the config, the run folder to resume, the given fields."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        raise ConfigError(f"unknown config field {unknown[0]!r} (see --help)")
+    data: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    env = dict(data.get("env", {}) or {})
+    for text in args.env:
+        key, value = parse_override(text)
+        env[key] = value
+    if env:
+        data["env"] = env
+    for name in FIELDS:
+        value = getattr(args, name, None)
+        if value is not None and name not in ("env_id", "env"):
+            data[name] = value
+    if args.scenario:
+        data["env_id"] = args.scenario
+    elif not args.resume and "env_id" not in data:
+        raise ConfigError("missing SCENARIO (e.g. swarm/spread-v0 or pz:mpe2.simple_spread_v3)")
+    return config_from_dict(data), args.resume, data

@@ -1,0 +1,190 @@
+"""The Policy: one actor-critic per group, acting on batched observation dicts.
+
+A Policy is built from a plain spec (groups, spaces, network config), so a checkpoint can rebuild
+it without any training or scenario code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from policies.distributions import (
+    categorical_sample,
+    gaussian_log_prob,
+    gaussian_sample,
+    mask_logits,
+    to_env_action,
+)
+from policies.networks import GroupActorCritic, NetConfig
+
+
+def space_to_dict(space: gym.Space) -> dict[str, Any]:
+    """JSON description of a Discrete or 1-D Box space (bounds kept only when finite)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        finite = bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
+        return {
+            "type": "Box",
+            "shape": [int(s) for s in space.shape],
+            "low": space.low.astype(float).tolist() if finite else None,
+            "high": space.high.astype(float).tolist() if finite else None,
+        }
+    raise TypeError(f"unsupported space {space!r}: only Discrete and 1-D Box")
+
+
+def group_spec(n_agents: int, obs_space: gym.Space, act_space: gym.Space, critic_dim: int) -> dict:
+    """The spec entry of one group: agent count, spaces and the critic input size."""
+    return {
+        "n_agents": int(n_agents),
+        "observation_space": space_to_dict(obs_space),
+        "action_space": space_to_dict(act_space),
+        "critic_dim": int(critic_dim),
+    }
+
+
+def build_group_module(spec: dict, net: NetConfig) -> GroupActorCritic:
+    """Build one group's actor-critic from its spec entry."""
+    obs_dim = int(np.prod(spec["observation_space"]["shape"]))
+    act = spec["action_space"]
+    if act["type"] == "Discrete":
+        return GroupActorCritic(
+            obs_dim, spec["critic_dim"], spec["n_agents"], "discrete", act["n"], net
+        )
+    low = None if act["low"] is None else np.asarray(act["low"], dtype=np.float32)
+    high = None if act["high"] is None else np.asarray(act["high"], dtype=np.float32)
+    return GroupActorCritic(
+        obs_dim,
+        spec["critic_dim"],
+        spec["n_agents"],
+        "continuous",
+        int(np.prod(act["shape"])),
+        net,
+        low,
+        high,
+    )
+
+
+class Policy(nn.Module):
+    """Per-group actor-critics. ``act`` maps observation dicts to action dicts (numpy in/out)."""
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__()
+        self.spec = spec
+        self.net_config = NetConfig.from_dict(spec["network"])
+        self.groups = nn.ModuleDict(
+            {name: build_group_module(g, self.net_config) for name, g in spec["groups"].items()}
+        )
+        self._agent_index: dict[tuple[str, int], torch.Tensor] = {}
+        self._act_hidden: dict[str, torch.Tensor] = {}
+
+    @property
+    def scenario_id(self) -> str | None:
+        """Scenario id the policy was trained on (from the spec)."""
+        return self.spec.get("scenario")
+
+    @property
+    def scenario_config(self) -> dict:
+        """Scenario config overrides the policy was trained with (from the spec)."""
+        return dict(self.spec.get("scenario_config") or {})
+
+    @property
+    def recurrent(self) -> bool:
+        return self.net_config.recurrent > 0
+
+    def reset_state(self, done: dict[str, np.ndarray] | None = None) -> None:
+        """Forget the GRU state kept by :meth:`act` (all of it, or where ``done (B, N)``)."""
+        if done is None:
+            self._act_hidden.clear()
+            return
+        for group, flags in done.items():
+            hidden = self._act_hidden.get(group)
+            if hidden is not None:
+                keep = torch.as_tensor(~np.asarray(flags, bool), device=hidden.device)
+                hidden.mul_(keep.reshape(-1, 1).to(hidden.dtype))
+
+    @property
+    def device(self) -> torch.device:
+        # A buffer-free lookup: the first actor layer's weight lives where the module lives.
+        first = next(iter(self.groups.values()))
+        return first.critic[0].weight.device
+
+    def agent_index(self, group: str, batch: int) -> torch.Tensor:
+        """Flat agent indices ``[0..N-1] * batch`` for ``(batch, N)`` rows (cached)."""
+        key = (group, batch)
+        index = self._agent_index.get(key)
+        if index is None or index.device != self.device:
+            n = self.groups[group].n_agents
+            index = torch.arange(n, device=self.device).repeat(batch)
+            self._agent_index[key] = index
+        return index
+
+    @torch.no_grad()
+    def sample(
+        self,
+        group: str,
+        obs: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        deterministic: bool = False,
+        hidden: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Act for ``obs (B, N, D)``: raw actions, their log-probs, env actions, next GRU state.
+
+        ``hidden`` is the GRU state ``(B * N, R)`` of recurrent policies (None: zeros).
+        """
+        module = self.groups[group]
+        batch, n = obs.shape[0], obs.shape[1]
+        index = self.agent_index(group, batch)
+        out, hidden = module.actor_out(obs.reshape(batch * n, -1), index, hidden)
+        if module.action_kind == "discrete":
+            flat_mask = None if mask is None else mask.reshape(batch * n, -1)
+            logits = mask_logits(out, flat_mask)
+            raw = logits.argmax(-1) if deterministic else categorical_sample(logits)
+            log_prob = torch.log_softmax(logits, -1).gather(-1, raw.unsqueeze(-1)).squeeze(-1)
+            return raw.view(batch, n), log_prob.view(batch, n), raw.view(batch, n), hidden
+        log_std = module.log_std.expand_as(out)
+        raw = out if deterministic else gaussian_sample(out, log_std)
+        log_prob = gaussian_log_prob(out, log_std, raw, module.squash)
+        env_action = to_env_action(raw, module.action_low, module.action_high, module.squash)
+        shape = (batch, n, -1)
+        return raw.view(shape), log_prob.view(batch, n), env_action.view(shape), hidden
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: dict[str, np.ndarray],
+        action_mask: dict[str, np.ndarray] | None = None,
+        deterministic: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """Actions per group for ``obs (B, N, obs_dim)``: int64 ``(B, N)`` or float32 ``(B, N, A)``.
+
+        ``action_mask`` (group -> bool ``(B, N, n_actions)``) excludes invalid discrete actions.
+        Recurrent policies keep their GRU state between calls: call :meth:`reset_state` when
+        episodes end.
+        """
+        actions = {}
+        for group in self.groups:
+            if group not in obs:
+                raise KeyError(f"observation dict has no group {group!r} (has {sorted(obs)})")
+            x = torch.as_tensor(np.asarray(obs[group], dtype=np.float32), device=self.device)
+            if x.dim() != 3:
+                raise ValueError(f"group {group!r}: obs must be (B, N, obs_dim), got {x.shape}")
+            mask = None
+            if action_mask is not None and action_mask.get(group) is not None:
+                mask = torch.as_tensor(action_mask[group], dtype=torch.bool, device=self.device)
+            hidden = self._act_hidden.get(group)
+            if hidden is not None and hidden.shape[0] != x.shape[0] * x.shape[1]:
+                hidden = None
+            _, _, env_action, hidden = self.sample(group, x, mask, deterministic, hidden)
+            if hidden is not None:
+                self._act_hidden[group] = hidden
+            if self.groups[group].action_kind == "discrete":
+                actions[group] = env_action.cpu().numpy().astype(np.int64)
+            else:
+                actions[group] = env_action.cpu().numpy().astype(np.float32)
+        return actions
