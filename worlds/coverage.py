@@ -40,7 +40,14 @@ class GridField:
         grid_x, grid_y = np.meshgrid(centres, centres)
         self.centres = (grid_x.ravel() + 1j * grid_y.ravel()).astype(np.complex64)  # (G*G,)
         self.values = np.zeros((num_worlds, g * g), np.float32)
-        self._values_by_column = np.zeros((g, num_worlds * g), np.float32)
+        # Rows of grid cells as bit masks in words of ``_word_bits`` bits (see ``_cover_bits``).
+        self._word_bits = next((b for b in (8, 16) if g <= b), 32)
+        self._words = -(-g // self._word_bits)
+        self._word_dtype = np.dtype(f"<u{self._word_bits // 8}")
+        self._values_padded = np.zeros(
+            (num_worlds, g * self._words * self._word_bits, 1), np.float32
+        )
+        self._slot_key = None
         self.border = max(1, int(border))
         width = g + 2 * self.border
         self._bordered = np.zeros((num_worlds, width, width), np.float32)
@@ -111,81 +118,117 @@ class GridField:
         ``points`` complex ``(B, N)``; ``mask`` ``(B, N)`` leaves points out where False.
         """
         g, num_worlds = self.grid_size, points.shape[0]
-        columns = self.disc_cover_by_column(points, radius, mask)
-        return columns.reshape(g, num_worlds, g).transpose(1, 2, 0).reshape(num_worlds, g * g)
+        bits = self._cover_bits(points, radius, mask)[..., :g]
+        return bits.reshape(num_worlds, g * g).view(bool)
 
     def covered_weight(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The field's sum over the cells ``disc_cover`` marks, ``(B,)`` float32, and those cells
-        in column-major layout ``(G, B * G)`` (see ``disc_cover_by_column``), for a batch of all
-        ``B`` worlds. Reads the field through ``refresh``'s copy: call it after writing
-        ``values``."""
-        columns = self.disc_cover_by_column(points, radius, mask)
-        weight = np.multiply(columns, self._values_by_column)
-        weight = np.add.reduce(weight.reshape(self.grid_size, self.num_worlds, -1), axis=0)
-        return np.add.reduce(weight, axis=1), columns
+        as ``disc_cover`` returns them, for a batch of all ``B`` worlds. Reads the field through
+        ``refresh``'s copy: call it after writing ``values``."""
+        g, num_worlds = self.grid_size, points.shape[0]
+        bits = self._cover_bits(points, radius, mask)
+        # One float32 dot product per world (a batched matrix-vector product) against the field
+        # padded to whole words of bits.
+        weight = bits.reshape(num_worlds, 1, -1).astype(np.float32) @ self._values_padded
+        covered = bits[..., :g].reshape(num_worlds, g * g).view(bool)
+        return weight.reshape(num_worlds), covered
 
     def refresh(self) -> None:
         """Update the copies of ``values`` that ``covered_weight`` and ``sample_patch`` read."""
         g = self.grid_size
-        by_column = self.values.reshape(self.num_worlds, g, g).transpose(2, 0, 1)
-        self._values_by_column = np.ascontiguousarray(by_column).reshape(g, -1)
+        grid = self.values.reshape(self.num_worlds, g, g)
+        self._values_padded.reshape(self.num_worlds, g, -1)[..., :g] = grid
         inner = slice(self.border, self.border + g)
-        self._bordered[:, inner, inner] = self.values.reshape(self.num_worlds, g, g)
+        self._bordered[:, inner, inner] = grid
 
     def disc_cover_by_column(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
     ) -> np.ndarray:
         """``disc_cover`` laid out as ``(G, B * G)``: ``[i, b * G + j]`` is cell ``(i, j)`` of
         world ``b``, i the column (x) and j the row (y)."""
-        g = self.grid_size
-        num_worlds = points.shape[0]
+        g, num_worlds = self.grid_size, points.shape[0]
+        covered = self.disc_cover(points, radius, mask).reshape(num_worlds, g, g)
+        return np.ascontiguousarray(covered.transpose(2, 0, 1)).reshape(g, num_worlds * g)
+
+    def _cover_bits(
+        self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``disc_cover`` as uint8 0/1 ``(B, G, words * bits)``: ``[b, j, i]`` is cell ``(i, j)``
+        of world ``b`` (row j, column i), columns past ``G`` zero.
+
+        Each grid row of a world is a bit mask of its columns, in ``words`` unsigned words of
+        ``bits`` bits (at most 32). A disc cuts a chord through each grid row near its point,
+        columns ``[s, e)`` with ``s <= e``, whose mask is ``2^e - 2^s`` (exact in float64,
+        empty when ``s == e``). Every (point, nearby row) writes its mask to a slot of its own,
+        and an OR over the points merges the chords of each row; ``np.unpackbits`` expands the
+        masks to cells. Arrays are laid out (rows, worlds, points) so that every elementwise
+        operation runs along all the points at once. No ``(B, N, cells)`` table, no unbuffered
+        ``ufunc.at`` and no loop over grid columns."""
+        g, num_worlds, n = self.grid_size, points.shape[0], points.shape[1]
+        bits, words = self._word_bits, self._words
         # Everything in float32 and in cell units (flat indices stay below 2**24, so exact).
         r = np.float32(radius / self.cell)
         reach = math.ceil(r + 0.5)
         scale, shift = np.float32(1 / self.cell), np.float32(self.side / 2 / self.cell)
         fx = points.real * scale + shift
         fy = points.imag * scale + shift
-        rows = np.floor(fy)[..., None] + np.arange(-reach, reach + 1, dtype=np.float32)
+        steps = np.arange(-reach, reach + 1, dtype=np.float32).reshape(-1, 1, 1)
+        rows = np.floor(fy) + steps  # (R, B, N) grid rows near each point
         dy = rows + np.float32(0.5)
-        dy -= fy[..., None]
+        dy -= fy
         dy *= dy
         half2 = np.subtract(r * r, dy, out=dy)
-        valid = half2 >= 0
+        outside = half2 < 0
         half = np.sqrt(np.maximum(half2, 0, out=half2), out=half2)
-        # Columns whose centre i + 0.5 lies in [x - half, x + half].
-        x = fx[..., None] - np.float32(0.5)
-        first = np.ceil(x - half)
-        last = np.add(x, half, out=half)
-        np.floor(last, out=last)
-        np.maximum(first, 0, out=first)
-        np.minimum(last, g - 1, out=last)
-        valid &= rows >= 0
-        valid &= rows < g
-        valid &= first <= last
+        half -= outside  # rows the disc misses get a negative half chord: an empty interval
         if mask is not None:
-            valid &= mask[..., None]
-        lines = num_worlds * g  # grid rows of all worlds
-        rows += (np.arange(num_worlds, dtype=np.float32) * g).reshape(-1, 1, 1)
-        first *= lines
-        first += rows
-        last += 1
-        last *= lines
-        last += rows
-        # A difference array per grid row, +1 where a chord starts and -1 just after it ends,
-        # laid out column-major over all rows of all worlds, then summed column by column: each
-        # addition is one vector operation over every row of every world. (numpy's cumsum scans
-        # element by element, and cost five times more here.) A loop over grid columns.
-        counts = np.zeros((g + 1, lines), np.int16)
-        flat = counts.reshape(-1)
-        # Unbuffered adds with the array's own dtype (repeated indices add up): measured far
-        # cheaper here than a bincount into int64 bins and a conversion.
-        np.add.at(flat, first[valid].astype(np.int32), np.int16(1))
-        np.subtract.at(flat, last[valid].astype(np.int32), np.int16(1))
-        for column in range(1, g):
-            np.add(counts[column], counts[column - 1], out=counts[column])
-        return counts[:g] > 0
+            half -= ~mask * np.float32(2 * g + 2)
+        # Columns whose centre i + 0.5 lies in [x - half, x + half]: [start, end).
+        x = fx - np.float32(0.5)
+        start = np.ceil(x - half)
+        end = np.add(x, half, out=half)
+        np.floor(end, out=end)
+        end += 1
+        # One slot per (point, row) in (points, worlds, rows) order; rows off the grid go to a
+        # margin row on either side (colliding there only with one another), dropped below.
+        np.maximum(rows, np.float32(-1), out=rows)
+        np.minimum(rows, np.float32(g), out=rows)
+        rows += self._slot_offsets(num_worlds, n)
+        slots = rows.astype(np.intp).reshape(-1)
+        masks = np.zeros((words, n, num_worlds, g + 2), self._word_dtype)
+        for word in range(words):
+            # The chord's columns in this word, [low, high), clamped so that low <= high.
+            floor, ceiling = np.float32(word * bits), np.float32((word + 1) * bits)
+            high = np.minimum(end, ceiling)
+            np.maximum(high, floor, out=high)
+            low = np.maximum(start, floor)
+            np.minimum(low, high, out=low)
+            if word:
+                high -= floor
+                low -= floor
+            # Bits [low, high): 2^high - 2^low, exact in float64 (high <= 32).
+            chord = np.ldexp(1.0, high.astype(np.int32))
+            chord -= np.ldexp(1.0, low.astype(np.int32))
+            masks[word].reshape(-1)[slots] = chord.reshape(-1).astype(self._word_dtype)
+        lines = np.bitwise_or.reduce(masks, axis=1)[..., 1 : g + 1]  # (words, B, G)
+        if words > 1:
+            lines = lines.transpose(1, 2, 0)
+        lines = np.ascontiguousarray(lines).reshape(-1).view(np.uint8)
+        unpacked = np.unpackbits(lines, bitorder="little")
+        return unpacked.reshape(num_worlds, g, words * bits)
+
+    def _slot_offsets(self, num_worlds: int, n: int) -> np.ndarray:
+        """``(B, N)`` float32: the first slot (row -1) of point ``n`` of world ``b`` in
+        ``_cover_bits``' (points, worlds, G + 2 rows) layout, plus one."""
+        key = (num_worlds, n)
+        if self._slot_key != key:
+            width = self.grid_size + 2
+            offsets = (np.arange(n) * num_worlds)[None, :] + np.arange(num_worlds)[:, None]
+            self._slots = (offsets * width + 1).astype(np.float32)
+            self._slot_key = key
+        return self._slots
 
     def _relative_distance2(self, points: np.ndarray) -> np.ndarray:
         """``|p|^2 - 2 p . q`` ``(B, N, G * G)`` float32: the squared distance from cell centre

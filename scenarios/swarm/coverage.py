@@ -401,7 +401,7 @@ class Coverage(Scenario):
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
         cfg = self.cfg
         self._previous_coverage[...] = self.coverage
-        self.coverage, self._covered_by_column = self.field.covered_weight(
+        self.coverage, self._covered = self.field.covered_weight(
             self.drones.position, cfg.sensing_radius
         )
         gain = (self.coverage - self._previous_coverage)[:, None]

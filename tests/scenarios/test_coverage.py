@@ -224,3 +224,31 @@ def test_obstacles_block_the_lidar_and_carry_no_density():
     scenario = venv.scenario
     assert (scenario.field.values[:, ~scenario.free_cells] == 0).all()
     assert np.isfinite(obs["drone"]).all()
+
+
+@pytest.mark.parametrize("grid", [4, 9, 16, 32, 33, 70])
+def test_disc_cover_bit_masks_match_brute_force_for_any_word_layout(grid):
+    # Grid rows are bit masks of 8, 16 or (several) 32-bit words: check each layout, with points
+    # on and off the grid and a mask.
+    rng = np.random.default_rng(grid)
+    field = GridField(4, grid, 2.0)
+    field.values[:] = rng.random(field.values.shape)
+    field.refresh()
+    points = rng.uniform(-1.5, 1.5, (4, 7)) + 1j * rng.uniform(-1.5, 1.5, (4, 7))
+    points = points.astype(np.complex64)
+    mask = rng.random((4, 7)) < 0.7
+    radius = 2 * field.cell
+    distance = np.abs(field.centres[None, None, :] - points[..., None].astype(np.complex128))
+    for m in (None, mask):
+        near = distance <= radius
+        if m is not None:
+            near &= m[..., None]
+        expected = near.any(axis=1)
+        assert np.array_equal(field.disc_cover(points, radius, m), expected)
+        weight, covered = field.covered_weight(points, radius, m)
+        assert np.array_equal(covered, expected)
+        np.testing.assert_allclose(weight, (field.values * expected).sum(axis=1), rtol=1e-5)
+        columns = field.disc_cover_by_column(points, radius, m)
+        assert np.array_equal(
+            columns.reshape(grid, 4, grid).transpose(1, 2, 0), expected.reshape(4, grid, grid)
+        )
