@@ -252,3 +252,23 @@ def test_disc_cover_bit_masks_match_brute_force_for_any_word_layout(grid):
         assert np.array_equal(
             columns.reshape(grid, 4, grid).transpose(1, 2, 0), expected.reshape(4, grid, grid)
         )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 16, 17, 40])
+def test_is_connected_matches_the_laplacian_spectrum(n):
+    # Reachability from node 0 (squarings, a last row product, early exit) against the Fiedler
+    # value, on random graphs with and without self-loops, paths and a path cut at its end.
+    rng = np.random.default_rng(n)
+    for p in (0.05, 0.15, 0.4):
+        adjacent = rng.random((100, n, n)) < p
+        adjacent |= adjacent.transpose(0, 2, 1)
+        adjacent[::2, np.arange(n), np.arange(n)] = True
+        expected = algebraic_connectivity(adjacent) > 1e-9 if n > 1 else np.ones(100, bool)
+        assert np.array_equal(is_connected(adjacent), expected)
+    if n > 1:
+        path = np.zeros((2, n, n), bool)
+        i = np.arange(n - 1)
+        path[:, i, i + 1] = path[:, i + 1, i] = True
+        path[1, n - 2, n - 1] = path[1, n - 1, n - 2] = False
+        assert is_connected(path).tolist() == [True, False]
+        assert is_connected(np.ones((3, n, n), bool)).all()
