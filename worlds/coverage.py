@@ -85,8 +85,10 @@ class GridField:
     ) -> np.ndarray:
         """Field values (nearest cell, 0 off the grid) at the patch of points
         ``(p.x + offsets_x[a], p.y + offsets_y[b])`` around each point of complex ``points``
-        ``(B, N)`` for all ``B`` worlds: float32 ``(B, N, len(offsets_y), len(offsets_x))``.
-        A grid of patch offsets needs only one cell index per row and per column. Samples off
+        ``(B, N)`` for all ``B`` worlds: float32 ``(B, N, len(offsets_y), len(offsets_x))``
+        (a transposed view of an array laid out (rows, columns, worlds, points)). A grid of
+        patch offsets needs only one cell index per row and per column; indices are built
+        offset-major so that every operation runs along all the points at once. Samples off
         the grid read the zero border; indices are clamped onto it only when some point lies
         so far out that its patch would reach past the border."""
         g, border = self.grid_size, self.border
@@ -95,8 +97,8 @@ class GridField:
         shift = np.float32(self.side / 2 / self.cell + border)
         fx = points.real * scale + shift
         fy = points.imag * scale + shift
-        column = np.floor(fx[..., None] + offsets_x * scale).astype(np.int32)
-        row = np.floor(fy[..., None] + offsets_y * scale).astype(np.int32)
+        column = np.floor(fx + (offsets_x * scale).astype(np.float32).reshape(-1, 1, 1))
+        row = np.floor(fy + (offsets_y * scale).astype(np.float32).reshape(-1, 1, 1))
         reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
         slack = border - (reach * scale + 1)  # how far off the grid a point may be, in cells
         if not (
@@ -106,10 +108,12 @@ class GridField:
         ):
             np.clip(column, 0, width - 1, out=column)
             np.clip(row, 0, width - 1, out=row)
+        if points.shape[0] * width * width >= 2**24:  # flat indices exact in float32 below
+            row = row.astype(np.float64)
         row *= width
-        row += (np.arange(points.shape[0], dtype=np.int32) * width * width).reshape(-1, 1, 1)
-        flat = row[..., :, None] + column[..., None, :]
-        return self._bordered.ravel().take(flat)
+        row += (np.arange(points.shape[0], dtype=row.dtype) * (width * width)).reshape(-1, 1)
+        flat = np.add(row[:, None], column[None]).astype(np.intp)  # (rows, columns, B, N)
+        return self._bordered.ravel().take(flat).transpose(2, 3, 0, 1)
 
     # ---------------------------------------------------------------------------- coverage
     def disc_cover(self, points: np.ndarray, radius: float, mask: np.ndarray | None = None):

@@ -303,6 +303,7 @@ class Coverage(Scenario):
         self._obs = obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
         start = 4 + cfg.patch_size**2
         self._obs_patch = obs[..., 4:start]
+        self._obs_patch_grid = self._obs_patch.reshape(num_worlds, n, cfg.patch_size, -1)  # a view
         neighbours = obs[..., start : start + 4 * k].view(np.complex64)
         self._obs_neighbours = neighbours.reshape(num_worlds, n, k, 2)
         self._obs_valid = obs[..., start + 4 * k : start + 5 * k]
@@ -375,9 +376,7 @@ class Coverage(Scenario):
         position = drones.position
         self._obs[..., :4] = drones.kinematics
         patch = self.field.sample_patch(position, self.patch_steps, self.patch_steps)
-        np.multiply(
-            patch.reshape(self._obs_patch.shape), np.float32(cfg.grid_size**2), out=self._obs_patch
-        )
+        np.multiply(patch, np.float32(cfg.grid_size**2), out=self._obs_patch_grid)
         self._pair = pair = pairwise(position)
         self._near = near = nearest_neighbours(position, drones.velocity, self.k_found, pair=pair)
         self._adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
