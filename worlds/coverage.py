@@ -267,21 +267,52 @@ class GridField:
         masses.
         """
         weights = self.values if weights is None else weights
-        table = self._relative_distance2(points)
-        nearest = np.minimum.reduce(table, axis=1)
-        owner = table == nearest[:, None, :]
+        return self._centroids(points, self._moments(weights), _VoronoiWork(points.shape, self))
+
+    def lloyd(self, points: np.ndarray, iterations: int, weights=None) -> np.ndarray:
+        """``iterations`` of Lloyd's algorithm (each point to its Voronoi centroid)."""
+        weights = self.values if weights is None else weights
+        moments = self._moments(weights)  # the same for every iteration
+        work = _VoronoiWork(points.shape, self)  # (B, N, cells) buffers reused by every one
+        for _ in range(iterations):
+            points, _ = self._centroids(points, moments, work)
+        return points
+
+    def _moments(self, weights: np.ndarray) -> np.ndarray:
+        """``(B, cells, 3)`` float32: each cell's weight and its weight times x and y."""
         moments = np.empty((len(weights), weights.shape[1], 3), np.float32)
         moments[..., 0] = weights
         np.multiply(weights, self.centres.real, out=moments[..., 1])
         np.multiply(weights, self.centres.imag, out=moments[..., 2])
-        sums = owner.astype(np.float32) @ moments  # (B, N, 3)
-        mass = sums[..., 0]
+        return moments
+
+    def _centroids(self, points: np.ndarray, moments: np.ndarray, work: _VoronoiWork):
+        """``voronoi_centroids`` from ``_moments``, in ``work``'s buffers."""
+        rows = work.rows
+        rows[..., 0] = points.real
+        rows[..., 1] = points.imag
+        rows[..., :2] *= -2.0
+        rows[..., 2] = points.real * points.real + points.imag * points.imag
+        table = np.matmul(rows, self._centre_rows, out=work.table)  # as _relative_distance2
+        nearest = np.minimum.reduce(table, axis=1, out=work.nearest)
+        owner = np.equal(table, nearest[:, None, :], out=work.owner)
+        np.copyto(work.owner_float, owner.view(np.uint8))
+        sums = np.matmul(work.owner_float, moments, out=work.sums)  # (B, N, 3)
+        mass = sums[..., 0].copy()
         safe = np.maximum(mass, 1e-12)
         centroid = (sums[..., 1] + 1j * sums[..., 2]) / safe
         return np.where(mass > 1e-12, centroid, points).astype(np.complex64), mass
 
-    def lloyd(self, points: np.ndarray, iterations: int, weights=None) -> np.ndarray:
-        """``iterations`` of Lloyd's algorithm (each point to its Voronoi centroid)."""
-        for _ in range(iterations):
-            points, _ = self.voronoi_centroids(points, weights)
-        return points
+
+class _VoronoiWork:
+    """Buffers of one shape of points for ``GridField._centroids``: allocated once per call of
+    ``lloyd`` rather than once per iteration (fresh arrays of a few MB cost page faults)."""
+
+    def __init__(self, shape: tuple[int, ...], field: GridField) -> None:
+        cells = field.grid_size**2
+        self.rows = np.empty((*shape, 3), np.float32)
+        self.table = np.empty((*shape, cells), np.float32)
+        self.nearest = np.empty((shape[0], cells), np.float32)
+        self.owner = np.empty((*shape, cells), bool)
+        self.owner_float = np.empty((*shape, cells), np.float32)
+        self.sums = np.empty((*shape, 3), np.float32)
