@@ -252,9 +252,19 @@ class GridField:
         return np.maximum(table, 0.0, out=table)
 
     def locational_cost(self, points: np.ndarray, weights: np.ndarray | None = None):
-        """``H = sum_cells w(q) min_i |q - p_i|^2`` per world ``(B,)``, ``w`` the field."""
+        """``H = sum_cells w(q) min_i |q - p_i|^2`` per world ``(B,)``, ``w`` the field.
+
+        The nearest distance builds up one point at a time (a ``(B, 3) @ (3, cells)`` product
+        and a minimum each) instead of from a ``(B, N, cells)`` table."""
         weights = self.values if weights is None else weights
-        nearest = np.minimum.reduce(self._relative_distance2(points), axis=1)
+        rows = np.empty((*points.shape, 3), np.float32)
+        rows[..., 0] = points.real
+        rows[..., 1] = points.imag
+        rows[..., :2] *= -2.0
+        rows[..., 2] = points.real * points.real + points.imag * points.imag
+        nearest = rows[:, 0] @ self._centre_rows
+        for i in range(1, points.shape[1]):
+            np.minimum(nearest, rows[:, i] @ self._centre_rows, out=nearest)
         nearest += self._centre_norm2
         np.maximum(nearest, 0.0, out=nearest)
         return np.einsum("bc,bc->b", weights, nearest, dtype=np.float64)

@@ -335,7 +335,11 @@ class Coverage(Scenario):
         self._previous_coverage[env_ids] = self.coverage[env_ids]
         fine, coarse = cfg.grid_size, cfg.reference_grid
         block = fine // coarse
-        coarse_weights = weights.reshape(count, coarse, block, coarse, block).sum(axis=(2, 4))
+        # Block sums: over each block's rows (a middle axis), then its columns (strided adds).
+        rows = np.add.reduce(weights.reshape(count, coarse, block, fine), axis=2)
+        coarse_weights = rows[..., 0::block].copy()
+        for column in range(1, block):
+            coarse_weights += rows[..., column::block]
         coarse_weights = coarse_weights.reshape(count, coarse * coarse)
         reference = self.reference_field.lloyd(start, cfg.lloyd_iterations, coarse_weights)
         self.lloyd_cost[env_ids] = self.field.locational_cost(reference, weights)
@@ -350,16 +354,20 @@ class Coverage(Scenario):
         sigma = rng.uniform(cfg.sigma_min, cfg.sigma_max, (count, m)) * side
         weight = rng.uniform(0.5, 1.0, (count, m))
         self.mixture[env_ids] = np.stack([mu_x, mu_y, sigma, weight], 1)
-        # float32 throughout: this runs for every reset world, (worlds, components, cells).
-        offset = (
-            self.field.centres[None, None, :] - (mu_x + 1j * mu_y).astype(np.complex64)[..., None]
-        )
-        exponent = np.abs(offset)
-        exponent *= exponent
-        exponent *= (-0.5 / sigma**2).astype(np.float32)[..., None]
-        bumps = np.exp(exponent, out=exponent)
-        bumps *= weight.astype(np.float32)[..., None]
-        density = np.add.reduce(bumps, axis=1)
+        # float32 throughout: this runs for every reset world. A Gaussian is separable,
+        # exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) exp(-dy^2 / 2s^2): per-axis factors
+        # (worlds, components, G), combined over the components by a batched matrix product.
+        g = cfg.grid_size
+        precision = (-0.5 / sigma**2).astype(np.float32)[..., None]
+        along_x = self.field.cx - mu_x.astype(np.float32)[..., None]
+        along_y = self.field.cy - mu_y.astype(np.float32)[..., None]
+        factors = np.stack([along_x, along_y])  # (2, worlds, components, G)
+        factors *= factors
+        factors *= precision
+        np.exp(factors, out=factors)
+        factors[1] *= weight.astype(np.float32)[..., None]
+        density = np.matmul(factors[1].transpose(0, 2, 1), factors[0])  # (worlds, G rows, G)
+        density = density.reshape(count, g * g)
         density += np.float32(cfg.density_floor)
         density *= self.free_cells
         self.field.values[env_ids] = density / density.sum(axis=1, keepdims=True)
