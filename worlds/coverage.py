@@ -48,9 +48,12 @@ class GridField:
             (num_worlds, g * self._words * self._word_bits, 1), np.float32
         )
         self._slot_key = None
+        self._steps = np.zeros((0, 1, 1), np.float32)
         self.border = max(1, int(border))
         width = g + 2 * self.border
         self._bordered = np.zeros((num_worlds, width, width), np.float32)
+        self._patch_key = None  # sample_patch's offsets, and what it derived from them
+        self._patch_worlds = np.zeros((0, 1), np.float32)  # each world's first bordered cell
         # Rows [centre-x, centre-y, 1] for distance tables by matrix product.
         self._centre_rows = np.stack([self.centres.real, self.centres.imag, np.ones(g * g)]).astype(
             np.float32
@@ -97,10 +100,18 @@ class GridField:
         shift = np.float32(self.side / 2 / self.cell + border)
         fx = points.real * scale + shift
         fy = points.imag * scale + shift
-        column = np.floor(fx + (offsets_x * scale).astype(np.float32).reshape(-1, 1, 1))
-        row = np.floor(fy + (offsets_y * scale).astype(np.float32).reshape(-1, 1, 1))
-        reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
-        slack = border - (reach * scale + 1)  # how far off the grid a point may be, in cells
+        key = (offsets_x.dtype.str, offsets_x.tobytes(), offsets_y.dtype.str, offsets_y.tobytes())
+        if self._patch_key != key:  # the same offsets on every step: derive these once
+            reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
+            self._patch_steps = (
+                (offsets_x * scale).astype(np.float32).reshape(-1, 1, 1),
+                (offsets_y * scale).astype(np.float32).reshape(-1, 1, 1),
+                border - (reach * scale + 1),  # how far off the grid a point may be, in cells
+            )
+            self._patch_key = key
+        steps_x, steps_y, slack = self._patch_steps
+        column = np.floor(fx + steps_x)
+        row = np.floor(fy + steps_y)
         if not (
             slack >= 0
             and min(fx.min(), fy.min()) >= border - slack
@@ -111,7 +122,10 @@ class GridField:
         if points.shape[0] * width * width >= 2**24:  # flat indices exact in float32 below
             row = row.astype(np.float64)
         row *= width
-        row += (np.arange(points.shape[0], dtype=row.dtype) * (width * width)).reshape(-1, 1)
+        if self._patch_worlds.shape[0] != points.shape[0] or self._patch_worlds.dtype != row.dtype:
+            worlds = np.arange(points.shape[0], dtype=row.dtype) * (width * width)
+            self._patch_worlds = worlds.reshape(-1, 1)
+        row += self._patch_worlds
         flat = np.add(row[:, None], column[None]).astype(np.intp)  # (rows, columns, B, N)
         return self._bordered.ravel().take(flat).transpose(2, 3, 0, 1)
 
@@ -178,8 +192,7 @@ class GridField:
         scale, shift = np.float32(1 / self.cell), np.float32(self.side / 2 / self.cell)
         fx = points.real * scale + shift
         fy = points.imag * scale + shift
-        steps = np.arange(-reach, reach + 1, dtype=np.float32).reshape(-1, 1, 1)
-        rows = np.floor(fy) + steps  # (R, B, N) grid rows near each point
+        rows = np.floor(fy) + self._row_steps(reach)  # (R, B, N) grid rows near each point
         dy = rows + np.float32(0.5)
         dy -= fy
         dy *= dy
@@ -222,6 +235,12 @@ class GridField:
         lines = np.ascontiguousarray(lines).reshape(-1).view(np.uint8)
         unpacked = np.unpackbits(lines, bitorder="little")
         return unpacked.reshape(num_worlds, g, words * bits)
+
+    def _row_steps(self, reach: int) -> np.ndarray:
+        """``(2 reach + 1, 1, 1)`` float32 ``-reach ... reach``, kept between calls."""
+        if self._steps.shape[0] != 2 * reach + 1:
+            self._steps = np.arange(-reach, reach + 1, dtype=np.float32).reshape(-1, 1, 1)
+        return self._steps
 
     def _slot_offsets(self, num_worlds: int, n: int) -> np.ndarray:
         """``(B, N)`` float32: the first slot (row -1) of point ``n`` of world ``b`` in
