@@ -436,7 +436,11 @@ class Coverage(Scenario):
         position = self.drones.position[env_ids]
         cost = self.field.locational_cost(position, self.field.values[env_ids])
         self.cost_ratio[env_ids] = cost / np.maximum(self.lloyd_cost[env_ids], 1e-12)
-        self.fiedler[env_ids] = algebraic_connectivity(self._adjacent[env_ids])
+        # Zero where the graph is disconnected; eigenvalues only for the connected worlds.
+        connected = env_ids[self._connected[env_ids]]
+        self.fiedler[env_ids] = 0.0
+        if connected.size:
+            self.fiedler[connected] = algebraic_connectivity(self._adjacent[connected])
 
     def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
         return {
