@@ -50,6 +50,8 @@ class GridField:
         self._slot_key = None
         self._steps = np.zeros((0, 1, 1), np.float32)
         self.border = max(1, int(border))
+        self.patch_scale = 1.0
+        """Factor ``sample_patch`` applies to the values it reads (set before ``refresh``)."""
         width = g + 2 * self.border
         self._bordered = np.zeros((num_worlds, width, width), np.float32)
         self._patch_key = None  # sample_patch's offsets, and what it derived from them
@@ -86,7 +88,7 @@ class GridField:
     def sample_patch(
         self, points: np.ndarray, offsets_x: np.ndarray, offsets_y: np.ndarray
     ) -> np.ndarray:
-        """Field values (nearest cell, 0 off the grid) at the patch of points
+        """Field values times ``patch_scale`` (nearest cell, 0 off the grid) at the patch of points
         ``(p.x + offsets_x[a], p.y + offsets_y[b])`` around each point of complex ``points``
         ``(B, N)`` for all ``B`` worlds: float32 ``(B, N, len(offsets_y), len(offsets_x))``
         (a transposed view of an array laid out (rows, columns, worlds, points)). A grid of
@@ -154,12 +156,13 @@ class GridField:
         return weight.reshape(num_worlds), covered
 
     def refresh(self) -> None:
-        """Update the copies of ``values`` that ``covered_weight`` and ``sample_patch`` read."""
+        """Update the copies of ``values`` that ``covered_weight`` and ``sample_patch`` read
+        (the latter scaled by ``patch_scale``, so that samples need no multiplication)."""
         g = self.grid_size
         grid = self.values.reshape(self.num_worlds, g, g)
         self._values_padded.reshape(self.num_worlds, g, -1)[..., :g] = grid
         inner = slice(self.border, self.border + g)
-        self._bordered[:, inner, inner] = grid
+        np.multiply(grid, np.float32(self.patch_scale), out=self._bordered[:, inner, inner])
 
     def disc_cover_by_column(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None

@@ -290,6 +290,7 @@ class Coverage(Scenario):
         ).reshape(-1, 4)
         patch_cells = math.ceil(float(np.abs(self.patch_steps).max()) * cfg.grid_size / side)
         self.field = GridField(num_worlds, cfg.grid_size, side, border=patch_cells + 2)
+        self.field.patch_scale = cfg.grid_size**2  # patches read phi * G^2 (1 on average)
         self.reference_field = GridField(num_worlds, cfg.reference_grid, side)
         self.free_cells = np.ones(cfg.grid_size**2, bool)
         for ox, oy, half in cfg.obstacles:
@@ -317,6 +318,8 @@ class Coverage(Scenario):
         self.cost_ratio = np.full(num_worlds, np.nan)
         self.fiedler = np.full(num_worlds, np.nan)
         self.steps = np.zeros(num_worlds, np.int64)
+        self._oldest_step = 0
+        self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         return world
 
     def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
@@ -346,6 +349,7 @@ class Coverage(Scenario):
         self.cost_ratio[env_ids] = np.nan
         self.fiedler[env_ids] = np.nan
         self.steps[env_ids] = 0
+        self._oldest_step = int(self.steps.max())
 
     def _draw_density(self, rng: np.random.Generator, env_ids: np.ndarray) -> None:
         cfg = self.cfg
@@ -378,13 +382,14 @@ class Coverage(Scenario):
         cfg = self.cfg
         write_thrust(actions["drone"], self.drones.command, cfg.max_force, cfg.continuous_actions)
         self.steps += 1
+        self._oldest_step += 1
 
     def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
         cfg, drones = self.cfg, self.drones
         position = drones.position
         self._obs[..., :4] = drones.kinematics
         patch = self.field.sample_patch(position, self.patch_steps, self.patch_steps)
-        np.multiply(patch, np.float32(cfg.grid_size**2), out=self._obs_patch_grid)
+        self._obs_patch_grid[...] = patch  # already scaled by grid_size^2 (field.patch_scale)
         self._pair = pair = pairwise(position)
         self._near = near = nearest_neighbours(position, drones.velocity, self.k_found, pair=pair)
         self._adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
@@ -414,10 +419,7 @@ class Coverage(Scenario):
         gain = (self.coverage - self._previous_coverage)[:, None]
         gain *= np.float32(cfg.coverage_reward)
         limit = 2 * cfg.drone_radius + cfg.contact_margin
-        if self._near.dist[..., 0].min() >= limit:
-            self._collisions = np.zeros_like(self._reward)
-        else:
-            self._collisions = overlap_counts(self._pair.dist2, limit, self._ones)
+        self._collisions = self._overlaps(limit)
         collision = self._collisions * np.float32(-cfg.collision_penalty)
         self._connected = is_connected(self._adjacent)
         connectivity = np.where(self._connected, 0.0, -cfg.disconnect_penalty).astype(np.float32)
@@ -425,10 +427,21 @@ class Coverage(Scenario):
         np.add(gain, collision, out=self._reward)
         self._reward += connectivity
         self.reward_terms = {"coverage": gain, "collision": collision, "connectivity": connectivity}
-        ending = np.flatnonzero(self.steps >= cfg.max_steps)
-        if ending.size:
-            self._episode_end_figures(ending)
+        if self._oldest_step >= cfg.max_steps:
+            self._episode_end_figures(np.flatnonzero(self.steps >= cfg.max_steps))
         return {"drone": self._reward}
+
+    def _overlaps(self, limit: float) -> np.ndarray:
+        """Other drones each drone overlaps, ``(B, N)`` float32. Read off the sorted k-nearest
+        distances when that is exact (no drone has all k nearest within the limit), else from
+        the whole distance table."""
+        nearest = self._near.dist
+        if self.k_found == 0 or nearest[..., 0].min() >= limit:
+            return self._no_overlaps
+        touching = nearest < np.float32(limit)
+        if self.k_found < self.cfg.n_agents - 1 and touching[..., -1].any():
+            return overlap_counts(self._pair.dist2, limit, self._ones)
+        return touching.astype(np.float32) @ self._ones[: self.k_found]
 
     def _episode_end_figures(self, env_ids: np.ndarray) -> None:
         """The costly figures reported only at an episode's last step: cost ratio and the
