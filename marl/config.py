@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from marl.ppo import TrainConfig
+from scenarios.replay import parse_overrides
 
 
 class ConfigError(ValueError):
@@ -101,18 +102,6 @@ def load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``name=value`` -> (name, JSON value or string)."""
-    if "=" not in text:
-        raise ConfigError(f"scenario override {text!r}: expected name=value")
-    name, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return name.strip(), value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``marl train`` parser, one option per config field with its doc line as help."""
     parser = argparse.ArgumentParser(
@@ -156,9 +145,10 @@ def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None, dict[str, Any]
         raise ConfigError(f"unknown config field {unknown[0]!r} (see --help)")
     data: dict[str, Any] = load_config_file(args.config) if args.config else {}
     env = dict(data.get("env", {}) or {})
-    for text in args.env:
-        key, value = parse_override(text)
-        env[key] = value
+    try:
+        env.update(parse_overrides(args.env))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     if env:
         data["env"] = env
     for name in FIELDS:
