@@ -75,6 +75,10 @@ class VectorEnv:
         self._never_terminated = {
             g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
         }
+        self._action_checks = [
+            (g, s.action_space, (num_envs, s.n_agents, *s.action_space.shape))
+            for g, s in self.groups.items()
+        ]
         self._all_worlds = np.arange(num_envs)
         self._obs: dict[str, np.ndarray] | None = None
         self._some_dead = False
@@ -173,10 +177,8 @@ class VectorEnv:
                 f"{self.scenario_id}: actions must be a dict with exactly the groups "
                 f"{sorted(self.groups)}, got {got}"
             )
-        for group, spec in self.groups.items():
+        for group, space, expected in self._action_checks:
             act = actions[group]
-            space = spec.action_space
-            expected = (self.num_envs, spec.n_agents, *space.shape)
             if not isinstance(act, np.ndarray) or act.shape != expected:
                 shape = getattr(act, "shape", type(act).__name__)
                 raise ValueError(

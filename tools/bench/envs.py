@@ -136,11 +136,16 @@ def bench_pettingzoo(scenario_id: str, agents: int, seconds: float) -> dict:
     split = Split()
     split.instrument(env.venv)
 
+    everyone = len(env.possible_agents)
+
     def run(count):
         for i in range(count):
             if not env.agents:
                 env.reset()
-            env.step({a: pool[i % 256][a] for a in env.agents})
+            actions = pool[i % 256]  # a policy's dict; filtered only once agents are done
+            if len(env.agents) < everyone:
+                actions = {a: actions[a] for a in env.agents}
+            env.step(actions)
 
     run(20)
     return report(measure(run, 50, seconds, split), 1, len(env.possible_agents))
