@@ -96,10 +96,11 @@ class ParallelScenarioEnv(ParallelEnv):
             raise ValueError(f"{self.scenario_id}: actions must be a dict of agent -> action")
         if actions.keys() != self._live:
             self._explain_agents(actions)
+        everyone = len(self.agents) == self.num_agents_total
         for group, agents in self._group_agents.items():
             buffer = self._actions[group]
             try:
-                if len(agents) == len(self.agents):
+                if everyone:
                     buffer[0] = [actions[agent] for agent in agents]
                 else:
                     for i, agent in enumerate(agents):
@@ -116,7 +117,7 @@ class ParallelScenarioEnv(ParallelEnv):
             raise
         live = self.agents
         episode = info["episodes"][0] if info["episodes"] else None
-        if len(live) == self.num_agents_total:  # everyone acting: build the dicts in C
+        if everyone:  # build the dicts in C
             observations, rewards, terminations, truncations = {}, {}, {}, {}
             for group, agents in self._group_agents.items():
                 observations.update(zip(agents, obs[group][0].copy(), strict=True))

@@ -154,3 +154,28 @@ def test_pettingzoo_continuous_action_nan_is_rejected():
         env.step(actions)
     with pytest.raises(ValueError, match="drone_0"):
         env.step({**actions, "drone_0": np.zeros(5, np.float32)})
+
+
+def test_pettingzoo_env_with_finished_agents_in_several_groups():
+    """Pursuit: captured evaders leave; the others keep acting through the dict API."""
+    # Three evaders and two pursuers: after two captures the live count equals a group size.
+    env = scenarios.make("swarm/pursuit-v0", n_pursuers=2, n_evaders=3)
+    env.reset(seed=3)
+    policy = env.venv.scenario.scripted_policy()
+    finished = set()
+    for _ in range(300):
+        if not env.agents:
+            break
+        obs = {g: env.venv._obs[g] for g in env.venv.groups}
+        joint = policy.act(obs)
+        actions = {}
+        for group, spec in env.venv.groups.items():
+            for i, agent in enumerate(spec.agent_ids):
+                if agent in env.agents:
+                    actions[agent] = joint[group][0, i]
+        observations, rewards, terminations, truncations, infos = env.step(actions)
+        assert set(observations) == set(actions)  # every acting agent reports, no other
+        assert not finished & set(observations)  # a finished agent never returns
+        finished |= {a for a, done in terminations.items() if done}
+    captured = [a for a in finished if a.startswith("evader")]
+    assert len(captured) >= 2, f"the baseline should capture two evaders, got {captured}"
