@@ -6,6 +6,7 @@ Everything works over the batch axis, with 2D vectors as complex numbers ``x + i
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -29,7 +30,15 @@ def write_thrust(act: np.ndarray, command: np.ndarray, max_force: float, continu
         np.clip(act, -1.0, 1.0, out=command)
         command *= max_force
     else:
-        np.multiply(DIRECTIONS[act], max_force, out=command)
+        np.take(_thrust_table(max_force), act, axis=0, out=command, mode="clip")  # validated
+
+
+@functools.lru_cache(maxsize=16)
+def _thrust_table(max_force: float) -> np.ndarray:
+    """The discrete actions' thrusts in newtons, ``(5, 2)`` float32 (one gather per step)."""
+    table = DIRECTIONS * np.float32(max_force)
+    table.flags.writeable = False
+    return table
 
 
 def spaced_points(rng: np.random.Generator, count: int, n: int, reach: float, spacing: float):

@@ -185,6 +185,7 @@ class Spread(Scenario):
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
+        self._minus_mean = np.full((n, 1), -1.0 / n, np.float32)
         self._zero_count = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
@@ -240,8 +241,7 @@ class Spread(Scenario):
 
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
         nearest = self._nearest_landmark_distance()
-        coverage = np.add.reduce(nearest, axis=1, keepdims=True)
-        coverage *= np.float32(-1.0 / self.cfg.n_agents)
+        coverage = nearest @ self._minus_mean  # -mean over landmarks, (B, 1), in one call
         collisions = self._overlaps()
         self._collisions = collisions
         self._nearest = nearest
