@@ -8,9 +8,59 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
+
+from scenarios.core import ScenarioConfig, check
+
+
+@dataclass(frozen=True)
+class DroneConfig(ScenarioConfig):
+    """Config fields every drone-swarm scenario shares: bodies, drag, timing, action type."""
+
+    continuous_actions: bool = False
+    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
+    drone_radius: float = 0.08
+    """Drone body radius in metres."""
+    damping: float = 0.25
+    """Fraction of velocity a drone keeps per second without thrust (drag)."""
+    dt: float = 0.1
+    """Seconds per environment step."""
+    substeps: int = 1
+    """Physics substeps per step."""
+
+    def validate(self, scenario_id: str) -> None:
+        super().validate(scenario_id)
+        c = scenario_id
+        for name in ("drone_radius", "dt"):
+            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
+        check(c, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
+        check(c, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
+
+
+@dataclass(frozen=True)
+class SwarmConfig(DroneConfig):
+    """A swarm of identical drones: one thrust limit, speed cap and collision penalty."""
+
+    max_force: float = 3.0
+    """Thrust limit in newtons (drones weigh 1 kg)."""
+    max_speed: float = 1.0
+    """Speed cap in m/s."""
+    collision_penalty: float = 1.0
+    """Reward subtracted from a drone per other drone it overlaps."""
+    contact_margin: float = 0.01
+    """Extra distance under which two drones count as colliding."""
+
+    def validate(self, scenario_id: str) -> None:
+        super().validate(scenario_id)
+        c = scenario_id
+        for name in ("max_force", "max_speed"):
+            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
+        for name in ("collision_penalty", "contact_margin"):
+            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
+
 
 # Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
 DIRECTIONS = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float32)

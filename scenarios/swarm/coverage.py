@@ -80,9 +80,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
+from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
 from scenarios.swarm.common import (
+    SwarmConfig,
     algebraic_connectivity,
     is_connected,
     overlap_counts,
@@ -101,7 +102,7 @@ LAUNCH_SPACING = 0.4
 
 
 @dataclass(frozen=True)
-class CoverageConfig(ScenarioConfig):
+class CoverageConfig(SwarmConfig):
     max_steps: int = 100
     """Steps per episode (dt each) before truncation."""
     n_agents: int = 8
@@ -136,32 +137,14 @@ class CoverageConfig(ScenarioConfig):
     """Lidar range in metres."""
     obstacle_size: float = 0.12
     """Obstacle side as a fraction of the arena side."""
-    continuous_actions: bool = False
-    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
-    drone_radius: float = 0.08
-    """Drone body radius in metres."""
-    max_force: float = 3.0
-    """Thrust limit in newtons (drones weigh 1 kg)."""
-    max_speed: float = 1.0
-    """Speed cap in m/s."""
-    damping: float = 0.25
-    """Fraction of velocity a drone keeps per second without thrust (drag)."""
     coverage_reward: float = 10.0
     """Scale of the team's coverage gain reward."""
-    collision_penalty: float = 1.0
-    """Reward subtracted per overlapping pair, from each drone of the pair."""
-    contact_margin: float = 0.01
-    """Extra distance under which two drones count as colliding."""
     disconnect_penalty: float = 0.1
     """Team reward subtracted on each step the communication graph is disconnected."""
     lloyd_iterations: int = 12
     """Lloyd iterations of the reference that ``cost_ratio`` divides by."""
     reference_grid: int = 16
     """Cells per side of the grid the Lloyd reference runs on (divides grid_size)."""
-    dt: float = 0.1
-    """Seconds per environment step."""
-    substeps: int = 1
-    """Physics substeps per step."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -185,10 +168,6 @@ class CoverageConfig(ScenarioConfig):
             "comms_radius",
             "patch_spacing",
             "lidar_range",
-            "drone_radius",
-            "max_force",
-            "max_speed",
-            "dt",
             "sigma_min",
             "obstacle_size",
         ):
@@ -197,9 +176,7 @@ class CoverageConfig(ScenarioConfig):
             c, self.sigma_max >= self.sigma_min, "sigma_max", "must be >= sigma_min", self.sigma_max
         )
         check(c, self.density_floor >= 0, "density_floor", "must be >= 0", self.density_floor)
-        check(c, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
-        check(c, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
-        for name in ("coverage_reward", "collision_penalty", "disconnect_penalty"):
+        for name in ("coverage_reward", "disconnect_penalty"):
             check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         launch = self.launch_reach + self.drone_radius
         check(

@@ -86,9 +86,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
+from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
 from scenarios.swarm.common import (
+    SwarmConfig,
     overlap_counts,
     polarization,
     procrustes_error,
@@ -105,7 +106,7 @@ OBS_BASE = 15  # x, y, vx, vy, slot, leader, leader velocity, wind, shape one-ho
 
 
 @dataclass(frozen=True)
-class FormationConfig(ScenarioConfig):
+class FormationConfig(SwarmConfig):
     max_steps: int = 200
     """Steps per episode (dt each) before truncation."""
     n_agents: int = 6
@@ -134,24 +135,6 @@ class FormationConfig(ScenarioConfig):
     """Width of the gust in time, seconds."""
     dropout_probability: float = 0.2
     """Chance that each drone drops out at a random step of the episode."""
-    continuous_actions: bool = False
-    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
-    drone_radius: float = 0.08
-    """Drone body radius in metres."""
-    max_force: float = 3.0
-    """Thrust limit in newtons (drones weigh 1 kg)."""
-    max_speed: float = 1.0
-    """Speed cap in m/s."""
-    damping: float = 0.25
-    """Fraction of velocity a drone keeps per second without thrust (drag)."""
-    collision_penalty: float = 1.0
-    """Reward subtracted from a drone per other drone it overlaps."""
-    contact_margin: float = 0.01
-    """Extra distance under which two drones count as colliding."""
-    dt: float = 0.1
-    """Seconds per environment step."""
-    substeps: int = 1
-    """Physics substeps per step."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -159,7 +142,7 @@ class FormationConfig(ScenarioConfig):
         check(c, self.n_agents >= 1, "n_agents", "must be >= 1", self.n_agents)
         for name in ("k_neighbours", "wind_waves", "arena_size", "path_radius"):
             check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
-        for name in ("wind_force", "gust_force", "collision_penalty", "contact_margin"):
+        for name in ("wind_force", "gust_force"):
             check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         for name in ("switch_probability", "dropout_probability"):
             value = getattr(self, name)
@@ -168,14 +151,8 @@ class FormationConfig(ScenarioConfig):
             "spacing",
             "leader_speed",
             "gust_seconds",
-            "drone_radius",
-            "max_force",
-            "max_speed",
-            "dt",
         ):
             check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
-        check(c, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
-        check(c, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
         check(
             c,
             len(self.shapes) >= 1 and all(s in SHAPES for s in self.shapes),

@@ -68,9 +68,15 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
+from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
-from scenarios.swarm.common import steer, thrust_action, thrust_space, write_thrust
+from scenarios.swarm.common import (
+    DroneConfig,
+    steer,
+    thrust_action,
+    thrust_space,
+    write_thrust,
+)
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.sensors import nearest_neighbours
 from worlds.visibility import box_lidar, in_field_of_view, line_of_sight, ray_directions
@@ -79,7 +85,7 @@ TEAMS = ("pursuer", "evader")
 
 
 @dataclass(frozen=True)
-class PursuitConfig(ScenarioConfig):
+class PursuitConfig(DroneConfig):
     max_steps: int = 150
     """Steps per episode (dt each) before truncation."""
     n_pursuers: int = 3
@@ -108,10 +114,6 @@ class PursuitConfig(ScenarioConfig):
     """Lidar rays per drone (walls and obstacles)."""
     lidar_range: float = 1.0
     """Lidar range in metres."""
-    continuous_actions: bool = False
-    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
-    drone_radius: float = 0.08
-    """Drone body radius in metres."""
     pursuer_speed: float = 1.0
     """Pursuers' speed cap, m/s."""
     evader_speed: float = 1.3
@@ -120,16 +122,10 @@ class PursuitConfig(ScenarioConfig):
     """Pursuers' thrust limit, newtons (1 kg drones)."""
     evader_force: float = 3.0
     """Evaders' thrust limit, newtons."""
-    damping: float = 0.25
-    """Fraction of velocity a drone keeps per second without thrust (drag)."""
     capture_reward: float = 1.0
     """Team reward to the pursuers per capture (and its negative to the evaders)."""
     time_penalty: float = 0.01
     """Pursuers' cost per step, times the fraction of evaders still free."""
-    dt: float = 0.1
-    """Seconds per environment step."""
-    substeps: int = 1
-    """Physics substeps per step."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -144,19 +140,15 @@ class PursuitConfig(ScenarioConfig):
             "view_range",
             "capture_radius",
             "lidar_range",
-            "drone_radius",
             "pursuer_speed",
             "evader_speed",
             "pursuer_force",
             "evader_force",
-            "dt",
         ):
             check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         for name in ("pursuer_fov_degrees", "evader_fov_degrees"):
             value = getattr(self, name)
             check(c, 0 < value <= 360, name, "must be in (0, 360]", value)
-        check(c, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
-        check(c, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
         check(c, self.obstacle_size < 0.3, "obstacle_size", "must be < 0.3", self.obstacle_size)
         check(
             c,

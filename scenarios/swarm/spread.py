@@ -51,16 +51,16 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, ScenarioConfig, check
+from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
-from scenarios.swarm.common import DIRECTIONS
+from scenarios.swarm.common import DIRECTIONS, SwarmConfig
 from scenarios.swarm.common import spaced_points as _spaced_points
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.sensors import nearest_neighbours, pairwise
 
 
 @dataclass(frozen=True)
-class SpreadConfig(ScenarioConfig):
+class SpreadConfig(SwarmConfig):
     max_steps: int = 50
     """Steps per episode (dt each) before truncation."""
     n_agents: int = 3
@@ -69,26 +69,8 @@ class SpreadConfig(ScenarioConfig):
     """Nearest drones in each observation (capped at n_agents - 1)."""
     arena_size: float = 0.0
     """Side of the square arena in metres; 0 scales it as 2 * sqrt(n_agents / 3)."""
-    continuous_actions: bool = False
-    """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
-    drone_radius: float = 0.08
-    """Drone body radius in metres."""
     cover_radius: float = 0.15
     """A landmark counts as covered when a drone centre is this close."""
-    max_force: float = 3.0
-    """Thrust limit in newtons (drones weigh 1 kg)."""
-    max_speed: float = 1.0
-    """Speed cap in m/s."""
-    damping: float = 0.25
-    """Fraction of velocity a drone keeps per second without thrust (drag)."""
-    collision_penalty: float = 1.0
-    """Reward subtracted per overlapping pair, from each drone of the pair."""
-    contact_margin: float = 0.01
-    """Extra distance under which two drones count as colliding."""
-    dt: float = 0.1
-    """Seconds per environment step."""
-    substeps: int = 1
-    """Physics substeps per step."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -97,18 +79,7 @@ class SpreadConfig(ScenarioConfig):
             scenario_id, self.k_neighbours >= 0, "k_neighbours", "must be >= 0", self.k_neighbours
         )
         check(scenario_id, self.arena_size >= 0, "arena_size", "must be >= 0", self.arena_size)
-        for name in ("drone_radius", "cover_radius", "max_force", "max_speed", "dt"):
-            value = getattr(self, name)
-            check(scenario_id, value > 0, name, "must be > 0", value)
-        check(scenario_id, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
-        check(scenario_id, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
-        check(
-            scenario_id,
-            self.collision_penalty >= 0,
-            "collision_penalty",
-            "must be >= 0",
-            self.collision_penalty,
-        )
+        check(scenario_id, self.cover_radius > 0, "cover_radius", "must be > 0", self.cover_radius)
         side = self.side
         check(
             scenario_id,
