@@ -29,39 +29,37 @@ import scenarios
 
 
 class Split:
-    """Wraps a few bound methods of an env to add up the time spent in each part, while
-    enabled (the wrappers cost about a microsecond a call, so throughput is timed without)."""
+    """Wraps a few bound methods of an env, while enabled, to add up the time spent in each
+    part. The wrappers are removed again on ``disable``: throughput is timed without them."""
 
-    def __init__(self) -> None:
+    def __init__(self, venv) -> None:
         self.seconds = {"physics": 0.0, "scenario": 0.0}
-        self.enabled = False
+        self.targets = [(venv.world, "step", "physics")] + [
+            (venv.scenario, hook, "scenario")
+            for hook in ("observe", "reward", "metrics", "apply_actions")
+        ]
 
     def enable(self) -> None:
         self.seconds = {name: 0.0 for name in self.seconds}
-        self.enabled = True
+        for owner, name, part in self.targets:
+            setattr(owner, name, self._timed(getattr(owner, name), part))
 
     def disable(self) -> dict[str, float]:
-        self.enabled = False
+        for owner, name, _ in self.targets:
+            delattr(owner, name)  # the instance attribute; the class's method shows again
         return dict(self.seconds)
 
-    def wrap(self, owner, name: str, part: str) -> None:
-        inner = getattr(owner, name)
+    def _timed(self, inner, part: str):
+        seconds = self.seconds
 
         def timed(*args, **kwargs):
-            if not self.enabled:
-                return inner(*args, **kwargs)
             start = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
-                self.seconds[part] += time.perf_counter() - start
+                seconds[part] += time.perf_counter() - start
 
-        setattr(owner, name, timed)
-
-    def instrument(self, venv) -> None:
-        self.wrap(venv.world, "step", "physics")
-        for hook in ("observe", "reward", "metrics", "apply_actions"):
-            self.wrap(venv.scenario, hook, "scenario")
+        return timed
 
 
 def action_sampler(venv, rng):
@@ -114,8 +112,7 @@ def bench_vector(scenario_id: str, agents: int, worlds: int, seconds: float) -> 
     )
     venv.reset()
     sample = action_sampler(venv, np.random.default_rng(0))
-    split = Split()
-    split.instrument(venv)
+    split = Split(venv)
 
     def run(count):
         for _ in range(count):
@@ -133,8 +130,7 @@ def bench_pettingzoo(scenario_id: str, agents: int, seconds: float) -> dict:
     for space in spaces.values():
         space.seed(0)
     pool = [{a: s.sample() for a, s in spaces.items()} for _ in range(256)]
-    split = Split()
-    split.instrument(env.venv)
+    split = Split(env.venv)
 
     everyone = len(env.possible_agents)
 
