@@ -60,7 +60,10 @@ class VectorEnv:
         self._rng = np.random.default_rng(seed)
         self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
         scenario.alive = self.alive
-        self._steps = np.zeros(num_envs, np.int64)
+        # Episode lengths without a per-step array update: the batch's step count minus the step
+        # at which each world's episode started.
+        self._step_count = 0
+        self._episode_start = np.zeros(num_envs, np.int64)
         self._returns = {g: np.zeros((num_envs, s.n_agents)) for g, s in self.groups.items()}
         self._term_sums: dict[str, np.ndarray] = {}
         self._metric_values: dict[str, np.ndarray] = {}
@@ -83,6 +86,7 @@ class VectorEnv:
         self._obs: dict[str, np.ndarray] | None = None
         self._some_dead = False
         self._metric_plan: list | None = None
+        self._term_plan: list | None = None
         self._steps_to_time_limit = 0
         self._truncation_flagged = False
 
@@ -106,8 +110,9 @@ class VectorEnv:
             values[env_ids] = 0.0
         for name, values in self._metric_values.items():
             values[env_ids] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
-        self._steps[env_ids] = 0
-        self._steps_to_time_limit = self.cfg.max_steps - int(self._steps.max())
+        self._episode_start[env_ids] = self._step_count
+        oldest = self._step_count - int(self._episode_start.min())
+        self._steps_to_time_limit = self.cfg.max_steps - oldest
 
     def _observe(self) -> dict[str, np.ndarray]:
         obs = self.scenario.observe(self.world)
@@ -127,7 +132,7 @@ class VectorEnv:
         obs = self._observe()
         rew = scenario.reward(world)
         terminated = scenario.terminated(world)
-        self._steps += 1
+        self._step_count += 1
         for group, alive in self.alive.items():
             if self._some_dead:
                 rew[group] *= alive
@@ -144,7 +149,7 @@ class VectorEnv:
                 self._truncation_flagged = False
             ended = None
         else:
-            time_up = self._steps >= self.cfg.max_steps
+            time_up = self._step_count - self._episode_start >= self.cfg.max_steps
             if terminated is None:
                 terminated = self._never_terminated
                 ended = time_up
@@ -220,11 +225,11 @@ class VectorEnv:
         reduced over those axes only when an episode ends. "last" metrics are not accumulated:
         they are read from the scenario when the episode ends.
         """
-        for name, values in terms.items():
-            total = self._term_sums.get(name)
-            if total is None:
-                total = self._term_sums[name] = np.zeros(values.shape)
-            total += values
+        if self._term_plan is None:
+            self._term_plan = [(name, np.zeros(values.shape)) for name, values in terms.items()]
+            self._term_sums.update(self._term_plan)
+        for name, total in self._term_plan:
+            total += terms[name]
         plan = self._metric_plan
         if plan is None:
             plan = self._metric_plan = self._plan_metrics(metrics)
@@ -263,7 +268,7 @@ class VectorEnv:
     def _episode_records(self, env_ids: np.ndarray) -> list[dict[str, Any]]:
         """One plain record per ended world; every figure reduced for all of them at once."""
         count = len(env_ids)
-        lengths = self._steps[env_ids]
+        lengths = self._step_count - self._episode_start[env_ids]
 
         def per_world(values: np.ndarray, how: str = "mean") -> list[float]:
             rows = np.asarray(values)[env_ids].reshape(count, -1)
