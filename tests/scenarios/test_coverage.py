@@ -3,6 +3,7 @@ metrics on a constructed world, and Lloyd's baseline against a random policy."""
 
 import numpy as np
 import pytest
+from episodes import mean_metrics, random_policy, run_episodes
 
 import scenarios
 from scenarios.swarm.common import algebraic_connectivity, is_connected
@@ -191,22 +192,11 @@ def test_config_errors_name_the_field():
 
 def evaluate(policy_name, n=8, episodes_wanted=16, **config):
     venv = scenarios.make_vec("swarm/coverage-v0", num_envs=16, seed=5, n_agents=n, **config)
-    policy = venv.scenario.scripted_policy()
-    rng = np.random.default_rng(3)
-    obs = venv.reset()
-    episodes = []
-    while len(episodes) < episodes_wanted:
-        if policy_name == "lloyd":
-            actions = policy.act(obs)
-        elif config.get("continuous_actions"):
-            actions = {"drone": rng.uniform(-1, 1, (16, n, 2)).astype(np.float32)}
-        else:
-            actions = {"drone": rng.integers(0, 5, (16, n))}
-        obs, _, _, _, info = venv.step(actions)
-        episodes += info["episodes"]
-    return {
-        name: np.mean([e["metrics"][name] for e in episodes]) for name in episodes[0]["metrics"]
-    }
+    if policy_name == "lloyd":
+        act = venv.scenario.scripted_policy().act
+    else:
+        act = random_policy(venv, seed=3)
+    return mean_metrics(run_episodes(venv, act, episodes_wanted))
 
 
 @pytest.mark.parametrize("continuous", [False, True])

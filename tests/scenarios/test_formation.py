@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from episodes import mean_metrics, random_policy, run_episodes
 
 import scenarios
 from scenarios.swarm.common import polarization, procrustes_error
@@ -179,24 +180,9 @@ def evaluate(policy_name, continuous=False):
         max_steps=120,
         continuous_actions=continuous,
     )
-    cfg = venv.cfg
     policy = {"consensus": ConsensusFormationPolicy, "boids": BoidsPolicy}.get(policy_name)
-    policy = policy(cfg) if policy else None
-    rng = np.random.default_rng(7)
-    obs = venv.reset()
-    episodes = []
-    while len(episodes) < worlds:
-        if policy is not None:
-            actions = policy.act(obs)
-        elif continuous:
-            actions = {"drone": rng.uniform(-1, 1, (worlds, cfg.n_agents, 2)).astype(np.float32)}
-        else:
-            actions = {"drone": rng.integers(0, 5, (worlds, cfg.n_agents))}
-        obs, _, _, _, info = venv.step(actions)
-        episodes += info["episodes"]
-    return {
-        name: np.mean([e["metrics"][name] for e in episodes]) for name in episodes[0]["metrics"]
-    }
+    act = policy(venv.cfg).act if policy else random_policy(venv, seed=7)
+    return mean_metrics(run_episodes(venv, act, worlds))
 
 
 @pytest.mark.parametrize("continuous", [False, True])

@@ -3,6 +3,7 @@ occlusion; each side's baseline beats a random policy."""
 
 import numpy as np
 import pytest
+from episodes import mean_metrics, run_episodes
 
 import scenarios
 from scenarios.swarm.pursuit import EvasionPolicy, PurePursuitPolicy
@@ -99,20 +100,17 @@ def play(pursuers, evaders, episodes_wanted=24):
     venv = scenarios.make_vec("swarm/pursuit-v0", num_envs=12, seed=2)
     cfg = venv.scenario.cfg
     rng = np.random.default_rng(1)
-    obs = venv.reset()
-    episodes = []
-    while len(episodes) < episodes_wanted:
+
+    def act(obs):
         actions = {}
         for team, policy in (("pursuer", pursuers), ("evader", evaders)):
             if policy is None:
                 actions[team] = rng.integers(0, 5, (12, venv.groups[team].n_agents))
             else:
                 actions[team] = policy(cfg).act(obs)[team]
-        obs, _, _, _, info = venv.step(actions)
-        episodes += info["episodes"]
-    return {
-        name: np.nanmean([e["metrics"][name] for e in episodes]) for name in episodes[0]["metrics"]
-    }
+        return actions
+
+    return mean_metrics(run_episodes(venv, act, episodes_wanted), mean=np.nanmean)
 
 
 def test_pursuer_baseline_captures_far_more_than_random():

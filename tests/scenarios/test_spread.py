@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from episodes import random_policy, run_episodes
 
 import scenarios
 
@@ -66,19 +67,11 @@ def test_state_holds_drones_then_landmarks():
 
 def evaluate(n, policy_name, episodes_wanted=32, **config):
     venv = scenarios.make_vec("swarm/spread-v0", num_envs=16, seed=11, n_agents=n, **config)
-    policy = venv.scenario.scripted_policy()
-    rng = np.random.default_rng(5)
-    obs = venv.reset()
-    episodes = []
-    while len(episodes) < episodes_wanted:
-        if policy_name == "greedy":
-            actions = policy.act(obs)
-        elif config.get("continuous_actions"):
-            actions = {"drone": rng.uniform(-1, 1, (16, n, 2)).astype(np.float32)}
-        else:
-            actions = {"drone": rng.integers(0, 5, (16, n))}
-        obs, _, _, _, info = venv.step(actions)
-        episodes += info["episodes"]
+    if policy_name == "greedy":
+        act = venv.scenario.scripted_policy().act
+    else:
+        act = random_policy(venv, seed=5)
+    episodes = run_episodes(venv, act, episodes_wanted)
     coverage = np.mean([e["metrics"]["coverage"] for e in episodes])
     returns = np.mean([e["return"]["drone"] for e in episodes])
     return coverage, returns

@@ -2,22 +2,11 @@
 
 import numpy as np
 import pytest
+from episodes import random_actions
 
 import scenarios
 
 IDS = scenarios.registry_ids()
-
-
-def random_actions(venv, rng):
-    actions = {}
-    for group, spec in venv.groups.items():
-        space = spec.action_space
-        if hasattr(space, "n"):
-            actions[group] = rng.integers(0, space.n, (venv.num_envs, spec.n_agents))
-        else:
-            shape = (venv.num_envs, spec.n_agents, *space.shape)
-            actions[group] = rng.uniform(-1, 1, shape).astype(np.float32)
-    return actions
 
 
 def rollout(scenario_id, seed, steps=60, **config):
