@@ -6,7 +6,8 @@ circular path at ``leader_speed``. The commanded shape (line, wedge or ring, dra
 from ``shapes`` and switched once mid-episode with probability ``switch_probability``) gives every
 drone a slot relative to the leader, in the leader's frame. A smooth wind field with one gust
 pushes the drones; each drone drops out of the episode with probability
-``dropout_probability`` at a random step, and the drones still flying take up the shape for
+``dropout_probability`` at a random step (not before ``dropout_after`` seconds, nor in the first
+quarter of the episode), and the drones still flying take up the shape for
 their new count.
 
 Agents
@@ -135,6 +136,8 @@ class FormationConfig(SwarmConfig):
     """Width of the gust in time, seconds."""
     dropout_probability: float = 0.2
     """Chance that each drone drops out at a random step of the episode."""
+    dropout_after: float = 2.0
+    """Seconds every drone flies before any may drop out (none do in shorter episodes)."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -144,6 +147,7 @@ class FormationConfig(SwarmConfig):
             check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         for name in ("wind_force", "gust_force"):
             check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
+        check(c, self.dropout_after >= 0, "dropout_after", "must be >= 0", self.dropout_after)
         for name in ("switch_probability", "dropout_probability"):
             value = getattr(self, name)
             check(c, 0 <= value <= 1, name, "must be in [0, 1]", value)
@@ -312,7 +316,8 @@ class Formation(Scenario):
         switch_at = rng.integers(cfg.max_steps // 4, cfg.max_steps, count, endpoint=True)
         self.switch_step[env_ids] = np.where(switches, switch_at, cfg.max_steps + 1)
         drops = rng.random((count, n)) < cfg.dropout_probability
-        drop_at = rng.integers(cfg.max_steps // 4, cfg.max_steps, (count, n), endpoint=True)
+        earliest = max(cfg.max_steps // 4, math.ceil(cfg.dropout_after / cfg.dt))
+        drop_at = rng.integers(earliest, max(earliest, cfg.max_steps), (count, n), endpoint=True)
         self.drop_step[env_ids] = np.where(drops, drop_at, cfg.max_steps + 1)
         wavelength = rng.uniform(0.5, 1.5, (count, waves)) * cfg.side
         angle = rng.uniform(0, 2 * math.pi, (count, waves))
