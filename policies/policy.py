@@ -38,6 +38,33 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
     raise TypeError(f"unsupported space {space!r}: only Discrete and 1-D Box")
 
 
+class PolicyMismatchError(ValueError):
+    """A policy does not fit an environment's groups or spaces; the message names the group."""
+
+
+def describe_space(space: Any) -> str:
+    """``Box(18,)`` or ``Discrete(5)`` for a space or its JSON description."""
+    if isinstance(space, gym.Space):
+        space = space_to_dict(space)
+    if isinstance(space, dict) and space.get("type") == "Box":
+        return f"Box{tuple(space['shape'])}"
+    if isinstance(space, dict) and space.get("type") == "Discrete":
+        return f"Discrete({space['n']})"
+    return str(space)
+
+
+def _same_action_space(saved: dict, given: dict) -> bool:
+    if saved["type"] != given["type"]:
+        return False
+    if saved["type"] == "Discrete":
+        return saved["n"] == given["n"]
+    if list(saved["shape"]) != list(given["shape"]):
+        return False
+    if saved.get("low") is None or given.get("low") is None:
+        return True
+    return np.allclose(saved["low"], given["low"]) and np.allclose(saved["high"], given["high"])
+
+
 def group_spec(n_agents: int, obs_space: gym.Space, act_space: gym.Space, critic_dim: int) -> dict:
     """The spec entry of one group: agent count, spaces and the critic input size."""
     return {
@@ -92,6 +119,34 @@ class Policy(nn.Module):
     def scenario_config(self) -> dict:
         """Scenario config overrides the policy was trained with (from the spec)."""
         return dict(self.spec.get("scenario_config") or {})
+
+    def check_groups(self, groups: dict[str, Any], where: str = "the environment") -> None:
+        """Raise :class:`PolicyMismatchError` (one line: group, expected, got) unless ``groups``
+        (name -> object with ``n_agents``, ``observation_space``, ``action_space``) fits."""
+        if set(groups) != set(self.groups):
+            raise PolicyMismatchError(
+                f"policy has groups {sorted(self.groups)}, {where} has {sorted(groups)}"
+            )
+        for name, spec in groups.items():
+            saved = self.spec["groups"][name]
+            obs = space_to_dict(spec.observation_space)
+            if list(obs.get("shape", [])) != list(saved["observation_space"]["shape"]):
+                raise PolicyMismatchError(
+                    f"group {name!r}: policy expects observations "
+                    f"{describe_space(saved['observation_space'])}, {where} gives "
+                    f"{describe_space(obs)}"
+                )
+            act = space_to_dict(spec.action_space)
+            if not _same_action_space(saved["action_space"], act):
+                raise PolicyMismatchError(
+                    f"group {name!r}: policy expects actions "
+                    f"{describe_space(saved['action_space'])}, {where} takes {describe_space(act)}"
+                )
+            if self.net_config.agent_id and spec.n_agents != saved["n_agents"]:
+                raise PolicyMismatchError(
+                    f"group {name!r}: policy was trained with agent ids for "
+                    f"{saved['n_agents']} agents, {where} has {spec.n_agents}"
+                )
 
     @property
     def recurrent(self) -> bool:
@@ -174,6 +229,17 @@ class Policy(nn.Module):
             x = torch.as_tensor(np.asarray(obs[group], dtype=np.float32), device=self.device)
             if x.dim() != 3:
                 raise ValueError(f"group {group!r}: obs must be (B, N, obs_dim), got {x.shape}")
+            size = self.spec["groups"][group]["observation_space"]["shape"][0]
+            if x.shape[2] != size:
+                raise PolicyMismatchError(
+                    f"group {group!r}: policy expects observations Box({size},), "
+                    f"got Box({x.shape[2]},)"
+                )
+            if self.net_config.agent_id and x.shape[1] != self.groups[group].n_agents:
+                raise PolicyMismatchError(
+                    f"group {group!r}: policy was trained with agent ids for "
+                    f"{self.groups[group].n_agents} agents, got {x.shape[1]}"
+                )
             mask = None
             if action_mask is not None and action_mask.get(group) is not None:
                 mask = torch.as_tensor(action_mask[group], dtype=torch.bool, device=self.device)
