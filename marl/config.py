@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
 from marl.ppo import TrainConfig
+from marl.validation import ConfigError
 from scenarios.replay import parse_overrides
-
-
-class ConfigError(ValueError):
-    """A config field is unknown or has a value of the wrong kind; the message names it."""
-
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -35,6 +33,23 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+def parse_int(value: Any) -> int:
+    """An integer from an int, an integral float, or text such as ``2_000_000`` or ``1e6``."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return int(text)
+        except ValueError:
+            value = float(text)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise ValueError("expected an integer")
+
+
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from a file or the command line) to field ``name``'s type."""
     if name not in FIELDS:
@@ -46,21 +61,24 @@ def coerce(name: str, value: Any) -> Any:
         if isinstance(default, bool):
             return value if isinstance(value, bool) else parse_bool(value)
         if isinstance(default, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
+            return parse_int(value)
         if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError("expected a number, got a boolean")
             return float(value)
         if isinstance(default, tuple):
             items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(int(v) for v in items if str(v).strip())
+            return tuple(parse_int(v) for v in items if str(v).strip())
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ValueError("expected a mapping")
             return dict(value)
-        return str(value)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"config field {name!r}: bad value {value!r} ({error})") from None
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    except (TypeError, ValueError, OverflowError) as error:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ConfigError(f"config field {name!r}: bad value {shown} ({error})") from None
 
 
 def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
@@ -110,11 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
         "PettingZoo ParallelEnv, e.g. pz:mpe2.simple_spread_v3). Steps count agent-steps.",
         epilog="Scenario overrides: -e NAME=VALUE (repeatable), e.g. -e n_agents=5. "
         "Precedence: defaults < --config file < command line. --resume RUN_DIR continues a run "
-        "from its last checkpoint with the saved config.",
+        "from its last checkpoint with the saved config: fields given again must keep their "
+        "saved value, except device, progress, tensorboard, torch_threads and --steps (which "
+        "extends the run; with --anneal-lr the rate then follows the new total's line from the "
+        "update where the run stopped, so it steps up there and reaches zero at the new end). "
+        "Ctrl-C or SIGTERM saves a checkpoint at the end of the current update and exits "
+        "(130/143); a second one exits sooner.",
     )
     parser.add_argument("scenario", nargs="?", help="scenario id (not needed with --resume)")
     parser.add_argument("--config", help="JSON or YAML file of config fields")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue this run from its last checkpoint (or from the start if it has none); "
+        "--steps N extends it to N agent-steps",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="a new run may replace the run in RUN_DIR (its config.json, checkpoints/, tb/, init/)",
+    )
+    parser.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="with --resume: import the pz: module that the run's config.json names, without "
+        "naming it on the command line",
+    )
     parser.add_argument(
         "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="scenario override"
     )
@@ -137,8 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None, dict[str, Any]]:
-    """Parse ``marl train`` arguments: the config, the run folder to resume, the given fields."""
+def parse_args(
+    argv: list[str],
+) -> tuple[TrainConfig | None, str | None, dict[str, Any], dict[str, bool]]:
+    """Parse ``marl train`` arguments: the config (None with ``--resume``: the run's saved one
+    applies), the run folder to resume, the fields given, and the flags (overwrite,
+    allow_import)."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -159,4 +202,11 @@ def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None, dict[str, Any]
         data["env_id"] = args.scenario
     elif not args.resume and "env_id" not in data:
         raise ConfigError("missing SCENARIO (e.g. swarm/spread-v0 or pz:mpe2.simple_spread_v3)")
-    return config_from_dict(data), args.resume, data
+    flags = {"overwrite": args.overwrite, "allow_import": args.allow_import}
+    if args.resume is not None:
+        if args.overwrite:
+            raise ConfigError("--overwrite starts a new run; it cannot go with --resume")
+        for key, value in data.items():
+            coerce(key, value)  # unknown fields and bad values fail here, in one line
+        return None, args.resume, data, flags
+    return config_from_dict(data), args.resume, data, flags

@@ -23,64 +23,155 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl.validation import check_fields
 from policies import Policy
+from policies.spec import (
+    ACTIVATIONS,
+    CONTINUOUS,
+    ENCODERS,
+    MAX_AGENTS,
+    MAX_DIM,
+    MAX_LAYERS,
+    MAX_WIDTH,
+)
+from scenarios.fields import Range, param
 
 
-def _opt(default: Any, help: str):
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    items: Range | None = None,
+    length: tuple[int, int] | None = None,
+    pattern: str | None = None,
+    **bounds: Any,
+):
+    """A config field: default, one-line help (the CLI's), and its valid values declared with it:
+    ``low``/``high``/``low_open``/``high_open`` (a :class:`scenarios.fields.Range`; floats are
+    always finite), ``choices`` or a regular-expression ``pattern`` for strings, and
+    ``items``/``length`` for tuples of integers."""
+    metadata: dict[str, Any] = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    if pattern is not None:
+        metadata["pattern"] = pattern
+    if items is not None:
+        metadata.update(items=items, length=length or (1, MAX_LAYERS))
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return param(default, **bounds, **metadata)
 
 
 # --------------------------------------------------------------------------------------- config
 @dataclass
 class TrainConfig:
-    """Settings of one training run (saved as ``config.json`` in the run folder)."""
+    """Settings of one training run (saved as ``config.json`` in the run folder).
 
-    env_id: str = _opt("swarm/spread-v0", "scenario id, or pz:MODULE for a PettingZoo ParallelEnv")
+    Every field is checked when the config is built (type, range, choices):
+    :class:`marl.validation.ConfigError` names the first bad field.
+    """
+
+    env_id: str = _opt(
+        "swarm/spread-v0",
+        "scenario id, or pz:MODULE for a PettingZoo ParallelEnv",
+        pattern=r"[\w./:-]{1,200}",
+    )
     env: dict = _opt({}, "scenario config overrides, e.g. {'n_agents': 5}")
-    algo: str = _opt("mappo", "mappo (critic reads the global state) or ippo (own observation)")
-    total_steps: int = _opt(500_000, "agent-steps to train: vector steps x worlds x agents")
-    num_envs: int = _opt(64, "worlds simulated in parallel (the vector env's batch)")
-    num_steps: int = _opt(64, "vector steps per rollout (per update)")
-    seed: int = _opt(0, "seed of torch, numpy and the environments")
-    device: str = _opt("auto", "where the update runs: auto, cpu or cuda (rollouts stay on CPU)")
-    torch_threads: int = _opt(1, "torch CPU threads (1 is fastest on small machines)")
-    lr: float = _opt(3e-3, "Adam learning rate")
-    anneal_lr: bool = _opt(True, "anneal the learning rate linearly to zero")
-    gamma: float = _opt(0.99, "discount factor")
-    gae_lambda: float = _opt(0.95, "GAE lambda")
-    epochs: int = _opt(5, "passes over each rollout")
-    minibatches: int = _opt(4, "minibatches per epoch (per group)")
-    clip_coef: float = _opt(0.2, "PPO ratio clip")
+    algo: str = _opt(
+        "mappo",
+        "mappo (critic reads the global state) or ippo (own observation)",
+        choices=("mappo", "ippo"),
+    )
+    total_steps: int = _opt(
+        500_000,
+        "agent-steps to train: vector steps x worlds x agents (rounded up to whole updates)",
+        low=1,
+        high=10**12,
+    )
+    num_envs: int = _opt(
+        64, "worlds simulated in parallel (the vector env's batch)", low=1, high=4096
+    )
+    num_steps: int = _opt(64, "vector steps per rollout (per update)", low=1, high=4096)
+    seed: int = _opt(0, "seed of torch, numpy and the environments", low=0, high=2**32 - 1)
+    device: str = _opt(
+        "auto",
+        "where the update runs: auto, cpu, cuda or cuda:N (rollouts stay on CPU)",
+        pattern=r"auto|cpu|cuda(:\d{1,3})?",
+    )
+    torch_threads: int = _opt(
+        1, "torch CPU threads (1 is fastest on small machines)", low=1, high=256
+    )
+    lr: float = _opt(3e-3, "Adam learning rate", low=0, high=1, low_open=True)
+    anneal_lr: bool = _opt(
+        True,
+        "anneal the learning rate linearly to zero at total_steps (a run extended with --resume "
+        "--steps follows the new total's line from where it stopped)",
+    )
+    gamma: float = _opt(0.99, "discount factor", low=0, high=1)
+    gae_lambda: float = _opt(0.95, "GAE lambda", low=0, high=1)
+    epochs: int = _opt(5, "passes over each rollout", low=1, high=100)
+    minibatches: int = _opt(4, "minibatches per epoch (per group)", low=1, high=4096)
+    clip_coef: float = _opt(0.2, "PPO ratio clip", low=0, high=10, low_open=True)
     clip_value_loss: bool = _opt(True, "clip the value loss around the old values")
-    value_clip_coef: float = _opt(0.2, "value clip range (in normalized value units)")
-    ent_coef: float = _opt(0.003, "entropy bonus coefficient")
-    vf_coef: float = _opt(0.5, "value loss coefficient")
-    max_grad_norm: float = _opt(0.5, "gradient norm clip, applied to actor and critic apart")
+    value_clip_coef: float = _opt(
+        0.2, "value clip range (in normalized value units)", low=0, high=1000, low_open=True
+    )
+    ent_coef: float = _opt(0.003, "entropy bonus coefficient", low=0, high=10)
+    vf_coef: float = _opt(0.5, "value loss coefficient", low=0, high=100)
+    max_grad_norm: float = _opt(
+        0.5, "gradient norm clip, applied to actor and critic apart (0: off)", low=0, high=1e6
+    )
     norm_adv: bool = _opt(True, "normalize advantages over the batch")
     value_norm: bool = _opt(True, "normalize value targets with running mean and std")
-    target_kl: float = _opt(0.0, "stop the epochs early above this approximate KL (0: never)")
-    adv_filter: float = _opt(0.0, "drop samples with |adv| < this x running max |adv| (0: off)")
-    adv_filter_decay: float = _opt(0.99, "per-update decay of the running max |advantage|")
-    hidden_sizes: tuple = _opt((64, 64), "hidden layer sizes of actor and critic MLPs")
-    activation: str = _opt("tanh", "hidden activation: tanh, relu, elu or silu")
+    target_kl: float = _opt(
+        0.0, "stop the epochs early above this approximate KL (0: never)", low=0, high=100
+    )
+    adv_filter: float = _opt(
+        0.0,
+        "drop samples with |adv| < this x running max |adv| (0: off)",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    adv_filter_decay: float = _opt(
+        0.99, "per-update decay of the running max |advantage|", low=0, high=1
+    )
+    hidden_sizes: tuple = _opt(
+        (64, 64), "hidden layer sizes of actor and critic MLPs", items=Range(1, MAX_WIDTH)
+    )
+    activation: str = _opt(
+        "tanh", "hidden activation: tanh, relu, elu or silu", choices=ACTIVATIONS
+    )
     agent_id: bool = _opt(False, "append a one-hot agent id to actor and critic inputs")
-    encoder: str = _opt("none", "encoder of the k-neighbour block: none, deepsets or attention")
-    knn_start: int = _opt(0, "first index of the k-neighbour block in the observation")
-    knn_count: int = _opt(0, "neighbours in the block (k)")
-    knn_features: int = _opt(0, "features per neighbour")
-    encoder_dim: int = _opt(32, "width of the neighbour encoder")
-    continuous: str = _opt("squash", "continuous actions: squash (tanh) or clip to the Box")
-    log_std_init: float = _opt(-0.5, "initial log std of continuous actions")
-    recurrent: int = _opt(0, "GRU state size of the actor (0: feed-forward actor)")
+    encoder: str = _opt(
+        "none", "encoder of the k-neighbour block: none, deepsets or attention", choices=ENCODERS
+    )
+    knn_start: int = _opt(
+        0, "first index of the k-neighbour block in the observation", low=0, high=MAX_DIM
+    )
+    knn_count: int = _opt(0, "neighbours in the block (k)", low=0, high=MAX_AGENTS)
+    knn_features: int = _opt(0, "features per neighbour", low=0, high=MAX_DIM)
+    encoder_dim: int = _opt(32, "width of the neighbour encoder", low=1, high=MAX_WIDTH)
+    continuous: str = _opt(
+        "squash", "continuous actions: squash (tanh) or clip to the Box", choices=CONTINUOUS
+    )
+    log_std_init: float = _opt(-0.5, "initial log std of continuous actions", low=-20, high=20)
+    recurrent: int = _opt(
+        0, "GRU state size of the actor (0: feed-forward actor)", low=0, high=MAX_WIDTH
+    )
     run_dir: str = _opt("", "run folder (default: runs/<scenario>_<algo>_s<seed>_<time>)")
-    checkpoint_every: int = _opt(10, "updates between checkpoints (envs reseed at each)")
-    keep_checkpoints: int = _opt(2, "checkpoints kept in the run folder")
+    checkpoint_every: int = _opt(
+        10, "updates between checkpoints (envs reseed at each)", low=1, high=10_000
+    )
+    keep_checkpoints: int = _opt(2, "checkpoints kept in the run folder", low=1, high=1000)
     init_from: str = _opt("", "start from this run folder or checkpoint's weights")
     tensorboard: bool = _opt(True, "write TensorBoard logs to RUN_DIR/tb")
     progress: bool = _opt(True, "show a progress bar")
     compile: bool = _opt(False, "torch.compile the loss (optional speed-up)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 # ---------------------------------------------------------------------------- value normalizer
@@ -229,11 +320,13 @@ def collect_rollout(
     buffers: dict[str, GroupRollout],
     algo: str,
     memory: dict[str, dict[str, torch.Tensor | None]],
+    action_log: list[dict[str, np.ndarray]] | None = None,
 ) -> tuple[Rollout, dict[str, np.ndarray]]:
     """Run ``policy`` (on CPU) for ``T`` vector steps from ``obs``; fill ``buffers`` in place.
 
-    ``memory`` (from :func:`initial_memory`) is updated in place. Returns the rollout and the
-    observation to continue from.
+    ``memory`` (from :func:`initial_memory`) is updated in place. Each step's environment actions
+    are appended to ``action_log`` when given (what an exact resume replays). Returns the rollout
+    and the observation to continue from.
     """
     num_steps = next(iter(buffers.values())).obs.shape[0]
     episodes: list[dict] = []
@@ -263,6 +356,8 @@ def collect_rollout(
             buf.values[t].copy_(critic_values(policy, group, c_in))
             buf.alive[t].copy_(torch.from_numpy(alive[group]))
             actions[group] = env_action.numpy()
+        if action_log is not None:
+            action_log.append({g: np.array(a, copy=True) for g, a in actions.items()})
         obs, rew, terminated, truncated, info = venv.step(actions)
         episodes.extend(info.get("episodes", ()))
         for group, buf in buffers.items():
