@@ -3,13 +3,20 @@
 A collector owns its environments and a CPU copy of the policy. The learner calls
 ``collect(weights, ...)`` with the newest weights (``None`` when the collector shares the learner's
 own CPU policy object) and gets a :class:`marl.ppo.Rollout` back. A Ray worker would implement the
-same three methods and ship the rollout's tensors back.
+same methods and ship the rollout's tensors back.
+
+For exact resume a collector also keeps the actions it gave its environments since the last
+seeded reset (``action_log``), and can rebuild that state in a new process: ``replay`` resets with
+the same seed and steps the environments with the logged actions (no policy involved), then
+restores the recurrent memory; ``digest`` fingerprints the observations to check the result.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from marl.ppo import Rollout, allocate_rollout, collect_rollout, initial_memory
@@ -40,11 +47,13 @@ class LocalCollector:
         self.recurrent = policy.net_config.recurrent
         self.obs = None
         self.memory = None
+        self.action_log: list[dict[str, np.ndarray]] = []
         self._buffers = None
 
     def reset(self, seed: int | None) -> None:
         self.obs = self.venv.reset(seed=seed)
         self.memory = initial_memory(self.venv, self.recurrent)
+        self.action_log = []
 
     def collect(self, weights: dict[str, torch.Tensor] | None, num_steps: int) -> Rollout:
         if weights is not None:
@@ -56,9 +65,67 @@ class LocalCollector:
                 self.venv, self.algo, num_steps, self.pin_memory, self.recurrent
             )
         rollout, self.obs = collect_rollout(
-            self.venv, self.policy, self.obs, self._buffers, self.algo, self.memory
+            self.venv,
+            self.policy,
+            self.obs,
+            self._buffers,
+            self.algo,
+            self.memory,
+            self.action_log,
         )
         return rollout
+
+    def replay(
+        self,
+        seed: int,
+        actions: dict[str, np.ndarray],
+        memory: dict[str, dict[str, torch.Tensor | None]],
+    ) -> None:
+        """Reset with ``seed``, step with the logged ``actions`` (``{group: (steps, ...)}``),
+        then take ``memory`` as the recurrent memory."""
+        self.reset(seed)
+        steps = next(iter(actions.values())).shape[0] if actions else 0
+        for t in range(steps):
+            joint = {g: np.ascontiguousarray(a[t]) for g, a in actions.items()}
+            self.action_log.append({g: a.copy() for g, a in joint.items()})
+            self.obs, *_ = self.venv.step(joint)
+        self.memory = {
+            g: {k: None if v is None else v.clone() for k, v in m.items()}
+            for g, m in memory.items()
+        }
+
+    def logged_actions(self, steps: int | None = None) -> dict[str, np.ndarray]:
+        """The first ``steps`` (default: all) logged actions, stacked per group."""
+        log = self.action_log if steps is None else self.action_log[:steps]
+        if not log:
+            return {
+                g: np.zeros((0, *a.shape), a.dtype) for g, a in self._action_templates().items()
+            }
+        return {g: np.stack([entry[g] for entry in log]) for g in log[0]}
+
+    def _action_templates(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name, spec in self.venv.groups.items():
+            shape = (self.venv.num_envs, spec.n_agents, *spec.action_space.shape)
+            dtype = np.int64 if hasattr(spec.action_space, "n") else np.float32
+            out[name] = np.zeros(shape, dtype)
+        return out
+
+    def memory_copy(self) -> dict[str, dict[str, torch.Tensor | None]]:
+        return {
+            g: {k: None if v is None else v.detach().clone() for k, v in m.items()}
+            for g, m in self.memory.items()
+        }
+
+    def digest(self) -> str:
+        """sha256 of the current observations and alive masks, every group in name order."""
+        hasher = hashlib.sha256()
+        alive = self.venv.alive
+        for group in sorted(self.obs):
+            hasher.update(group.encode())
+            hasher.update(np.ascontiguousarray(self.obs[group], dtype=np.float32).tobytes())
+            hasher.update(np.ascontiguousarray(alive[group], dtype=bool).tobytes())
+        return hasher.hexdigest()
 
     def close(self) -> None:
         self.venv.close()

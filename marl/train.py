@@ -3,25 +3,48 @@
 Run folder layout::
 
     RUN_DIR/config.json                   resolved TrainConfig (+ git revision)
+    RUN_DIR/.lock                         writer lock (flock; released when the process ends)
+    RUN_DIR/init/                         initial weights of an --init-from run (its own copy)
     RUN_DIR/tb/                           TensorBoard event files
     RUN_DIR/checkpoints/LATEST            name of the newest checkpoint folder
-    RUN_DIR/checkpoints/update_000010/    policy.safetensors, spec.json, trainer.pt
+    RUN_DIR/checkpoints/update_000010/    policy.safetensors, spec.json, trainer.safetensors
 
-Exact resume: checkpoints are taken at update boundaries that are multiples of
-``checkpoint_every``, and at each such boundary (also in an unbroken run) every environment is
-reset with a seed derived from ``(seed, update)``. The checkpoint stores the weights, the optimizer
-states, the value normalizers, the advantage-filter maximum and torch's RNG state (``trainer.pt``,
-written with ``torch.save`` and read back with ``weights_only=True``). A resumed run therefore sees
-the same data and draws the same random numbers as the unbroken run, and ends with equal weights.
+Exact resume. Every ``checkpoint_every`` updates (a *boundary*, also in an unbroken run) every
+environment is reset with a seed derived from ``(seed, update)``, and a checkpoint is written.
+A checkpoint stores the weights, the Adam moments, the value normalizers, the advantage-filter
+maximum and torch's RNG state (:mod:`marl.checkpoints`). A checkpoint taken between boundaries
+(on Ctrl-C or SIGTERM, after a crash, or at the end of a run) also stores the actions given to the
+environments since the last boundary and the collector's recurrent memory: resuming resets the
+environments with the boundary's seed and replays those actions (environment steps only), checks
+the observations against a digest stored with them, and continues. A resumed run therefore sees
+the same data and draws the same random numbers as the unbroken run, and writes byte-identical
+checkpoints.
+
+Interrupts and crashes. SIGINT (Ctrl-C) and SIGTERM finish the current update, write a
+checkpoint and stop (``marl train`` exits with 130 or 143); a second signal stops at once, after
+saving the state of the last finished update. An exception in the loop also saves the last
+finished update before it propagates. So at most the current update is lost; a SIGKILL loses at
+most the updates since the last boundary.
+
+Resume (``--resume RUN_DIR``) takes the run's saved config. Fields given again with their saved
+value are accepted; ``device``, ``progress``, ``tensorboard`` and ``torch_threads`` may change;
+``total_steps`` may change to extend (or shorten, down to what was trained) the run. With
+``anneal_lr`` the learning rate always follows ``lr x (1 - update / total updates)`` for the
+current total: an extended run continues on the new total's line from the update where it
+stopped (so its rate steps up at that update, then falls to zero at the new end). A run killed
+before its first checkpoint starts again from the beginning. Any other change is refused: a new
+run with ``--init-from RUN_DIR`` starts from a run's weights with another config.
 """
 
 from __future__ import annotations
 
 import collections
-import io
-import shutil
+import math
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +54,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl.checkpoints import (
+    TRAINER_FILE,
+    CheckpointWriteError,
+    Expected,
+    Replay,
+    TrainerState,
+    encode_trainer,
+    load_trainer,
+    save_checkpoint,
+)
 from marl.collector import LocalCollector
-from marl.config import ConfigError, config_from_dict, config_to_dict, parse_args
-from marl.envs import make_env
+from marl.config import ConfigError, coerce, config_from_dict, config_to_dict, parse_args
+from marl.envs import PETTINGZOO_PREFIX, make_env
+from marl.evaluate import episode_figures, format_figures
 from marl.ppo import (
     RunningMeanStd,
     TrainConfig,
@@ -43,28 +77,31 @@ from marl.ppo import (
     ppo_update,
     prepare_group_batch,
 )
+from marl.run_folder import RunFolder, RunFolderError
 from policies import CheckpointError, NetConfig, Policy, check_compatible, group_spec
 from policies.checkpoint import (
-    LATEST_FILE,
-    atomic_write_bytes,
+    WEIGHTS_FILE,
     atomic_write_json,
-    commit_folder,
     load_policy,
     load_weights,
     read_json,
+    read_latest,
     read_spec,
     read_tensors,
     resolve_checkpoint,
+    weights_limit,
     write_policy,
 )
+from policies.spec import SpecError, check_spec
 
-TRAINER_FILE = "trainer.pt"
-RESUME_SETTABLE = {"device", "progress", "tensorboard", "torch_threads"}
+RESUME_SETTABLE = {"device", "progress", "tensorboard", "torch_threads", "total_steps"}
+CONFIG_LIMIT = 1 << 20  # bytes of config.json read at most
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @dataclass
 class RunResult:
-    """Summary of a finished run."""
+    """Summary of a finished (or stopped) run."""
 
     run_dir: Path
     global_step: int
@@ -74,8 +111,25 @@ class RunResult:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (agent-steps, mean return)
     final_return: float = float("nan")  # mean over groups of the last 100 episodes' returns
     final_return_by_group: dict[str, float] = field(default_factory=dict)
-    final_metrics: dict[str, float] = field(default_factory=dict)
+    final_metrics: dict[str, float] = field(default_factory=dict)  # over episodes defining them
+    final_metric_counts: dict[str, int] = field(default_factory=dict)
     episodes: int = 0
+    recent_episodes: int = 0
+    stopped_by: int | None = None  # the signal that stopped the run early
+    checkpoint: Path | None = None  # the newest checkpoint written
+
+    def summary(self) -> str:
+        """The ``marl train`` summary line: each group's return and the metrics."""
+        figures = format_figures(
+            self.final_return_by_group,
+            self.final_metrics,
+            self.final_metric_counts,
+            self.recent_episodes,
+        )
+        return (
+            f"run {self.run_dir}: {self.global_step:,} agent-steps; {figures} (last "
+            f"{self.recent_episodes} episodes); {self.agent_steps_per_second:,.0f} agent-steps/s"
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,36 +200,410 @@ def make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5)
 
 
-# ------------------------------------------------------------------------------- checkpoints
-def save_checkpoint(run_dir: Path, update: int, policy: Policy, trainer: dict, keep: int) -> Path:
-    """Write checkpoint ``update_<n>`` atomically, point LATEST at it, prune old ones."""
-    root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"update_{update:06d}"
-    tmp = root / f".tmp-{name}"
-    tmp.mkdir(exist_ok=True)
-    write_policy(tmp, policy)
-    buffer = io.BytesIO()
-    torch.save(trainer, buffer)
-    atomic_write_bytes(tmp / TRAINER_FILE, buffer.getvalue())
-    commit_folder(tmp, root / name)
-    atomic_write_bytes(root / LATEST_FILE, (name + "\n").encode())
-    old = sorted(p for p in root.glob("update_*") if p.is_dir())
-    for stale in old[: max(0, len(old) - max(keep, 1))]:
-        if stale.name != name:
-            shutil.rmtree(stale, ignore_errors=True)
-    return root / name
+# ------------------------------------------------------------------------------ resume config
+def resume_config(run_dir: Path, given: dict[str, Any], allow_import: bool) -> TrainConfig:
+    """The run's saved config with the fields ``given`` on the command line applied.
 
-
-def load_trainer_state(folder: Path) -> dict:
-    path = folder / TRAINER_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file is missing")
+    A field given with its saved value is accepted; the fields in ``RESUME_SETTABLE`` may
+    change; any other change is a :class:`ConfigError` naming the field. A ``pz:`` scenario of the
+    saved config is imported only when ``given`` names the same id or ``allow_import`` is set.
+    """
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise CheckpointError(
+            f"{run_dir}: no config.json, so not a run folder (start a new run in it)"
+        )
+    saved = read_json(path, CONFIG_LIMIT)
+    saved.pop("git_revision", None)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated trainer state ({first})") from None
+        cfg = config_from_dict(saved)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    changes: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "env_id":
+            if value != cfg.env_id:
+                raise ConfigError(
+                    f"{run_dir} trains {cfg.env_id}, not {value}; start a new run for {value} "
+                    f"(--init-from {run_dir} to start from this run's weights)"
+                )
+            continue
+        if key == "run_dir":
+            if value and os.path.realpath(value) != os.path.realpath(run_dir):
+                raise ConfigError(f"config field 'run_dir': --resume {run_dir} writes there")
+            continue
+        new, old = coerce(key, value), getattr(cfg, key)
+        if key == "env":
+            new = {**cfg.env, **new}
+        if new == old:
+            continue
+        if key not in RESUME_SETTABLE:
+            raise ConfigError(
+                f"config field {key!r} cannot change when resuming ({run_dir} has {old!r}, "
+                f"given {new!r}); to train with it start a new run with --init-from {run_dir}"
+            )
+        changes[key] = new
+    if cfg.env_id.startswith(PETTINGZOO_PREFIX) and not allow_import:
+        if given.get("env_id") != cfg.env_id:
+            module = cfg.env_id[len(PETTINGZOO_PREFIX) :]
+            raise ConfigError(
+                f"{path}: scenario {cfg.env_id} would import the Python module {module!r}; name "
+                f"it on the command line (marl train {cfg.env_id} --resume {run_dir}) or pass "
+                "--allow-import"
+            )
+    return config_from_dict(changes, base=cfg)
+
+
+# ------------------------------------------------------------------------------------ session
+@dataclass
+class Session:
+    """Everything one ``train`` call works on; the loop's state lives here, not in closures."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    folder: RunFolder
+    venv: Any
+    spec: dict
+    policy: Policy
+    device: torch.device
+    optimizers: dict[str, torch.optim.Optimizer]
+    value_norms: dict[str, RunningMeanStd]
+    filter_state: dict[str, dict[str, float]]
+    collector: LocalCollector
+    steps_per_update: int
+    num_updates: int
+    resumed: bool = False
+    update: int = 0
+    global_step: int = 0
+    episodes: int = 0
+    recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    saved_update: int | None = None
+    checkpoint: Path | None = None
+
+
+@dataclass
+class Snapshot:
+    """The state at the end of an update, cheap to take every update: tensors cloned, the
+    action log and curve kept by reference and length (they only grow until a boundary)."""
+
+    update: int
+    global_step: int
+    episodes: int
+    weights: dict[str, torch.Tensor]
+    optimizers: dict[str, dict[int, dict[str, torch.Tensor]]]
+    value_norms: dict[str, dict[str, float]]
+    filter: dict[str, dict[str, float]]
+    torch_rng: torch.Tensor
+    recent: list[tuple[float, dict]]
+    curve_length: int
+    log: list
+    log_length: int
+    memory: dict | None
+    digest: str | None
+
+
+def take_snapshot(s: Session) -> Snapshot:
+    between = s.update % s.cfg.checkpoint_every != 0 and s.collector.obs is not None
+    return Snapshot(
+        update=s.update,
+        global_step=s.global_step,
+        episodes=s.episodes,
+        weights={k: v.detach().clone() for k, v in s.policy.state_dict().items()},
+        optimizers={
+            g: {
+                i: {k: v.detach().clone() for k, v in moments.items()}
+                for i, moments in opt.state_dict()["state"].items()
+            }
+            for g, opt in s.optimizers.items()
+        },
+        value_norms={g: n.state_dict() for g, n in s.value_norms.items()},
+        filter={g: dict(v) for g, v in s.filter_state.items()},
+        torch_rng=torch.get_rng_state(),
+        recent=list(s.recent),
+        curve_length=len(s.curve),
+        log=s.collector.action_log,
+        log_length=len(s.collector.action_log),
+        memory=s.collector.memory_copy() if between else None,
+        digest=s.collector.digest() if between else None,
+    )
+
+
+def write_snapshot(s: Session, snap: Snapshot) -> Path:
+    """Write ``snap`` as checkpoint ``update_<n>`` (the policy takes the snapshot's weights)."""
+    replay = None
+    if snap.memory is not None:
+        log = snap.log[: snap.log_length]
+        actions = {g: np.stack([entry[g] for entry in log]) for g in log[0]} if log else {}
+        boundary = snap.update - snap.update % s.cfg.checkpoint_every
+        replay = Replay(boundary, actions, snap.memory, snap.digest)
+    state = TrainerState(
+        update=snap.update,
+        global_step=snap.global_step,
+        episodes=snap.episodes,
+        optimizers=snap.optimizers,
+        value_norms=snap.value_norms,
+        filter=snap.filter,
+        torch_rng=snap.torch_rng,
+        recent=snap.recent,
+        curve=s.curve[: snap.curve_length],
+        replay=replay,
+    )
+    s.policy.load_state_dict(snap.weights)
+    path = save_checkpoint(
+        s.run_dir, snap.update, s.policy, encode_trainer(state), s.cfg.keep_checkpoints
+    )
+    s.saved_update, s.checkpoint = snap.update, path
+    return path
+
+
+def expected_trainer(s: Session) -> Expected:
+    """What a trainer file of this session must match."""
+    params = {g: list(m.parameters()) for g, m in s.policy.groups.items()}
+    groups = {g: (s.venv.num_envs, spec.n_agents) for g, spec in s.venv.groups.items()}
+    actions = {}
+    for g, spec in s.venv.groups.items():
+        discrete = hasattr(spec.action_space, "n")
+        shape = (s.venv.num_envs, spec.n_agents, *(() if discrete else spec.action_space.shape))
+        actions[g] = (shape, np.dtype(np.int64 if discrete else np.float32))
+    return Expected(
+        params=params,
+        groups=groups,
+        actions=actions,
+        recurrent=s.cfg.recurrent,
+        max_replay_steps=s.cfg.checkpoint_every * s.cfg.num_steps,
+        rng_size=int(torch.get_rng_state().numel()),
+    )
+
+
+def restore(s: Session, folder: Path) -> None:
+    """Load checkpoint ``folder`` into the session; rebuild the envs by replay when needed."""
+    check_compatible(read_spec(folder), s.spec["groups"], str(folder))
+    weights = folder / WEIGHTS_FILE
+    load_weights(s.policy, read_tensors(weights, weights_limit(s.policy)), weights)
+    state = load_trainer(folder, expected_trainer(s))
+    where = folder / TRAINER_FILE
+    if state.update > s.num_updates:
+        trained = state.global_step
+        raise ConfigError(
+            f"config field 'total_steps': {s.cfg.total_steps:,} is less than the {trained:,} "
+            f"agent-steps {s.run_dir} has trained; give --steps {trained} or more"
+        )
+    for g, opt in s.optimizers.items():
+        current = opt.state_dict()
+        current["state"] = state.optimizers[g]
+        opt.load_state_dict(current)
+    for g, norm in s.value_norms.items():
+        if g in state.value_norms:
+            norm.load_state_dict(state.value_norms[g])
+    s.filter_state = {g: dict(state.filter.get(g, {})) for g in s.policy.groups}
+    s.update, s.global_step, s.episodes = state.update, state.global_step, state.episodes
+    s.recent.extend(state.recent)
+    s.curve = list(state.curve)
+    s.saved_update, s.checkpoint = state.update, folder
+    torch.set_rng_state(state.torch_rng)
+    every, replay = s.cfg.checkpoint_every, state.replay
+    if replay is None:
+        if state.update % every != 0:  # a legacy end-of-run checkpoint: continue from a reset
+            s.collector.reset(segment_seed(s.cfg.seed, state.update))
+        return
+    boundary = state.update - state.update % every
+    if replay.boundary != boundary or replay.steps != (state.update - boundary) * s.cfg.num_steps:
+        raise CheckpointError(f"{where}: replay does not match update {state.update}")
+    s.collector.replay(segment_seed(s.cfg.seed, boundary), replay.actions, replay.memory)
+    if s.collector.digest() != replay.digest:
+        raise CheckpointError(
+            f"{where}: replaying the logged actions did not rebuild the environments of update "
+            f"{state.update} (scenario or its code changed?); resume from an earlier checkpoint"
+        )
+
+
+# --------------------------------------------------------------------------------- set-up
+def check_memory(cfg: TrainConfig, venv, spec: dict) -> None:
+    """Refuse in one line a rollout or action log larger than this machine's memory."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    per_step = sum(
+        venv.num_envs * g["n_agents"] * (g["observation_space"]["shape"][0] + g["critic_dim"] + 16)
+        for g in spec["groups"].values()
+    )
+    rollout = cfg.num_steps * per_step * 4
+    if rollout > memory // 2:
+        raise ConfigError(
+            f"config fields 'num_envs' x 'num_steps': a rollout would take {rollout / 2**30:.1f} "
+            f"GiB, over half of this machine's {memory / 2**30:.1f} GiB"
+        )
+    act = sum(
+        venv.num_envs * g["n_agents"] * g["action_space"].get("shape", [1])[0] * 8
+        for g in spec["groups"].values()
+    )
+    log = cfg.checkpoint_every * cfg.num_steps * act
+    if log > memory // 4:
+        raise ConfigError(
+            f"config field 'checkpoint_every': the actions kept for exact resume between "
+            f"checkpoints would take {log / 2**30:.1f} GiB; lower checkpoint_every"
+        )
+
+
+def checkpoint_bytes(s: Session) -> int:
+    """About how many bytes one checkpoint takes (weights, Adam moments, replay log)."""
+    weights = sum(t.numel() * t.element_size() for t in s.policy.state_dict().values())
+    params = sum(p.numel() * 4 for m in s.policy.groups.values() for p in m.parameters())
+    act = sum(
+        s.venv.num_envs * spec.n_agents * max(1, int(np.prod(spec.action_space.shape))) * 4
+        for spec in s.venv.groups.values()
+    )
+    return weights + 2 * params + s.cfg.checkpoint_every * s.cfg.num_steps * act + (64 << 10)
+
+
+def open_session(
+    cfg: TrainConfig | None,
+    resume: str | Path | None,
+    runtime: dict[str, Any] | None,
+    overwrite: bool,
+    allow_import: bool,
+) -> Session:
+    """Check the config and run folder, lock it, build env and policy, load the checkpoint."""
+    if resume is not None:
+        run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"run dir {run_dir}: does not exist")
+        cfg = resume_config(run_dir, dict(runtime or {}), allow_import)
+    elif cfg is None:
+        cfg = TrainConfig()
+    if resume is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        default = Path("runs") / f"{cfg.env_id.replace('/', '_').replace(':', '_')}_{cfg.algo}"
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(f"{default}_s{cfg.seed}_{stamp}")
+    device = resolve_device(cfg.device)
+    folder = RunFolder(run_dir)
+    if resume is None:
+        folder.open_new(overwrite)
+    else:
+        folder.open_existing()
+    try:
+        return build_session(cfg, run_dir, folder, device, resume is not None)
+    except BaseException:
+        if resume is None and not (run_dir / "config.json").exists():
+            folder.abandon()
+        else:
+            folder.release()
+        raise
+
+
+def build_session(
+    cfg: TrainConfig, run_dir: Path, folder: RunFolder, device: torch.device, resumed: bool
+) -> Session:
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    venv = make_env(cfg.env_id, cfg.num_envs, cfg.seed, **cfg.env)
+    revision = git_revision()
+    spec = build_spec(venv, cfg, revision)
+    try:
+        check_spec(spec)
+    except SpecError as error:
+        raise ConfigError(f"network too large for {cfg.env_id}: {error}") from None
+    check_memory(cfg, venv, spec)
+    policy = Policy(spec).to(device)
+    rollout_policy = policy if device.type == "cpu" else Policy(spec)
+    agents = sum(g.n_agents for g in venv.groups.values())
+    steps_per_update = cfg.num_steps * cfg.num_envs * agents
+    s = Session(
+        cfg=cfg,
+        run_dir=run_dir,
+        folder=folder,
+        venv=venv,
+        spec=spec,
+        policy=policy,
+        device=device,
+        optimizers={g: make_optimizer(m, cfg.lr) for g, m in policy.groups.items()},
+        value_norms={g: RunningMeanStd() for g in policy.groups} if cfg.value_norm else {},
+        filter_state={g: {} for g in policy.groups},
+        collector=LocalCollector(venv, rollout_policy, cfg.algo, pin_memory=device.type == "cuda"),
+        steps_per_update=steps_per_update,
+        num_updates=max(1, -(-cfg.total_steps // steps_per_update)),
+        resumed=resumed,
+    )
+    root = run_dir / "checkpoints"
+    latest = read_latest(root) if root.is_dir() else None
+    if latest is not None:
+        restore(s, resolve_checkpoint(run_dir))
+    elif cfg.init_from:
+        load_initial_weights(s, resumed)
+    folder.check_free_space(
+        (cfg.keep_checkpoints + 1) * checkpoint_bytes(s) + (1 << 20),
+        f"{cfg.keep_checkpoints} checkpoints (keep_checkpoints) and one being written",
+    )
+    if not resumed:
+        atomic_write_json(
+            run_dir / "config.json", {**config_to_dict(cfg), "git_revision": revision}
+        )
+    else:
+        saved = read_json(run_dir / "config.json", CONFIG_LIMIT)
+        if saved.get("total_steps") != cfg.total_steps:
+            saved["total_steps"] = cfg.total_steps
+            atomic_write_json(run_dir / "config.json", saved)
+    if cfg.total_steps % steps_per_update:
+        print(
+            f"note: total_steps {cfg.total_steps:,} rounded up to whole updates of "
+            f"{steps_per_update:,} agent-steps: {s.num_updates * steps_per_update:,} agent-steps "
+            f"({s.num_updates} updates)",
+            file=sys.stderr,
+        )
+    return s
+
+
+def load_initial_weights(s: Session, resumed: bool) -> None:
+    """``--init-from``: load the source's weights and keep a copy in ``RUN_DIR/init`` (a resumed
+    run reads that copy, never a path named by a file)."""
+    own = s.run_dir / "init"
+    source = own if resumed else resolve_checkpoint(s.cfg.init_from)
+    if resumed and not (own / WEIGHTS_FILE).exists():
+        raise CheckpointError(
+            f"{own}: initial weights missing (the run stopped before saving them); start it "
+            "again with --overwrite"
+        )
+    check_compatible(read_spec(source), s.spec["groups"], str(source))
+    weights = source / WEIGHTS_FILE
+    load_weights(s.policy, read_tensors(weights, weights_limit(s.policy)), weights)
+    if not resumed:
+        own.mkdir(exist_ok=True)
+        write_policy(own, s.policy)
+
+
+# -------------------------------------------------------------------------------- signals
+class StopSignals:
+    """SIGINT and SIGTERM set ``signum`` (stop after this update); a second one raises
+    KeyboardInterrupt. Installed only in the main thread; the old handlers come back on exit."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+            name = signal.Signals(signum).name
+            os.write(
+                2,
+                f"\n{name}: finishing this update, then saving a checkpoint (send it again to "
+                "stop sooner)\n".encode(),
+            )
+            return
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 # ------------------------------------------------------------------------------------- train
@@ -184,242 +612,205 @@ def train(
     resume: str | Path | None = None,
     on_update: Callable[[int], None] | None = None,
     runtime: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+    allow_import: bool = False,
 ) -> RunResult:
     """Train per ``cfg`` (or continue the run folder ``resume``) and return a summary.
 
     ``on_update(update)`` is called after every update (after any checkpoint). ``runtime``
-    may change device/progress/tensorboard/torch_threads when resuming.
+    holds the fields given when resuming (see the module docstring for which may change).
+    ``overwrite`` lets a new run replace the run in its folder; ``allow_import`` lets a resumed
+    ``pz:`` run import the module its saved config names. SIGINT/SIGTERM stop the run after the
+    current update with a checkpoint (``RunResult.stopped_by`` says which).
     """
-    if resume is not None:
-        run_dir = Path(resume)
-        if not run_dir.is_dir():
-            raise CheckpointError(f"run dir {run_dir}: does not exist")
-        saved = read_json(run_dir / "config.json")
-        saved.pop("git_revision", None)
-        cfg = config_from_dict(saved)
-        bad = sorted(set(runtime or {}) - RESUME_SETTABLE)
-        if bad:
-            raise ConfigError(f"config field {bad[0]!r} cannot change when resuming")
-        cfg = config_from_dict(runtime or {}, base=cfg)
-    elif cfg is None:
-        cfg = TrainConfig()
-    if cfg.algo not in ("mappo", "ippo"):
-        raise ConfigError(f"config field 'algo': expected mappo or ippo, got {cfg.algo!r}")
-    for name in ("num_envs", "num_steps", "epochs", "minibatches", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"config field {name!r}: must be >= 1, got {getattr(cfg, name)}")
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
+    s = open_session(cfg, resume, runtime, overwrite, allow_import)
+    try:
+        with StopSignals() as stop:
+            return run_loop(s, on_update, stop)
+    finally:
+        s.collector.close()
+        s.folder.release()
 
-    venv = make_env(cfg.env_id, cfg.num_envs, cfg.seed, **cfg.env)
-    revision = git_revision()
-    spec = build_spec(venv, cfg, revision)
-    if resume is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        default = Path("runs") / f"{cfg.env_id.replace('/', '_').replace(':', '_')}_{cfg.algo}"
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(f"{default}_s{cfg.seed}_{stamp}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(
-            run_dir / "config.json", {**config_to_dict(cfg), "git_revision": revision}
-        )
 
-    policy = Policy(spec).to(device)
-    if cfg.init_from:
-        source = resolve_checkpoint(cfg.init_from)
-        check_compatible(read_spec(source), spec["groups"], str(source))
-        load_weights(policy, read_tensors(source / "policy.safetensors"), source)
-    optimizers = {g: make_optimizer(m, cfg.lr) for g, m in policy.groups.items()}
-    value_norms = {g: RunningMeanStd() for g in policy.groups} if cfg.value_norm else {}
-    filter_state = {g: {} for g in policy.groups}
-    start_update, global_step = 0, 0
-    recent: collections.deque = collections.deque(maxlen=100)
-    curve: list[tuple[int, float]] = []
-    episodes_seen = 0
-
-    if resume is not None:
-        folder = resolve_checkpoint(run_dir)
-        check_compatible(read_spec(folder), spec["groups"], str(folder))
-        load_weights(policy, read_tensors(folder / "policy.safetensors"), folder)
-        state = load_trainer_state(folder)
-        for g, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][g])
-        for g, norm in value_norms.items():
-            norm.load_state_dict(state["value_norms"][g])
-        filter_state = {g: dict(v) for g, v in state["filter"].items()}
-        start_update, global_step = state["update"], state["global_step"]
-        recent.extend(tuple(r) for r in state["recent"])
-        curve = [tuple(c) for c in state["curve"]]
-        episodes_seen = state["episodes"]
-        torch.set_rng_state(state["torch_rng"])
-
-    pin = device.type == "cuda"
-    rollout_policy = policy if device.type == "cpu" else Policy(spec)
-    collector = LocalCollector(venv, rollout_policy, cfg.algo, pin_memory=pin)
-    agents_per_step = cfg.num_envs * sum(s.n_agents for s in venv.groups.values())
-    steps_per_update = cfg.num_steps * agents_per_step
-    num_updates = max(1, -(-cfg.total_steps // steps_per_update))
+def run_loop(s: Session, on_update, stop: StopSignals) -> RunResult:
+    cfg = s.cfg
     loss_fn = ppo_loss_recurrent if cfg.recurrent > 0 else ppo_loss
     loss_fn = torch.compile(loss_fn) if cfg.compile else loss_fn
-
-    writer = None
+    writer = bar = None
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=global_step or None)
-    bar = None
+        purge = s.global_step if s.resumed else None
+        writer = SummaryWriter(str(s.run_dir / "tb"), purge_step=purge)
     if cfg.progress:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=num_updates * steps_per_update,
-            initial=global_step,
+            total=s.num_updates * s.steps_per_update,
+            initial=s.global_step,
             unit="step",
             unit_scale=True,
             dynamic_ncols=True,
             file=sys.stderr,
         )
-
-    def trainer_state(update: int) -> dict:
-        return {
-            "optimizers": {g: o.state_dict() for g, o in optimizers.items()},
-            "value_norms": {g: n.state_dict() for g, n in value_norms.items()},
-            "filter": filter_state,
-            "update": update,
-            "global_step": global_step,
-            "recent": [list(r) for r in recent],
-            "curve": [list(c) for c in curve],
-            "episodes": episodes_seen,
-            "torch_rng": torch.get_rng_state(),
-        }
-
     started = time.perf_counter()
-    session_steps = 0
+    session_steps, stopped = 0, None
+    snap, consistent = None, True
     try:
-        for update in range(start_update, num_updates):
-            if update % cfg.checkpoint_every == 0:
-                collector.reset(segment_seed(cfg.seed, update))
-            lr = cfg.lr * (1.0 - update / num_updates) if cfg.anneal_lr else cfg.lr
-            for opt in optimizers.values():
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            weights = None
-            if rollout_policy is not policy:
-                weights = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
+        for update in range(s.update, s.num_updates):
+            snap, consistent = take_snapshot(s), False
             tick = time.perf_counter()
-            rollout = collector.collect(weights, cfg.num_steps)
-            collect_time = time.perf_counter() - tick
-            stats: dict[str, float] = {}
-            for g, module in policy.groups.items():
-                batch, extra = prepare_group_batch(
-                    rollout.groups[g], cfg, value_norms.get(g), filter_state[g]
-                )
-                if pin:
-                    batch = {
-                        k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()
-                    }
-                result = ppo_update(module, optimizers[g], batch, cfg, loss_fn)
-                stats.update({f"{g}/{k}": v for k, v in {**result, **extra}.items()})
-            global_step += rollout.agent_steps
+            stats, rollout = one_update(s, update, loss_fn)
             session_steps += rollout.agent_steps
-            for ep in rollout.episodes:
-                recent.append((float(np.mean(list(ep["return"].values()))), ep))
-            episodes_seen += len(rollout.episodes)
-            mean_return = float(np.mean([r for r, _ in recent])) if recent else float("nan")
-            curve.append((global_step, mean_return))
             elapsed = time.perf_counter() - started
             sps = session_steps / max(elapsed, 1e-9)
-            if writer is not None:
-                log_update(writer, global_step, rollout.episodes, stats, lr, sps, collect_time)
-            if bar is not None:
-                bar.update(rollout.agent_steps)
-                bar.set_postfix(ret=f"{mean_return:.2f}", sps=f"{sps:,.0f}", refresh=False)
-            done = update + 1
-            if done % cfg.checkpoint_every == 0 or done == num_updates:
-                save_checkpoint(run_dir, done, policy, trainer_state(done), cfg.keep_checkpoints)
+            record(s, rollout, stats, writer, bar, sps, time.perf_counter() - tick)
+            s.update, consistent = update + 1, True
+            if s.update % cfg.checkpoint_every == 0 or s.update == s.num_updates:
+                write_snapshot(s, take_snapshot(s))
             if on_update is not None:
-                on_update(done)
+                on_update(s.update)
+            if stop.signum is not None and s.update < s.num_updates:
+                stopped = stop.signum
+                break
+        if stopped is not None and s.saved_update != s.update:
+            write_snapshot(s, take_snapshot(s))
+    except CheckpointWriteError:
+        raise
+    except BaseException as error:
+        last = take_snapshot(s) if consistent else snap
+        if last is not None and last.update != (s.saved_update or 0):
+            write_snapshot(s, last)
+        if not isinstance(error, KeyboardInterrupt):
+            raise
+        stopped = stop.signum or signal.SIGINT
     finally:
         if bar is not None:
             bar.close()
         if writer is not None:
             writer.close()
-        collector.close()
-    return summarize(
-        run_dir, global_step, num_updates, started, session_steps, curve, recent, episodes_seen
-    )
+    return summarize(s, started, session_steps, stopped)
 
 
-def summarize(run_dir, global_step, updates, started, session_steps, curve, recent, episodes):
+def one_update(s: Session, update: int, loss_fn):
+    """Collect one rollout and run the PPO epochs on it (every group)."""
+    cfg = s.cfg
+    if update % cfg.checkpoint_every == 0:
+        s.collector.reset(segment_seed(cfg.seed, update))
+    lr = cfg.lr * (1.0 - update / s.num_updates) if cfg.anneal_lr else cfg.lr
+    for opt in s.optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = lr
+    weights = None
+    if s.collector.policy is not s.policy:
+        weights = {k: v.detach().cpu() for k, v in s.policy.state_dict().items()}
+    rollout = s.collector.collect(weights, cfg.num_steps)
+    stats: dict[str, float] = {"lr": lr}
+    for g, module in s.policy.groups.items():
+        batch, extra = prepare_group_batch(
+            rollout.groups[g], cfg, s.value_norms.get(g), s.filter_state[g]
+        )
+        if s.device.type == "cuda":
+            batch = {k: v.pin_memory().to(s.device, non_blocking=True) for k, v in batch.items()}
+        result = ppo_update(module, s.optimizers[g], batch, cfg, loss_fn)
+        stats.update({f"{g}/{k}": v for k, v in {**result, **extra}.items()})
+    return stats, rollout
+
+
+def record(s: Session, rollout, stats, writer, bar, sps: float, seconds: float) -> None:
+    """Count the update's steps and episodes; log them; move the progress bar."""
+    s.global_step += rollout.agent_steps
+    for ep in rollout.episodes:
+        s.recent.append((float(np.mean(list(ep["return"].values()))), ep))
+    s.episodes += len(rollout.episodes)
+    mean_return = float(np.mean([r for r, _ in s.recent])) if s.recent else float("nan")
+    s.curve.append((s.global_step, mean_return))
+    if writer is not None:
+        log_update(writer, s.global_step, rollout.episodes, stats, sps, seconds)
+    if bar is not None:
+        bar.update(rollout.agent_steps)
+        bar.set_postfix(ret=f"{mean_return:.2f}", sps=f"{sps:,.0f}", refresh=False)
+
+
+def summarize(s: Session, started: float, session_steps: int, stopped: int | None) -> RunResult:
     wall = time.perf_counter() - started
-    by_group: dict[str, list[float]] = collections.defaultdict(list)
-    metrics: dict[str, list[float]] = collections.defaultdict(list)
-    for _, ep in recent:
-        for g, value in ep["return"].items():
-            by_group[g].append(value)
-        for name, value in ep.get("metrics", {}).items():
-            metrics[name].append(value)
+    episodes = [ep for _, ep in s.recent]
+    returns, metrics, counts = episode_figures(episodes)
     return RunResult(
-        run_dir=Path(run_dir),
-        global_step=global_step,
-        updates=updates,
+        run_dir=s.run_dir,
+        global_step=s.global_step,
+        updates=s.num_updates,
         wall_time=wall,
         agent_steps_per_second=session_steps / max(wall, 1e-9),
-        curve=curve,
-        final_return=float(np.mean([r for r, _ in recent])) if recent else float("nan"),
-        final_return_by_group={g: float(np.mean(v)) for g, v in by_group.items()},
-        final_metrics={k: float(np.mean(v)) for k, v in metrics.items()},
-        episodes=episodes,
+        curve=s.curve,
+        final_return=float(np.mean([r for r, _ in s.recent])) if s.recent else float("nan"),
+        final_return_by_group=returns,
+        final_metrics=metrics,
+        final_metric_counts=counts,
+        episodes=s.episodes,
+        recent_episodes=len(episodes),
+        stopped_by=stopped,
+        checkpoint=s.checkpoint,
     )
 
 
-def log_update(writer, step, episodes, stats, lr, sps, collect_time) -> None:
-    """Write one update's episode figures (returns, reward terms, metrics) and losses."""
+def log_update(writer, step, episodes, stats, sps, collect_time) -> None:
+    """Write one update's episode figures (returns, reward terms, metrics) and losses; a metric
+    is averaged over the episodes that define it (NaN elsewhere)."""
     if episodes:
-        groups = episodes[0]["return"].keys()
-        for g in groups:
-            writer.add_scalar(f"return/{g}", np.mean([e["return"][g] for e in episodes]), step)
+        returns, metrics, _ = episode_figures(episodes)
+        for g, value in returns.items():
+            writer.add_scalar(f"return/{g}", value, step)
         writer.add_scalar("episode/length", np.mean([e["length"] for e in episodes]), step)
-        for key in ("reward_terms", "metrics"):
-            names = {n for e in episodes for n in e.get(key, {})}
-            for name in sorted(names):
-                values = [e[key][name] for e in episodes if name in e.get(key, {})]
-                writer.add_scalar(f"{key}/{name}", np.mean(values), step)
+        names = {n for e in episodes for n in e.get("reward_terms", {})}
+        for name in sorted(names):
+            values = [e["reward_terms"][name] for e in episodes if name in e["reward_terms"]]
+            writer.add_scalar(f"reward_terms/{name}", np.mean(values), step)
+        for name, value in metrics.items():
+            if math.isfinite(value):
+                writer.add_scalar(f"metrics/{name}", value, step)
     for name, value in stats.items():
         writer.add_scalar(f"train/{name}", value, step)
-    writer.add_scalar("train/lr", lr, step)
     writer.add_scalar("perf/agent_steps_per_second", sps, step)
     writer.add_scalar("perf/collect_seconds", collect_time, step)
 
 
+# -------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     """``marl train`` entry point: returns the exit status; errors print one line."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        cfg, resume, given = parse_args(argv)
+        cfg, resume, given, flags = parse_args(argv)
         if resume is not None:
-            runtime = {k: v for k, v in given.items() if k != "env_id"}
-            result = train(resume=resume, runtime=runtime)
+            result = train(resume=resume, runtime=given, allow_import=flags["allow_import"])
         else:
-            result = train(cfg)
-    except (ConfigError, CheckpointError, ValueError, KeyError) as error:
-        # Config, checkpoint and scenario errors (unknown id or field) end in one line.
+            result = train(cfg, overwrite=flags["overwrite"])
+    except (ConfigError, CheckpointError, RunFolderError, ValueError, KeyError) as error:
+        # Config, checkpoint, run folder and scenario errors (unknown id or field): one line.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        print("interrupted (nothing more was saved)", file=sys.stderr)
         return 130
-    print(
-        f"run {result.run_dir}: {result.global_step} agent-steps, mean return "
-        f"{result.final_return:.3f} (last 100 episodes), {result.agent_steps_per_second:,.0f} "
-        f"agent-steps/s"
-    )
+    if result.stopped_by is not None:
+        name = signal.Signals(result.stopped_by).name
+        where = result.checkpoint.name if result.checkpoint else "no checkpoint"
+        print(
+            f"stopped by {name}: saved {where} in {result.run_dir}; continue with: "
+            f"marl train --resume {result.run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_CODES.get(result.stopped_by, 130)
+    print(result.summary())
     return 0
 
 
-__all__ = ["RunResult", "load_policy", "main", "train"]
+__all__ = ["RunResult", "load_policy", "main", "segment_seed", "train"]
 
 if __name__ == "__main__":
     sys.exit(main())

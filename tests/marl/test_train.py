@@ -38,24 +38,36 @@ class Killed(Exception):
     pass
 
 
+def checkpoint_bytes(run_dir, name=None):
+    root = run_dir / "checkpoints"
+    folder = root / (name or (root / "LATEST").read_text().strip())
+    return {f: (folder / f).read_bytes() for f in ("policy.safetensors", "trainer.safetensors")}
+
+
 @pytest.mark.parametrize("algo,recurrent", [("mappo", 0), ("ippo", 0), ("mappo", 8)])
-def test_resume_after_a_crash_equals_an_unbroken_run(tmp_path, algo, recurrent):
+@pytest.mark.parametrize("start", ["crash", "boundary"])
+def test_resume_after_a_crash_equals_an_unbroken_run(tmp_path, algo, recurrent, start):
     unbroken = train(small_config(tmp_path / "a", algo=algo, recurrent=recurrent))
     assert unbroken.updates == 7
 
     def crash(update):
-        if update == 5:  # between the checkpoints at updates 4 and 6
+        if update == 5:  # between the boundaries at updates 4 and 6
             raise Killed
 
     with pytest.raises(Killed):
         train(small_config(tmp_path / "b", algo=algo, recurrent=recurrent), on_update=crash)
-    assert (tmp_path / "b/checkpoints/LATEST").read_text().strip() == "update_000004"
-    resumed = train(resume=tmp_path / "b")
+    # The crash lost nothing: the finished update 5 was saved, with the actions to replay.
+    latest = tmp_path / "b/checkpoints/LATEST"
+    assert latest.read_text().strip() == "update_000005"
+    if start == "boundary":  # resume from the boundary checkpoint before it instead
+        latest.write_text("update_000004\n")
+    resumed = train(resume=tmp_path / "b", runtime={"env_id": MPE})
     assert resumed.global_step == unbroken.global_step
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    assert checkpoint_bytes(tmp_path / "a") == checkpoint_bytes(tmp_path / "b")
     # The equality is not trivial: the last update (7) changed the weights of update 6.
     before = load_file(tmp_path / "b/checkpoints/update_000006/policy.safetensors")
     assert any(not torch.equal(before[k], b[k]) for k in b)
@@ -114,12 +126,12 @@ def test_resume_of_missing_run_dir(tmp_path, capsys):
 def test_resume_from_corrupt_or_truncated_checkpoint(tmp_path, capsys):
     train(small_config(tmp_path / "r", total_steps=4 * 8 * 3 * 2))
     folder = tmp_path / "r/checkpoints/update_000002"
-    data = (folder / "trainer.pt").read_bytes()
-    (folder / "trainer.pt").write_bytes(data[: len(data) // 3])
-    code, err = run_main(capsys, ["--resume", str(tmp_path / "r")])
-    assert code == 2 and "trainer.pt: corrupt or truncated" in err and "\n" not in err
+    data = (folder / "trainer.safetensors").read_bytes()
+    (folder / "trainer.safetensors").write_bytes(data[: len(data) // 3])
+    code, err = run_main(capsys, [MPE, "--resume", str(tmp_path / "r")])
+    assert code == 2 and "trainer.safetensors: corrupt or truncated" in err and "\n" not in err
     (folder / "policy.safetensors").write_bytes(b"not a tensor file")
-    code, err = run_main(capsys, ["--resume", str(tmp_path / "r")])
+    code, err = run_main(capsys, [MPE, "--resume", str(tmp_path / "r")])
     assert code == 2 and "policy.safetensors: corrupt" in err and "\n" not in err
 
 
@@ -166,7 +178,7 @@ def test_help_is_generated_from_the_config(capsys):
 def test_cli_overrides_and_scenario_overrides(tmp_path):
     from marl.config import parse_args
 
-    cfg, resume, _ = parse_args(
+    cfg, resume, _, _ = parse_args(
         [MPE, "--lr", "3e-4", "--hidden-sizes", "32,32", "-e", "N=2", "--anneal-lr", "false"]
     )
     assert cfg.lr == 3e-4 and cfg.hidden_sizes == (32, 32) and cfg.env == {"N": 2}
@@ -219,7 +231,7 @@ def test_resume_after_sigkill_equals_an_unbroken_run(tmp_path):
     proc.wait()
     killed_at = latest.read_text().strip()
     assert killed_at != "update_000040"
-    code = main(["--resume", str(tmp_path / "b"), "--progress", "false"])
+    code = main([MPE, "--resume", str(tmp_path / "b"), "--progress", "false"])
     assert code == 0
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     for name in a:
