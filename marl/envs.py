@@ -33,17 +33,35 @@ class GroupSpec:
 def make_env(env_id: str, num_envs: int, seed: int | None, **config: Any):
     """Build the vector env for ``env_id`` (a registered scenario, or ``pz:module``)."""
     if env_id.startswith(PETTINGZOO_PREFIX):
-        module_name = env_id[len(PETTINGZOO_PREFIX) :]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise ValueError(f"{env_id}: cannot import PettingZoo module ({error})") from None
-        if not hasattr(module, "parallel_env"):
-            raise ValueError(f"{env_id}: module has no parallel_env()")
-        return PettingZooVecEnv(lambda: module.parallel_env(**config), num_envs=num_envs, seed=seed)
+        return make_pettingzoo(env_id, num_envs, seed, **config)
     import scenarios  # reached only by id, as the package layering asks
 
     return scenarios.make_vec(env_id, num_envs=num_envs, seed=seed, **config)
+
+
+def make_pettingzoo(
+    env_id: str, num_envs: int, seed: int | None, autoreset: bool = True, **config: Any
+) -> PettingZooVecEnv:
+    """``num_envs`` copies of ``module.parallel_env(**config)`` for ``env_id = "pz:module"``.
+
+    The module is imported because the caller named it; nothing read from a file should reach
+    here unless the user named the same id (``marl train --resume`` checks that).
+    """
+    module_name = env_id[len(PETTINGZOO_PREFIX) :]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"{env_id}: cannot import PettingZoo module ({error})") from None
+    if not hasattr(module, "parallel_env"):
+        raise ValueError(f"{env_id}: module has no parallel_env()")
+
+    def env_fn():
+        try:
+            return module.parallel_env(**config)
+        except TypeError as error:  # an unknown or misspelt config field
+            raise ValueError(f"{env_id}: {error}") from None
+
+    return PettingZooVecEnv(env_fn, num_envs=num_envs, seed=seed, autoreset=autoreset)
 
 
 def group_agents(agent_ids: list[str], obs_spaces, act_spaces) -> dict[str, list[str]]:
@@ -71,15 +89,23 @@ def group_agents(agent_ids: list[str], obs_spaces, act_spaces) -> dict[str, list
 class PettingZooVecEnv:
     """``num_envs`` PettingZoo ``ParallelEnv`` copies behind the array vector-env contract.
 
-    Agents are grouped by id prefix (``agent_0, agent_1`` -> group ``agent``). Agents that leave
-    ``env.agents`` early are dead: zero observation and reward, ``alive`` False, actions ignored.
-    A copy whose agents are all gone is reset in place. The global state is ``env.state()`` when
+    Agents are grouped by id prefix (``agent_0, agent_1`` -> group ``agent``); groups may have
+    different spaces (``adversary`` and ``agent`` in MPE's simple_tag), discrete or continuous.
+    Agents that leave ``env.agents`` early are dead: zero observation and reward, ``alive``
+    False, actions ignored. A copy whose agents are all gone is reset in place (unless
+    ``autoreset`` is off, as for rendering one episode). The global state is ``env.state()`` when
     the environment provides it, else the concatenation of all agents' observations.
+    ``state()`` is never called on a copy whose episode has ended (some environments, such as
+    SISL's multiwalker, raise there): an ended episode's ``final_state`` is the state read before
+    its last step.
     """
 
-    def __init__(self, env_fn, num_envs: int, seed: int | None = None) -> None:
+    def __init__(
+        self, env_fn, num_envs: int, seed: int | None = None, autoreset: bool = True
+    ) -> None:
         self.envs = [env_fn() for _ in range(num_envs)]
         self.num_envs = num_envs
+        self.autoreset = autoreset
         self._seed = seed
         first = self.envs[0]
         self.agent_ids = list(first.possible_agents)
@@ -103,6 +129,7 @@ class PettingZooVecEnv:
         if not self._has_state:
             state_dim = sum(int(np.prod(s.shape)) for s in obs_spaces.values())
         self.state_space = gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
+        self._last_state = np.zeros((num_envs, state_dim), np.float32)
         b = num_envs
         self._obs = {
             g: np.zeros((b, s.n_agents, s.observation_space.shape[0]), np.float32)
@@ -153,6 +180,8 @@ class PettingZooVecEnv:
             if np.shape(actions[group])[:2] != expected:
                 raise ValueError(f"group {group}: actions shape {np.shape(actions[group])}")
         for i, env in enumerate(self.envs):
+            if not env.agents:  # an ended episode left in place (autoreset off)
+                continue
             joint = {}
             for agent in env.agents:
                 group, k = self._where[agent]
@@ -172,7 +201,7 @@ class PettingZooVecEnv:
             if not env.agents:
                 for group in self.groups:
                     final_obs[group][i] = self._obs[group][i]
-                final_state[i] = self._state_one(i)
+                final_state[i] = self._final_state_one(i)
                 episodes.append(
                     {
                         "env_id": i,
@@ -182,15 +211,26 @@ class PettingZooVecEnv:
                         "metrics": {},
                     }
                 )
-                self._reset_one(i, None)
+                if self.autoreset:
+                    self._reset_one(i, None)
         info = {"final_obs": final_obs, "final_state": final_state, "episodes": episodes}
         obs_out = {g: o.copy() for g, o in self._obs.items()}
         return obs_out, rew, term, trunc, info
 
     def _state_one(self, env_index: int) -> np.ndarray:
-        if self._has_state:
-            return np.asarray(self.envs[env_index].state(), np.float32).reshape(-1)
-        return np.concatenate([self._obs[g][env_index].reshape(-1) for g in self.groups])
+        if not self._has_state:
+            return np.concatenate([self._obs[g][env_index].reshape(-1) for g in self.groups])
+        if not self.envs[env_index].agents:
+            return self._last_state[env_index]
+        state = np.asarray(self.envs[env_index].state(), np.float32).reshape(-1)
+        self._last_state[env_index] = state
+        return state
+
+    def _final_state_one(self, env_index: int) -> np.ndarray:
+        """The state of a copy whose episode just ended, without calling its ``state()``."""
+        if not self._has_state:
+            return self._state_one(env_index)
+        return self._last_state[env_index].copy()
 
     def state(self) -> np.ndarray:
         """Global state ``(B, state_dim)``."""

@@ -88,3 +88,119 @@ def test_dead_agents_are_masked_and_worlds_reset():
     assert len(info["episodes"]) == 2
     assert info["episodes"][0]["return"]["a"] == pytest.approx((3 + 1) / 2)
     assert venv.alive["a"].all()  # reset in place
+
+
+class StateOnlyWhileRunning(DyingAgents):
+    """DyingAgents with a global state that, like SISL's multiwalker, raises once the episode's
+    bodies are gone (after the last agent left)."""
+
+    metadata = {"name": "state_only_while_running_v0"}
+
+    def state(self):
+        if not self.agents:
+            raise AttributeError("'NoneType' object has no attribute 'position'")
+        return np.array([self.t, len(self.agents)], np.float32)
+
+
+def test_state_is_never_read_from_an_ended_episode():
+    venv = PettingZooVecEnv(StateOnlyWhileRunning, num_envs=2, seed=0)
+    venv.reset()
+    for _ in range(2):
+        assert venv.state().shape == (2, 2)
+        venv.step({"a": np.zeros((2, 2), np.int64)})
+    before_last = venv.state()
+    _, _, term, _, info = venv.step({"a": np.zeros((2, 2), np.int64)})
+    assert term["a"][:, 0].all() and len(info["episodes"]) == 2
+    # The ended episodes' final state is the one read before their last step.
+    np.testing.assert_array_equal(info["final_state"], before_last)
+    assert venv.state().shape == (2, 2)  # the copies were reset in place
+
+
+def test_mappo_trains_on_an_env_whose_state_raises_after_the_end(tmp_path, monkeypatch):
+    import types
+
+    from marl.ppo import TrainConfig
+    from marl.train import train
+
+    module = types.ModuleType("state_only_while_running")
+    module.parallel_env = StateOnlyWhileRunning
+    monkeypatch.setitem(__import__("sys").modules, "state_only_while_running", module)
+    cfg = TrainConfig(
+        env_id="pz:state_only_while_running",
+        num_envs=2,
+        num_steps=8,
+        total_steps=2 * 8 * 2 * 3,
+        epochs=1,
+        minibatches=1,
+        run_dir=str(tmp_path / "r"),
+        progress=False,
+        tensorboard=False,
+    )
+    result = train(cfg)
+    assert result.episodes > 0 and result.global_step == 2 * 8 * 2 * 3
+
+
+def small_pz_run(tmp_path, env_id, **env):
+    """Three updates of 2 worlds x 16 steps."""
+    from marl.ppo import TrainConfig
+    from marl.train import train
+
+    agents = sum(g.n_agents for g in make_env(env_id, 1, 0, **env).groups.values())
+    cfg = TrainConfig(
+        env_id=env_id,
+        env=env,
+        num_envs=2,
+        num_steps=16,
+        total_steps=3 * 2 * 16 * agents,
+        epochs=1,
+        minibatches=2,
+        run_dir=str(tmp_path / "r"),
+        progress=False,
+        tensorboard=False,
+    )
+    return train(cfg)
+
+
+def test_multiwalker_trains_although_its_state_raises_after_an_episode():
+    """SISL's multiwalker raises in state() once a walker fell and the episode ended."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = small_pz_run(Path(folder), "pz:pettingzoo.sisl.multiwalker_v9", max_cycles=40)
+    assert result.episodes > 0 and list(result.final_return_by_group) == ["walker"]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "env", "groups"),
+    [
+        ("pz:mpe2.simple_tag_v3", {"max_cycles": 8}, {"adversary": 3, "agent": 1}),
+        (
+            "pz:mpe2.simple_adversary_v3",
+            {"max_cycles": 8, "continuous_actions": True},
+            {"adversary": 1, "agent": 2},
+        ),
+        (
+            "pz:mpe2.simple_tag_v3",
+            {"max_cycles": 8, "continuous_actions": True},
+            {"adversary": 3, "agent": 1},
+        ),
+    ],
+)
+def test_two_groups_of_different_spaces_train(tmp_path, env_id, env, groups):
+    from policies import load_policy
+
+    venv = make_env(env_id, 2, 0, **env)
+    assert {g: s.n_agents for g, s in venv.groups.items()} == groups
+    sizes = {s.observation_space.shape for s in venv.groups.values()}
+    assert len(sizes) == 2  # the groups see different observations
+    result = small_pz_run(tmp_path, env_id, **env)
+    assert result.episodes > 0 and set(result.final_return_by_group) == set(groups)
+    policy = load_policy(tmp_path / "r")
+    actions = policy.act(venv.reset(seed=1))
+    for group, spec in venv.groups.items():
+        assert actions[group].shape[:2] == (2, spec.n_agents)
+        if env.get("continuous_actions"):
+            assert actions[group].dtype == np.float32
+            assert (actions[group] >= spec.action_space.low).all()
+            assert (actions[group] <= spec.action_space.high).all()
