@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,20 +46,36 @@ def record_episode(
 ) -> dict[str, Any]:
     """Run one episode in one world, render every step, save to ``path``; returns the episode
     record (return, reward terms, metrics) with ``"path"`` added."""
-    from worlds.render import save_replay
-
     scenario = make_scenario(scenario_id, **(config or {}))
     venv = VectorEnv(scenario, num_envs=1, seed=seed, autoreset=False)
     policy = policy if policy is not None else scenario.scripted_policy()
     if policy is None:
         raise ValueError(f"{scenario_id} has no scripted policy; pass a trained one")
+    return record_frames(
+        venv, policy, lambda: venv.render(0, size=size), path, seed=seed, fps=fps, name=scenario_id
+    )
+
+
+def record_frames(
+    venv, policy, render, path: str | Path, *, seed: int = 0, fps: int = 10, name: str = "env"
+) -> dict[str, Any]:
+    """Play one episode of world 0 of ``venv`` (a vector env that does not auto-reset) with
+    ``policy``, calling ``render()`` for a frame after the reset and after every step; save the
+    frames to ``path``. A policy with ``check_groups`` is first checked against the env's groups
+    and spaces (one ``ValueError`` line naming the group, expected and got)."""
+    from worlds.render import save_replay
+
+    if hasattr(policy, "check_groups"):
+        policy.check_groups(venv.groups, where=name)
+    if hasattr(policy, "reset_state"):
+        policy.reset_state()
     obs = venv.reset(seed=seed)
-    frames = [venv.render(0, size=size)]
+    frames = [render()]
     episode = None
     while episode is None:
         actions = policy.act(obs, action_mask=venv.action_mask(), deterministic=True)
         obs, _, _, _, info = venv.step(actions)
-        frames.append(venv.render(0, size=size))
+        frames.append(render())
         if info["episodes"]:
             episode = info["episodes"][0]
     written = save_replay(frames, path, fps=fps)
@@ -86,8 +103,23 @@ def replay_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def default_path(scenario_id: str) -> str:
-    return f"replays/{scenario_id.replace('/', '_')}.mp4"
+_UNSAFE = re.compile(r"[^\w.-]")
+
+
+def default_path(scenario_id: str, policy: str | Path | None = None) -> str:
+    """``replays/<scenario>.mp4`` for the scripted baseline; with a trained policy (a run folder,
+    checkpoint folder or weights file) the run's name is added, so the two never overwrite each
+    other: ``replays/<scenario>_<run>.mp4`` (``..._<run>_update_000040.mp4`` for a checkpoint)."""
+    base = _UNSAFE.sub("_", scenario_id)
+    if policy is None:
+        return f"replays/{base}.mp4"
+    source = Path(policy).resolve()
+    if source.is_file():
+        source = source.parent
+    label = source.name
+    if source.parent.name == "checkpoints":
+        label = f"{source.parent.parent.name}_{source.name}"
+    return f"replays/{base}_{_UNSAFE.sub('_', label)}.mp4"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 def summary(result: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k}={v:.3g}" for k, v in result["metrics"].items())
     returns = ", ".join(f"{k}={v:.3g}" for k, v in result["return"].items())
-    return f"wrote {result['path']} ({result['frames']} frames); return {returns}; {metrics}"
+    text = f"wrote {result['path']} ({result['frames']} frames); return {returns}"
+    return f"{text}; {metrics}" if metrics else text
 
 
 if __name__ == "__main__":

@@ -60,3 +60,91 @@ def test_play_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
 def test_unknown_subcommand(capsys):
     assert main(["trian"]) == 2
     assert "unknown subcommand 'trian'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def spread_run(tmp_path_factory):
+    """A small trained run on swarm/spread-v0 with 3 drones."""
+    from marl.ppo import TrainConfig
+    from marl.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "spread3"
+    cfg = TrainConfig(
+        env_id="swarm/spread-v0",
+        env={"n_agents": 3, "max_steps": 10},
+        num_envs=2,
+        num_steps=8,
+        total_steps=2 * 8 * 3 * 2,
+        epochs=1,
+        minibatches=1,
+        run_dir=str(run),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    return run
+
+
+def test_a_policy_on_spaces_it_does_not_fit_is_one_line(spread_run, tmp_path, capsys):
+    argv = ["play", "swarm/spread-v0", "--policy", str(spread_run), "-e", "n_agents=4"]
+    assert main([*argv, "--out", str(tmp_path / "x.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "marl play: group 'drone': policy expects observations Box(20,), swarm/spread-v0 gives "
+        "Box(27,)"
+    )
+    argv = ["play", "pz:mpe2.simple_spread_v3", "--policy", str(spread_run)]
+    assert main([*argv, "--out", str(tmp_path / "y.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("marl play: policy has groups ['drone'], pz:mpe2.simple_spread_v3 has ['agent']")
+
+
+def test_evaluate_names_the_group_whose_spaces_do_not_fit(spread_run):
+    from marl.evaluate import evaluate
+    from policies import PolicyMismatchError, load_policy
+
+    with pytest.raises(PolicyMismatchError, match="group 'drone': policy expects observations"):
+        evaluate(load_policy(spread_run), "swarm/spread-v0", {"n_agents": 4}, episodes=2)
+
+
+def test_play_renders_a_policy_trained_on_a_pettingzoo_env(tmp_path, capsys):
+    from marl.ppo import TrainConfig
+    from marl.train import train
+
+    run = tmp_path / "mpe"
+    cfg = TrainConfig(
+        env_id="pz:mpe2.simple_spread_v3",
+        env={"max_cycles": 12},
+        num_envs=2,
+        num_steps=8,
+        total_steps=2 * 8 * 3 * 2,
+        epochs=1,
+        minibatches=1,
+        run_dir=str(run),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    out = tmp_path / "mpe.gif"
+    argv = ["play", "pz:mpe2.simple_spread_v3", "--policy", str(run), "--size", "96"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "(13 frames)" in capsys.readouterr().out  # trained config: 12 steps
+    frames = imageio.mimread(out)
+    assert frames[0].shape[:2] == (96, 96) and not (frames[0] == frames[-1]).all()
+
+
+def test_a_trained_policy_replay_does_not_overwrite_the_baseline_replay(
+    spread_run, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    common = ["play", "swarm/spread-v0", "--size", "64", "-e", "max_steps=4"]
+    assert main(common) == 0
+    assert main([*common, "--policy", str(spread_run)]) == 0
+    checkpoint = spread_run / "checkpoints" / "update_000002"
+    assert main([*common, "--policy", str(checkpoint)]) == 0
+    written = sorted(p.name for p in (tmp_path / "replays").iterdir())
+    assert written == [
+        "swarm_spread-v0.mp4",
+        "swarm_spread-v0_spread3.mp4",
+        "swarm_spread-v0_spread3_update_000002.mp4",
+    ]
