@@ -82,10 +82,10 @@ from policies import CheckpointError, NetConfig, Policy, check_compatible, group
 from policies.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_json,
+    latest_checkpoint,
     load_policy,
     load_weights,
     read_json,
-    read_latest,
     read_spec,
     read_tensors,
     resolve_checkpoint,
@@ -120,6 +120,11 @@ class RunResult:
 
     def summary(self) -> str:
         """The ``marl train`` summary line: each group's return and the metrics."""
+        if not self.recent_episodes:
+            return (
+                f"run {self.run_dir}: {self.global_step:,} agent-steps; no episode finished yet; "
+                f"{self.agent_steps_per_second:,.0f} agent-steps/s"
+            )
         figures = format_figures(
             self.final_return_by_group,
             self.final_metrics,
@@ -527,10 +532,9 @@ def build_session(
         num_updates=max(1, -(-cfg.total_steps // steps_per_update)),
         resumed=resumed,
     )
-    root = run_dir / "checkpoints"
-    latest = read_latest(root) if root.is_dir() else None
+    latest = latest_checkpoint(run_dir) if resumed else None
     if latest is not None:
-        restore(s, resolve_checkpoint(run_dir))
+        restore(s, latest)
     elif cfg.init_from:
         load_initial_weights(s, resumed)
     folder.check_free_space(

@@ -229,12 +229,32 @@ def inside(path: Path, root: Path) -> bool:
     return True
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """Turn a run folder, a checkpoint folder or a weights file into a checkpoint folder.
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint folder that ``run_dir/checkpoints/LATEST`` names (None without LATEST).
 
-    Inside a run folder, ``checkpoints/LATEST`` must name a plain folder that stays inside the
-    run folder (no ``..``, absolute path, or symbolic link pointing out).
+    ``checkpoints`` and the named folder must stay inside the run folder (no ``..``, absolute
+    path, or symbolic link pointing out), checked before anything there is read.
     """
+    run_dir = Path(run_dir)
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    if not inside(root, run_dir):
+        raise CheckpointError(f"{root}: points outside the run folder {run_dir} (refused)")
+    name = read_latest(root)
+    if name is None:
+        return None
+    folder = root / name
+    if not folder.is_dir():
+        raise CheckpointError(f"{root / LATEST_FILE}: names checkpoint {name!r}, which is missing")
+    if folder.is_symlink() or not inside(folder, root):
+        raise CheckpointError(f"{folder}: points outside the run folder {run_dir} (refused)")
+    return folder
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """Turn a run folder, a checkpoint folder or a weights file into a checkpoint folder
+    (inside a run folder, the one ``checkpoints/LATEST`` names: see :func:`latest_checkpoint`)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: does not exist")
@@ -242,18 +262,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         if path.name == WEIGHTS_FILE or path.name == SPEC_FILE:
             return path.parent
         raise CheckpointError(f"{path}: not a checkpoint (expected {WEIGHTS_FILE} or a folder)")
-    root = path / "checkpoints"
-    name = read_latest(root) if root.is_dir() else None
-    if name is not None:
-        if not inside(root, path):
-            raise CheckpointError(f"{root}: points outside the run folder {path} (refused)")
-        folder = root / name
-        if not folder.is_dir():
-            raise CheckpointError(
-                f"{root / LATEST_FILE}: names checkpoint {name!r}, which is missing"
-            )
-        if folder.is_symlink() or not inside(folder, root):
-            raise CheckpointError(f"{folder}: points outside the run folder {path} (refused)")
+    folder = latest_checkpoint(path)
+    if folder is not None:
         return folder
     if (path / SPEC_FILE).exists() or (path / WEIGHTS_FILE).exists():
         return path
@@ -372,6 +382,7 @@ __all__ = [
     "build_policy",
     "check_compatible",
     "commit_folder",
+    "latest_checkpoint",
     "load_policy",
     "load_weights",
     "read_bounded",
