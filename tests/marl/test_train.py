@@ -243,3 +243,61 @@ def test_unknown_scenario_and_scenario_field_are_one_line(capsys):
     assert code == 2 and "swarm/nope-v0" in err and "\n" not in err
     code, err = run_main(capsys, ["swarm/spread-v0", "-e", "n_agentz=4"])
     assert code == 2 and "n_agentz" in err and "\n" not in err
+
+
+def test_a_run_from_init_weights_resumes_from_its_own_copy_of_them(tmp_path):
+    import shutil
+
+    steps = 4 * 8 * 3
+    train(small_config(tmp_path / "source", total_steps=steps * 2))
+    shutil.copytree(tmp_path / "source", tmp_path / "source2")
+    train(small_config(tmp_path / "c", total_steps=steps * 4, init_from=str(tmp_path / "source2")))
+
+    def crash(update):
+        raise Killed
+
+    cfg = small_config(tmp_path / "b", total_steps=steps * 4, init_from=str(tmp_path / "source"))
+    with pytest.raises(Killed):
+        train(cfg, on_update=crash)
+    shutil.rmtree(tmp_path / "b/checkpoints")  # as if killed before its first checkpoint
+    shutil.rmtree(tmp_path / "source")  # the run does not read its source again
+    train(resume=tmp_path / "b", runtime={"env_id": MPE})
+    for name in ("policy.safetensors", "trainer.safetensors"):
+        a = (tmp_path / "c/checkpoints/update_000004" / name).read_bytes()
+        assert (tmp_path / "b/checkpoints/update_000004" / name).read_bytes() == a
+
+
+def test_a_checkpoint_of_the_previous_format_still_resumes(tmp_path):
+    """trainer.pt (torch.save, read with weights_only=True) from before trainer.safetensors."""
+    from marl.checkpoints import Expected, load_trainer
+
+    steps = 4 * 8 * 3
+    train(small_config(tmp_path / "a", total_steps=steps * 6, anneal_lr=False))
+    train(small_config(tmp_path / "b", total_steps=steps * 4, anneal_lr=False))
+    folder = tmp_path / "b/checkpoints/update_000004"
+    policy = load_policy(folder)
+    expected = Expected(
+        params={g: list(m.parameters()) for g, m in policy.groups.items()},
+        groups={"agent": (4, 3)},
+        actions={},
+        recurrent=0,
+        max_replay_steps=16,
+        rng_size=torch.get_rng_state().numel(),
+    )
+    state = load_trainer(folder, expected)
+    legacy = {
+        "optimizers": {g: {"state": m, "param_groups": []} for g, m in state.optimizers.items()},
+        "value_norms": state.value_norms,
+        "filter": state.filter,
+        "update": state.update,
+        "global_step": state.global_step,
+        "recent": [[r, ep] for r, ep in state.recent],
+        "curve": [list(c) for c in state.curve],
+        "episodes": state.episodes,
+        "torch_rng": state.torch_rng,
+    }
+    torch.save(legacy, folder / "trainer.pt")
+    (folder / "trainer.safetensors").unlink()
+    train(resume=tmp_path / "b", runtime={"env_id": MPE, "total_steps": steps * 6})
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,81 @@
+"""Competitive scenarios report each group's return; metrics that an episode may leave undefined
+are averaged over the episodes that define them, with the count."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from marl.evaluate import RandomPolicy, episode_figures, evaluate, format_figures
+from marl.train import main
+
+
+def test_figures_by_hand():
+    nan = float("nan")
+    episodes = [
+        {"return": {"pursuer": 1.0, "evader": -1.0}, "metrics": {"ttc": 10.0, "rate": 1.0}},
+        {"return": {"pursuer": 0.0, "evader": 0.0}, "metrics": {"ttc": nan, "rate": 0.0}},
+        {"return": {"pursuer": 2.0, "evader": -2.0}, "metrics": {"ttc": 20.0, "rate": 0.5}},
+        {"return": {"pursuer": 1.0, "evader": -1.0}, "metrics": {"ttc": nan, "rate": 0.5}},
+    ]
+    returns, metrics, counts = episode_figures(episodes)
+    assert returns == {"pursuer": 1.0, "evader": -1.0}
+    assert metrics == {"ttc": 15.0, "rate": 0.5} and counts == {"ttc": 2, "rate": 4}
+    assert format_figures(returns, metrics, counts, 4) == (
+        "return pursuer=1, evader=-1; ttc=15 (2 of 4 episodes), rate=0.5"
+    )
+    none = [{"return": {"a": 0.0}, "metrics": {"ttc": nan}}]
+    returns, metrics, counts = episode_figures(none)
+    assert math.isnan(metrics["ttc"]) and counts == {"ttc": 0}
+    expected = "return a=0; ttc=undefined (0 of 1 episodes)"
+    assert format_figures(returns, metrics, counts, 1) == expected
+
+
+def test_evaluate_reports_each_team_and_defined_metrics_on_pursuit():
+    result = evaluate(RandomPolicy, "swarm/pursuit-v0", {"max_steps": 60}, episodes=16, num_envs=8)
+    assert set(result.return_by_group) == {"pursuer", "evader"}
+    assert result.return_by_group["pursuer"] != result.return_by_group["evader"]
+    defined = result.metric_counts["time_to_capture"]
+    assert 0 < defined < 16  # some episodes end without a capture
+    assert math.isfinite(result.metrics["time_to_capture"])
+    assert result.metric_counts["capture_rate"] == 16
+    summary = result.summary()
+    assert re.search(r"time_to_capture=[\d.]+ \(\d+ of 16 episodes\)", summary), summary
+    assert summary.startswith("return pursuer=") and ", evader=" in summary
+
+
+def test_the_train_summary_line_reports_each_team(tmp_path, capsys):
+    argv = ["swarm/pursuit-v0", "-e", "max_steps=30", "--num-envs", "4", "--num-steps", "30"]
+    argv += ["--steps", "2000", "--run-dir", str(tmp_path / "r"), "--progress", "false"]
+    assert main([*argv, "--tensorboard", "false"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert re.match(
+        rf"run {re.escape(str(tmp_path / 'r'))}: [\d,]+ agent-steps; return pursuer=\S+, "
+        r"evader=\S+; capture_rate=\S+, time_to_capture=",
+        line,
+    ), line
+    assert "mean return" not in line and "(last " in line
+
+
+def test_evaluate_of_a_one_group_policy_on_two_groups_names_them(tmp_path):
+    from marl.ppo import TrainConfig
+    from marl.train import train
+    from policies import PolicyMismatchError, load_policy
+
+    cfg = TrainConfig(
+        env_id="swarm/spread-v0",
+        env={"n_agents": 2, "max_steps": 5},
+        num_envs=2,
+        num_steps=5,
+        total_steps=20,
+        epochs=1,
+        minibatches=1,
+        run_dir=str(tmp_path / "r"),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    with pytest.raises(PolicyMismatchError, match=r"policy has groups \['drone'\]"):
+        evaluate(load_policy(tmp_path / "r"), "swarm/pursuit-v0", episodes=1, num_envs=1)
