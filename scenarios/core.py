@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from scenarios.seeding import WorldRandom
 from worlds import WorldBatch
 
 
@@ -138,7 +139,12 @@ class Scenario:
         raise NotImplementedError
 
     # Episode -----------------------------------------------------------------------------
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
+        """Start new episodes in worlds ``env_ids``. Draw everything random from ``rng``
+        (``size`` first axis ``len(env_ids)``: row k comes from world ``env_ids[k]``'s own
+        stream, see ``scenarios.seeding``) and place bodies with ``world.reset_bodies``; set
+        every per-world array of the scenario for those worlds, so that nothing of their last
+        episode remains."""
         raise NotImplementedError
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:

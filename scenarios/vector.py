@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario
+from scenarios.seeding import WorldRandom, world_generators
 
 _REDUCERS = {
     "mean": (np.add, 0.0),
@@ -57,7 +58,9 @@ class VectorEnv:
         self.world = scenario.make_world(num_envs)
         state_size = scenario.state_size()
         self.state_space = spaces.Box(-np.inf, np.inf, (state_size,), np.float32)
-        self._rng = np.random.default_rng(seed)
+        # One random stream per world (scenarios.seeding): world i's episodes depend only on
+        # the seed and i, not on the batch size or on what the other worlds do.
+        self._generators = world_generators(seed, num_envs)
         self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
         scenario.alive = self.alive
         # Episode lengths without a per-step array update: the batch's step count minus the step
@@ -84,6 +87,7 @@ class VectorEnv:
         ]
         self._all_worlds = np.arange(num_envs)
         self._obs: dict[str, np.ndarray] | None = None
+        self._restart_obs: dict[str, np.ndarray] | None = None
         self._some_dead = False
         self._metric_plan: list | None = None
         self._term_plan: list | None = None
@@ -92,15 +96,18 @@ class VectorEnv:
 
     # -------------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Reset every world (reseeding the batch's generator when ``seed`` is given)."""
+        """Reset every world; with ``seed``, world ``i`` restarts its random stream from
+        ``(seed, i)``. Whatever the env did before, the same seed and actions give the same
+        trajectory, bit for bit (physics memory included: see ``worlds.world``)."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._generators = world_generators(seed, self.num_envs)
         self._reset_worlds(self._all_worlds)
         self._obs = self._observe()
         return self._obs
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
-        self.scenario.reset(self.world, self._rng, env_ids)
+        generators = self._generators
+        self.scenario.reset(self.world, WorldRandom([generators[i] for i in env_ids]), env_ids)
         for alive in self.alive.values():
             alive[env_ids] = True
         self._some_dead = not all(a.all() for a in self.alive.values())
@@ -115,11 +122,28 @@ class VectorEnv:
         self._steps_to_time_limit = self.cfg.max_steps - oldest
 
     def _observe(self) -> dict[str, np.ndarray]:
+        """The scenario's observations with the rows of dead agents zeroed."""
         obs = self.scenario.observe(self.world)
         if self._some_dead:
             for group, alive in self.alive.items():
                 obs[group][~alive] = 0.0
         return obs
+
+    def _observe_restarted(self, obs: dict[str, np.ndarray], env_ids: np.ndarray):
+        """This step's observations with the rows of the worlds ``env_ids`` (just reset) replaced
+        by their new episodes' first. The other worlds keep exactly what the step observed:
+        observing them again could differ (a scenario may move bodies after ``observe``, e.g.
+        parking a captured evader), and whether a world ends must not change its neighbours'
+        observations. The step's rows are kept in a buffer of the env's own."""
+        kept = self._restart_obs
+        if kept is None:
+            kept = self._restart_obs = {g: np.empty_like(o) for g, o in obs.items()}
+        for group, values in obs.items():
+            np.copyto(kept[group], values)
+        fresh = self.scenario.observe(self.world)
+        for group, values in kept.items():
+            values[env_ids] = fresh[group][env_ids]
+        return kept
 
     # --------------------------------------------------------------------------------- step
     def step(self, actions: dict[str, np.ndarray]):
@@ -169,9 +193,10 @@ class VectorEnv:
             "final_state": self._final_state,
         }
         if ended is not None and ended.any():
-            info = self._end_episodes(np.flatnonzero(ended), obs)
+            ended_ids = np.flatnonzero(ended)
+            info = self._end_episodes(ended_ids, obs)
             if self.autoreset:
-                obs = self._observe()
+                obs = self._observe_restarted(obs, ended_ids)
         self._obs = obs
         return obs, rew, terminated, self._truncated, info
 

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scenarios.core import ScenarioConfig, check
+from scenarios.seeding import WorldRandom
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _thrust_table(max_force: float) -> np.ndarray:
     return table
 
 
-def spaced_points(rng: np.random.Generator, count: int, n: int, reach: float, spacing: float):
+def spaced_points(rng: WorldRandom, count: int, n: int, reach: float, spacing: float):
     """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
     drawn on a jittered grid (so that drones never start overlapping)."""
     cells = math.ceil(math.sqrt(n))

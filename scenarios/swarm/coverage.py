@@ -82,6 +82,7 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
     algebraic_connectivity,
@@ -299,15 +300,15 @@ class Coverage(Scenario):
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count, side = cfg.n_agents, len(env_ids), cfg.side
         self._draw_density(rng, env_ids)
         reach = cfg.launch_reach
         room = 0.0 if cfg.n_obstacles else side / 2 - reach - 2 * cfg.drone_radius
-        centre = rng.uniform(-room, room, (2, count, 1))
+        centre = rng.uniform(-room, room, (count, 2, 1))
         x, y = spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
-        world.reset_bodies("drone", env_ids, x + centre[0], y + centre[1])
+        world.reset_bodies("drone", env_ids, x + centre[:, 0], y + centre[:, 1])
         start = self.drones.position[env_ids]
         weights = self.field.values[env_ids]
         covered = self.field.disc_cover(start, cfg.sensing_radius)
@@ -328,10 +329,10 @@ class Coverage(Scenario):
         self.steps[env_ids] = 0
         self._oldest_step = int(self.steps.max())
 
-    def _draw_density(self, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def _draw_density(self, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         count, m, side = len(env_ids), cfg.n_gaussians, cfg.side
-        mu_x, mu_y = rng.uniform(-0.4 * side, 0.4 * side, (2, count, m))
+        mu_x, mu_y = rng.uniform(-0.4 * side, 0.4 * side, (count, 2, m)).transpose(1, 0, 2)
         sigma = rng.uniform(cfg.sigma_min, cfg.sigma_max, (count, m)) * side
         weight = rng.uniform(0.5, 1.0, (count, m))
         self.mixture[env_ids] = np.stack([mu_x, mu_y, sigma, weight], 1)

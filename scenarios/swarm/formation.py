@@ -89,6 +89,7 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
     overlap_counts,
@@ -305,7 +306,7 @@ class Formation(Scenario):
         self._zero_count = np.zeros((b, n), np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count, waves = cfg.n_agents, len(env_ids), max(cfg.wind_waves, 1)
         self.phase0[env_ids] = rng.uniform(0, 2 * math.pi, count)
@@ -463,14 +464,9 @@ class Formation(Scenario):
             env_ids, drone_ids = np.nonzero(dropped)
             self.active &= ~dropped
             self._slots_stale = True
-            # Park dropped drones below the whole grid of worlds, each body of the batch in its
-            # own spot (so parked drones never touch), farther from every arena than any two
-            # drones inside one: the neighbour search in observe relies on that.
-            side, n = self.cfg.side, self.cfg.n_agents
-            park_y = -world.origin_y[env_ids] - 2 * side - world.height
-            spot = (env_ids * n + drone_ids) * (4 * self.cfg.drone_radius)
-            park_x = spot - world.origin_x[env_ids]
-            world.place_bodies("drone", env_ids, drone_ids, park_x, park_y)
+            # Parked farther from every arena than any two drones inside one: the neighbour
+            # search in observe relies on that.
+            world.park_bodies("drone", env_ids, drone_ids)
         return {"drone": dropped}
 
     def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:

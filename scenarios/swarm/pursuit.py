@@ -70,6 +70,7 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     DroneConfig,
     steer,
@@ -263,7 +264,7 @@ class Pursuit(Scenario):
         }
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         count, slots = len(env_ids), self.spawn_slots
         total = cfg.n_pursuers + cfg.n_evaders
@@ -399,11 +400,7 @@ class Pursuit(Scenario):
             env_ids, evader_ids = np.nonzero(captured)
             self.capture_step[env_ids, evader_ids] = self.steps[env_ids]
             self.free &= ~captured
-            # Park captured evaders below every world, each in its own spot.
-            side = self.cfg.side
-            park_y = -world.origin_y[env_ids] - 2 * side - world.height
-            park_x = -side / 2 + 4 * self.cfg.drone_radius * (evader_ids + 1)
-            world.place_bodies("evader", env_ids, evader_ids, park_x, park_y)
+            world.park_bodies("evader", env_ids, evader_ids)
         done = ~self.free.any(axis=1)
         return {
             "pursuer": np.broadcast_to(done[:, None], (len(done), self.cfg.n_pursuers)).copy(),

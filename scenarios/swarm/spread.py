@@ -53,6 +53,7 @@ from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario, check
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import DIRECTIONS, SwarmConfig
 from scenarios.swarm.common import spaced_points as _spaced_points
 from worlds import HolonomicPointMass, WorldBatch
@@ -156,12 +157,12 @@ class Spread(Scenario):
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
-        self._minus_mean = np.full((n, 1), -1.0 / n, np.float32)
+        self._minus_mean = np.float32(-1.0 / n)
         self._zero_count = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count = cfg.n_agents, len(env_ids)
         reach = cfg.side / 2 - 2 * cfg.drone_radius
@@ -212,7 +213,10 @@ class Spread(Scenario):
 
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
         nearest = self._nearest_landmark_distance()
-        coverage = nearest @ self._minus_mean  # -mean over landmarks, (B, 1), in one call
+        # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
+        # in an order that depends on how many rows there are (world 0 would depend on B).
+        coverage = np.add.reduce(nearest, axis=1, keepdims=True)
+        coverage *= self._minus_mean
         collisions = self._overlaps()
         self._collisions = collisions
         self._nearest = nearest
