@@ -28,6 +28,31 @@ _REDUCERS = {
 }
 
 
+MAX_WORLDS = 65_536
+"""Most worlds in one vector env."""
+MAX_AGENTS = 1 << 20
+"""Most agents in one vector env, over all its worlds (about a million)."""
+
+
+def check_batch_size(scenario_id: str, num_envs: Any, agents_per_world: int) -> None:
+    """Refuse a batch that is not a sane size, in one line naming ``num_envs``."""
+    if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)):
+        raise ValueError(f"{scenario_id}: num_envs must be an integer, got {num_envs!r}")
+    if not 1 <= num_envs <= MAX_WORLDS:
+        raise ValueError(f"{scenario_id}: num_envs must be in [1, {MAX_WORLDS}], got {num_envs}")
+    if num_envs * agents_per_world > MAX_AGENTS:
+        raise ValueError(
+            f"{scenario_id}: num_envs {num_envs} x {agents_per_world} agents per world exceeds "
+            f"{MAX_AGENTS:,} agents in one batch; use fewer worlds or agents"
+        )
+
+
+def _first_agent(group: str, bad: np.ndarray) -> str:
+    """``"drone_2 of world 0"`` for the first True of a ``(B, N)`` mask."""
+    world, agent = np.argwhere(bad)[0]
+    return f"{group}_{agent} of world {world}"
+
+
 class VectorEnv:
     """``num_envs`` worlds of ``scenario``; see ``scenarios.make_vec``.
 
@@ -47,14 +72,13 @@ class VectorEnv:
         seed: int | None = None,
         autoreset: bool = True,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.scenario = scenario
         self.scenario_id = scenario.scenario_id
+        self.groups: dict[str, GroupSpec] = scenario.groups()
+        check_batch_size(self.scenario_id, num_envs, sum(s.n_agents for s in self.groups.values()))
         self.cfg = scenario.cfg
         self.num_envs = num_envs
         self.autoreset = autoreset
-        self.groups: dict[str, GroupSpec] = scenario.groups()
         self.world = scenario.make_world(num_envs)
         state_size = scenario.state_size()
         self.state_space = spaces.Box(-np.inf, np.inf, (state_size,), np.float32)
@@ -226,9 +250,10 @@ class VectorEnv:
                     act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}").max()
                     >= space.n
                 ):
+                    bad = (act < 0) | (act >= space.n)
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
-                        f"min {act.min()}, max {act.max()}"
+                        f"{_first_agent(group, bad)} has {act[bad][0]}"
                     )
             else:
                 if act.dtype.kind != "f":
@@ -239,8 +264,10 @@ class VectorEnv:
                 # One reduction: NaN and inf propagate into the sum (checked exactly if it is not
                 # finite, since huge finite actions can overflow it).
                 if not math.isfinite(np.add.reduce(act, axis=None)) and not np.isfinite(act).all():
+                    bad = ~np.isfinite(act).reshape(*expected[:2], -1).all(axis=-1)
                     raise ValueError(
-                        f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity"
+                        f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity "
+                        f"({_first_agent(group, bad)})"
                     )
 
     def _accumulate(self, terms: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> None:
