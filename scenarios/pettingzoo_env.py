@@ -86,7 +86,7 @@ class ParallelScenarioEnv(ParallelEnv):
         out = {}
         for group, agents in self._group_agents.items():
             rows = arrays[group][0].copy()
-            out.update(zip(agents, rows, strict=True), strict=True)
+            out.update(zip(agents, rows, strict=True))
         return out
 
     def step(self, actions: dict[str, Any]):
