@@ -19,6 +19,20 @@ Actions (checked strictly: nothing is silently converted)
     one and an action for a finished agent raise a one-line ``ValueError`` naming the agent, and
     leave the env as it was. The check of a valid joint action costs one set of types per group
     (and of dtypes and shapes for a Box); the rest is validated by the vector env's array checks.
+
+After the episode
+    When every agent is done, ``agents`` is empty and ``step({})`` returns five empty dicts and
+    changes nothing, as mpe2 (and every env built by PettingZoo's ``aec_to_parallel``) does.
+    SuperSuit's ``black_death_v3`` relies on it: it keeps stepping the env with the actions of
+    the live agents (``{}`` once all are done) and takes the empty dicts as the end of the
+    episode (it then reports every agent done, and ``pettingzoo_env_to_vec_env_v1`` resets).
+    Actions for finished agents stay an error; a step before the first ``reset`` raises
+    ``RuntimeError``.
+
+Copies
+    The world (pymunk) cannot be pickled, so a pickled env is rebuilt from its scenario class,
+    config and render mode: the copy has no episode in progress and must be reset. SuperSuit's
+    ``concat_vec_envs_v1`` (and any multiprocess vector env) copies envs this way.
 """
 
 from __future__ import annotations
@@ -163,6 +177,10 @@ class ParallelScenarioEnv(ParallelEnv):
         self._was_reset = False
         self._window = None
 
+    def __reduce__(self):
+        scenario = self.venv.scenario
+        return (_rebuild, (type(self), type(scenario), scenario.cfg, self.render_mode))
+
     # Spaces: the same objects on every call.
     def observation_space(self, agent: str) -> spaces.Space:
         return self._observation_spaces[agent]
@@ -199,7 +217,7 @@ class ParallelScenarioEnv(ParallelEnv):
         if not self._live:
             if not self._was_reset:
                 raise RuntimeError(f"{self.scenario_id}: call reset() before step()")
-            raise RuntimeError(f"{self.scenario_id}: every agent is done; call reset()")
+            return {}, {}, {}, {}, {}  # the episode has ended (see the module docstring)
         try:
             for group in self._groups:
                 if group.live:
@@ -341,3 +359,8 @@ def _show(value: Any, limit: int = 80) -> str:
     if isinstance(value, np.ndarray):
         return f"{text} (ndarray of {value.dtype}, shape {value.shape})"
     return f"{text} ({type(value).__name__})"
+
+
+def _rebuild(env_class: type, scenario_class: type, cfg, render_mode: str | None):
+    """An unpickled env: a fresh one over the same scenario, config and render mode."""
+    return env_class(scenario_class(cfg), render_mode=render_mode)

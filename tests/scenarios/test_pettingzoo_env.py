@@ -1,7 +1,9 @@
 """The PettingZoo layer's own contract, for every registered scenario: dict keys are exactly the
-live agents, and actions are checked strictly (errors name the agent)."""
+live agents, actions are checked strictly (errors name the agent), a step after the episode
+returns empty dicts, and a pickled env comes back as a fresh one."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -71,6 +73,31 @@ def test_dicts_hold_exactly_the_live_agents(scenario_id):
         assert steps == max_steps or all(terminations.values()), "an episode ended early"
     if scenario_id in AGENTS_LEAVE:
         assert departures > 0, "no agent left mid-episode: the test missed the partial path"
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_step_after_the_episode_returns_empty_dicts(scenario_id):
+    """As mpe2 does (and SuperSuit's black_death_v3 relies on): once every agent is done, a step
+    with no actions returns five empty dicts and changes nothing; actions for finished agents
+    stay an error. Before the first reset a step is a RuntimeError."""
+    env = scenarios.make(scenario_id, max_steps=3)
+    rng = np.random.default_rng(0)
+    with pytest.raises(RuntimeError, match=f"^{scenario_id}: call reset"):
+        env.step({})
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(random_actions(env, rng, env.possible_agents))
+    for _ in range(2):  # two episodes back to back
+        env.reset(seed=0)
+        while env.agents:
+            env.step(random_actions(env, rng))
+        state = env.state()
+        for _ in range(3):
+            assert env.step({}) == ({}, {}, {}, {}, {})
+            assert env.agents == []
+        assert np.array_equal(env.state(), state)
+        agent = env.possible_agents[-1]
+        with pytest.raises(ValueError, match=f"finished agent\\(s\\) \\['{agent}'\\]"):
+            env.step(random_actions(env, rng, [agent]))
 
 
 @pytest.mark.parametrize("scenario_id", IDS)
@@ -259,3 +286,28 @@ def test_accepted_action_types_give_the_same_step(scenario_id, continuous):
         results = [env.step(actions)[0] for env, actions in zip(envs, spellings, strict=True)]
         for agent in results[0]:
             assert all(np.array_equal(results[0][agent], r[agent]) for r in results[1:])
+
+
+# ------------------------------------------------------------------------------- copies
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_pickled_env_is_a_fresh_env_with_the_same_config(scenario_id):
+    """The world cannot be pickled; a copy is rebuilt from the scenario and its config (which
+    SuperSuit's vector envs rely on) and, reset with the same seed, plays the same episode."""
+    env = scenarios.make(scenario_id, max_steps=5, render_mode="rgb_array")
+    env.reset(seed=2)
+    copy = pickle.loads(pickle.dumps(env))
+    assert type(copy) is type(env) and copy is not env
+    assert copy.venv.cfg == env.venv.cfg and copy.render_mode == "rgb_array"
+    assert copy.agents == [] and copy.possible_agents == env.possible_agents
+    for agent in env.possible_agents:
+        assert copy.observation_space(agent) == env.observation_space(agent)
+        assert copy.action_space(agent) == env.action_space(agent)
+    rng = np.random.default_rng(0)
+    first, _ = env.reset(seed=9)
+    second, _ = copy.reset(seed=9)
+    while env.agents:
+        assert all(np.array_equal(first[a], second[a]) for a in env.agents)
+        actions = random_actions(env, rng)
+        first, *_ = env.step(actions)
+        second, *_ = copy.step(actions)
+    assert copy.agents == []
