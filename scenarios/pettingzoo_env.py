@@ -33,6 +33,16 @@ Copies
     The world (pymunk) cannot be pickled, so a pickled env is rebuilt from its scenario class,
     config and render mode: the copy has no episode in progress and must be reset. SuperSuit's
     ``concat_vec_envs_v1`` (and any multiprocess vector env) copies envs this way.
+
+Outside clients (each runs every registered scenario in ``tests/scenarios/test_outside_clients.py``)
+    RLlib's ``ParallelPettingZooEnv`` sets ``__all__`` from ``all(terminated)`` and
+    ``all(truncated)`` separately: when the last step mixes the two (a drone drops out on the
+    final step), it steps once more for nobody and the empty dicts end its episode. SuperSuit:
+    ``black_death_v3`` (above), and ``pettingzoo_env_to_vec_env_v1`` then ``concat_vec_envs_v1``
+    over it (the conversion refuses agents that leave unless ``black_death_v3`` pads them).
+    TorchRL's ``PettingZooWrapper`` with its defaults (``done_on_any=True``: its episode ends as
+    soon as one agent is done). With ``done_on_any=False`` TorchRL keeps sending actions for
+    finished agents, which this env refuses (``ValueError: action for finished agent(s)``).
 """
 
 from __future__ import annotations

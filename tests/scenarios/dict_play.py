@@ -21,6 +21,18 @@ def short_config(scenario_id: str, max_steps: int = 8) -> dict:
     return config
 
 
+def action_setups() -> list[tuple[str, bool]]:
+    """(scenario id, continuous actions) for every registered scenario: its default actions,
+    and Box actions where its config offers ``continuous_actions``."""
+    setups = []
+    for scenario_id in scenarios.registry_ids():
+        setups.append((scenario_id, False))
+        fields = dataclasses.fields(scenarios.scenario_class(scenario_id).config_class)
+        if "continuous_actions" in {f.name for f in fields}:
+            setups.append((scenario_id, True))
+    return setups
+
+
 def random_actions(env, rng: np.random.Generator, agents=None) -> dict:
     """Uniform actions for ``agents`` (default: the live ones), of the types a policy's
     sampler gives: numpy integers for Discrete spaces, float32 arrays for Box spaces."""

@@ -2,12 +2,11 @@
 live agents, actions are checked strictly (errors name the agent), a step after the episode
 returns empty dicts, and a pickled env comes back as a fresh one."""
 
-import dataclasses
 import pickle
 
 import numpy as np
 import pytest
-from dict_play import random_actions, scripted_actions, short_config
+from dict_play import action_setups, random_actions, scripted_actions, short_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -17,17 +16,6 @@ import scenarios
 IDS = scenarios.registry_ids()
 # Scenarios whose scripted baseline makes agents leave in these seeds (captures, dropouts).
 AGENTS_LEAVE = {"swarm/pursuit-v0", "swarm/formation-v0"}
-
-
-def action_setups() -> list[tuple[str, bool]]:
-    """(scenario id, continuous actions) for every scenario, with a Box variant where offered."""
-    setups = []
-    for scenario_id in IDS:
-        setups.append((scenario_id, False))
-        fields = dataclasses.fields(scenarios.scenario_class(scenario_id).config_class)
-        if "continuous_actions" in {f.name for f in fields}:
-            setups.append((scenario_id, True))
-    return setups
 
 
 SETUPS = action_setups()
