@@ -72,7 +72,6 @@ _REAL_DTYPES = frozenset(
     for t in np.sctypeDict.values()
     if issubclass(t, (np.integer, np.floating)) and not issubclass(t, np.timedelta64)
 )
-
 _WIDER_THAN_FLOAT32 = frozenset(
     d for d in _REAL_DTYPES if d.kind == "f" and np.finfo(d).max > np.finfo(np.float32).max
 )
@@ -103,9 +102,9 @@ class _Group:
         self.buffer = np.zeros((1, len(agent_ids), *space.shape), dtype)
         self.accepted = _INTEGER_TYPES if self.discrete else frozenset({np.ndarray})
         # (dtype, shape) of a valid Box action, and those whose values can overflow float32.
-        shape = space.shape
-        self.signatures = frozenset((d, shape) for d in _REAL_DTYPES)
-        self.wide = frozenset((d, shape) for d in _REAL_DTYPES if d in _WIDER_THAN_FLOAT32)
+        box_dtypes = () if self.discrete else _REAL_DTYPES
+        self.signatures = frozenset((d, space.shape) for d in box_dtypes)
+        self.wide = frozenset((d, space.shape) for d in box_dtypes if d in _WIDER_THAN_FLOAT32)
         self.live: list[str] = []
         self.index: np.ndarray | None = None  # positions of the live agents; None: all live
 
