@@ -16,8 +16,10 @@ Actions (checked strictly: nothing is silently converted)
     bool, float, string, list or None). A ``Box`` action is a numpy array of the space's shape
     with a real (float or integer) dtype and finite values (as float32); values outside the
     box's bounds are clipped by the scenario. Every malformed action, an unknown agent, a missing
-    one and an action for a finished agent raise a one-line ``ValueError`` naming the agent, and
-    leave the env as it was. The check of a valid joint action costs one set of types per group
+    one raise a one-line ``ValueError`` naming the agent, and leave the env as it was. Actions for
+    agents that already finished are ignored (unchecked), as the vector env ignores those of
+    dead agents: masked clients (TorchRL with ``done_on_any=False``) send an action for every
+    agent on every step. The check of a valid joint action costs one set of types per group
     (and of dtypes and shapes for a Box); the rest is validated by the vector env's array checks.
 
 After the episode
@@ -26,8 +28,7 @@ After the episode
     SuperSuit's ``black_death_v3`` relies on it: it keeps stepping the env with the actions of
     the live agents (``{}`` once all are done) and takes the empty dicts as the end of the
     episode (it then reports every agent done, and ``pettingzoo_env_to_vec_env_v1`` resets).
-    Actions for finished agents stay an error; a step before the first ``reset`` raises
-    ``RuntimeError``.
+    A step before the first ``reset`` raises ``RuntimeError``.
 
 Copies
     The world (pymunk) cannot be pickled, so a pickled env is rebuilt from its scenario class,
@@ -41,8 +42,8 @@ Outside clients (each runs every registered scenario in ``tests/scenarios/test_o
     ``black_death_v3`` (above), and ``pettingzoo_env_to_vec_env_v1`` then ``concat_vec_envs_v1``
     over it (the conversion refuses agents that leave unless ``black_death_v3`` pads them).
     TorchRL's ``PettingZooWrapper`` with its defaults (``done_on_any=True``: its episode ends as
-    soon as one agent is done). With ``done_on_any=False`` TorchRL keeps sending actions for
-    finished agents, which this env refuses (``ValueError: action for finished agent(s)``).
+    soon as one agent is done), and with ``use_mask=True, done_on_any=False`` (the episode runs
+    until every agent is done; it keeps sending actions for finished agents, ignored here).
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ class ParallelScenarioEnv(ParallelEnv):
 
     # ------------------------------------------------------------------------------ errors
     def _explain_agents(self, actions: dict[str, Any]) -> None:
-        """Raise the error for a dict whose keys are not exactly the live agents."""
+        """Raise the error for a dict whose keys are not exactly the live agents: unknown or
+        missing agents (extra actions for finished agents are accepted and ignored)."""
         if not self._was_reset:
             raise RuntimeError(f"{self.scenario_id}: call reset() before step()")
         unknown = [a for a in actions if a not in self._where]
@@ -285,8 +287,8 @@ class ParallelScenarioEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"{self.scenario_id}: no action for live agent(s) {missing}")
-        finished = sorted(a for a in actions if a not in self._live)
-        raise ValueError(f"{self.scenario_id}: action for finished agent(s) {finished}")
+        # What is left are actions for agents that finished: ignored, as the vector env ignores
+        # the actions of dead agents (masked clients such as TorchRL's send them).
 
     def _explain_actions(self, actions: dict[str, Any]) -> None:
         """Raise a one-line ValueError naming the first agent whose action is malformed."""

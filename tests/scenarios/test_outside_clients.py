@@ -238,3 +238,34 @@ def test_torchrl_pettingzoo_wrapper(scenario_id, continuous):
             assert kind == "reset" and list(own_obs) == env.possible_agents
             ended += 1
     assert ended >= EPISODES
+
+
+@pytest.mark.parametrize("scenario_id", sorted(AGENTS_LEAVE))
+def test_torchrl_masked_episodes_run_until_every_agent_is_done(scenario_id):
+    """TorchRL with ``use_mask=True, done_on_any=False``: its episode runs on after agents
+    finish (it keeps sending their actions, which the env ignores), the mask marks exactly
+    the agents our env still has, and the episode ends when ours does."""
+    import torch
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    env = recorded(scenario_id)
+    wrapped = PettingZooWrapper(env, seed=0, use_mask=True, done_on_any=False)
+    torch.manual_seed(0)
+    env.calls.clear()
+    steps = EPISODES * MAX_STEPS + 2
+    rollout = wrapped.rollout(max_steps=steps, break_when_any_done=False)
+    groups = env.venv.groups
+    calls = [c for c in env.calls if c[0] == "step"]
+    partial = 0  # steps taken while some agent had already finished
+    for t, (_, sent, (own_obs, _, own_term, own_trunc, _)) in enumerate(calls[:steps]):
+        live_before = set(own_obs)
+        if own_obs:
+            partial += len(sent) > len(live_before)
+        for group, spec in groups.items():
+            mask = rollout[group, "mask"][t]
+            for i, agent in enumerate(spec.agent_ids):
+                assert bool(mask[i]) == (agent in live_before)
+        every = own_obs and all(own_term[a] or own_trunc[a] for a in own_obs)
+        assert bool(rollout["next", "done"][t]) == bool(every)
+    assert partial > 0, "no step with finished agents: the masked path was not exercised"
+    assert sum(bool(d) for d in rollout["next", "done"]) >= 2
