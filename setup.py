@@ -24,7 +24,16 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "ruff>=0.4", "mpe2>=1.0"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.4",
+            "mpe2>=1.0",
+            # Outside clients of the PettingZoo env (tests/scenarios/test_outside_clients.py).
+            "supersuit>=3.9",
+            "torchrl>=0.6",
+            "ray[rllib]>=2.9",
+        ],
         "ray": ["ray[default]>=2.9"],
     },
     entry_points={"console_scripts": ["marl=marl.cli:main"]},

@@ -18,7 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from scenarios.fields import first_violation, param
+from scenarios.seeding import WorldRandom
 from worlds import WorldBatch
+
+MAX_STEPS = 1_000_000
+"""Upper bound of every episode length (about a day of simulated time at dt 0.1)."""
 
 
 class ScenarioConfigError(ValueError):
@@ -29,12 +34,17 @@ class ScenarioConfigError(ValueError):
 class ScenarioConfig:
     """Fields every scenario has. Subclasses add their own, each with a one-line doc string."""
 
-    max_steps: int = 100
+    max_steps: int = param(100, low=1, high=MAX_STEPS)
     """Steps per episode before truncation."""
 
     def validate(self, scenario_id: str) -> None:
-        """Raise ``ScenarioConfigError`` naming the first invalid field (override to add checks)."""
-        check(scenario_id, self.max_steps >= 1, "max_steps", "must be >= 1", self.max_steps)
+        """Raise ``ScenarioConfigError`` naming the first field outside the range declared with
+        it (``scenarios.fields.param``). Subclasses add the rules that relate fields to each
+        other, after calling this."""
+        found = first_violation(self)
+        if found is not None:
+            name, rule, value = found
+            raise ScenarioConfigError(f"{scenario_id}: {name} {rule}, got {value!r}")
 
 
 def check(scenario_id: str, ok: bool, field_name: str, rule: str, value: Any) -> None:
@@ -138,7 +148,12 @@ class Scenario:
         raise NotImplementedError
 
     # Episode -----------------------------------------------------------------------------
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
+        """Start new episodes in worlds ``env_ids``. Draw everything random from ``rng``
+        (``size`` first axis ``len(env_ids)``: row k comes from world ``env_ids[k]``'s own
+        stream, see ``scenarios.seeding``) and place bodies with ``world.reset_bodies``; set
+        every per-world array of the scenario for those worlds, so that nothing of their last
+        episode remains."""
         raise NotImplementedError
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scenarios.core import GroupSpec, Scenario
+from scenarios.seeding import WorldRandom, world_generators
 
 _REDUCERS = {
     "mean": (np.add, 0.0),
@@ -25,6 +26,31 @@ _REDUCERS = {
     "max": (np.maximum, -np.inf),
     "last": (None, np.nan),
 }
+
+
+MAX_WORLDS = 65_536
+"""Most worlds in one vector env."""
+MAX_AGENTS = 1 << 20
+"""Most agents in one vector env, over all its worlds (about a million)."""
+
+
+def check_batch_size(scenario_id: str, num_envs: Any, agents_per_world: int) -> None:
+    """Refuse a batch that is not a sane size, in one line naming ``num_envs``."""
+    if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)):
+        raise ValueError(f"{scenario_id}: num_envs must be an integer, got {num_envs!r}")
+    if not 1 <= num_envs <= MAX_WORLDS:
+        raise ValueError(f"{scenario_id}: num_envs must be in [1, {MAX_WORLDS}], got {num_envs}")
+    if num_envs * agents_per_world > MAX_AGENTS:
+        raise ValueError(
+            f"{scenario_id}: num_envs {num_envs} x {agents_per_world} agents per world exceeds "
+            f"{MAX_AGENTS:,} agents in one batch; use fewer worlds or agents"
+        )
+
+
+def _first_agent(group: str, bad: np.ndarray) -> str:
+    """``"drone_2 of world 0"`` for the first True of a ``(B, N)`` mask."""
+    world, agent = np.argwhere(bad)[0]
+    return f"{group}_{agent} of world {world}"
 
 
 class VectorEnv:
@@ -46,18 +72,19 @@ class VectorEnv:
         seed: int | None = None,
         autoreset: bool = True,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.scenario = scenario
         self.scenario_id = scenario.scenario_id
+        self.groups: dict[str, GroupSpec] = scenario.groups()
+        check_batch_size(self.scenario_id, num_envs, sum(s.n_agents for s in self.groups.values()))
         self.cfg = scenario.cfg
         self.num_envs = num_envs
         self.autoreset = autoreset
-        self.groups: dict[str, GroupSpec] = scenario.groups()
         self.world = scenario.make_world(num_envs)
         state_size = scenario.state_size()
         self.state_space = spaces.Box(-np.inf, np.inf, (state_size,), np.float32)
-        self._rng = np.random.default_rng(seed)
+        # One random stream per world (scenarios.seeding): world i's episodes depend only on
+        # the seed and i, not on the batch size or on what the other worlds do.
+        self._generators = world_generators(seed, num_envs)
         self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
         scenario.alive = self.alive
         # Episode lengths without a per-step array update: the batch's step count minus the step
@@ -84,6 +111,7 @@ class VectorEnv:
         ]
         self._all_worlds = np.arange(num_envs)
         self._obs: dict[str, np.ndarray] | None = None
+        self._restart_obs: dict[str, np.ndarray] | None = None
         self._some_dead = False
         self._metric_plan: list | None = None
         self._term_plan: list | None = None
@@ -92,15 +120,18 @@ class VectorEnv:
 
     # -------------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Reset every world (reseeding the batch's generator when ``seed`` is given)."""
+        """Reset every world; with ``seed``, world ``i`` restarts its random stream from
+        ``(seed, i)``. Whatever the env did before, the same seed and actions give the same
+        trajectory, bit for bit (physics memory included: see ``worlds.world``)."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._generators = world_generators(seed, self.num_envs)
         self._reset_worlds(self._all_worlds)
         self._obs = self._observe()
         return self._obs
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
-        self.scenario.reset(self.world, self._rng, env_ids)
+        generators = self._generators
+        self.scenario.reset(self.world, WorldRandom([generators[i] for i in env_ids]), env_ids)
         for alive in self.alive.values():
             alive[env_ids] = True
         self._some_dead = not all(a.all() for a in self.alive.values())
@@ -115,11 +146,28 @@ class VectorEnv:
         self._steps_to_time_limit = self.cfg.max_steps - oldest
 
     def _observe(self) -> dict[str, np.ndarray]:
+        """The scenario's observations with the rows of dead agents zeroed."""
         obs = self.scenario.observe(self.world)
         if self._some_dead:
             for group, alive in self.alive.items():
                 obs[group][~alive] = 0.0
         return obs
+
+    def _observe_restarted(self, obs: dict[str, np.ndarray], env_ids: np.ndarray):
+        """This step's observations with the rows of the worlds ``env_ids`` (just reset) replaced
+        by their new episodes' first. The other worlds keep exactly what the step observed:
+        observing them again could differ (a scenario may move bodies after ``observe``, e.g.
+        parking a captured evader), and whether a world ends must not change its neighbours'
+        observations. The step's rows are kept in a buffer of the env's own."""
+        kept = self._restart_obs
+        if kept is None:
+            kept = self._restart_obs = {g: np.empty_like(o) for g, o in obs.items()}
+        for group, values in obs.items():
+            np.copyto(kept[group], values)
+        fresh = self.scenario.observe(self.world)
+        for group, values in kept.items():
+            values[env_ids] = fresh[group][env_ids]
+        return kept
 
     # --------------------------------------------------------------------------------- step
     def step(self, actions: dict[str, np.ndarray]):
@@ -169,9 +217,10 @@ class VectorEnv:
             "final_state": self._final_state,
         }
         if ended is not None and ended.any():
-            info = self._end_episodes(np.flatnonzero(ended), obs)
+            ended_ids = np.flatnonzero(ended)
+            info = self._end_episodes(ended_ids, obs)
             if self.autoreset:
-                obs = self._observe()
+                obs = self._observe_restarted(obs, ended_ids)
         self._obs = obs
         return obs, rew, terminated, self._truncated, info
 
@@ -201,9 +250,10 @@ class VectorEnv:
                     act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}").max()
                     >= space.n
                 ):
+                    bad = (act < 0) | (act >= space.n)
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
-                        f"min {act.min()}, max {act.max()}"
+                        f"{_first_agent(group, bad)} has {act[bad][0]}"
                     )
             else:
                 if act.dtype.kind != "f":
@@ -214,8 +264,10 @@ class VectorEnv:
                 # One reduction: NaN and inf propagate into the sum (checked exactly if it is not
                 # finite, since huge finite actions can overflow it).
                 if not math.isfinite(np.add.reduce(act, axis=None)) and not np.isfinite(act).all():
+                    bad = ~np.isfinite(act).reshape(*expected[:2], -1).all(axis=-1)
                     raise ValueError(
-                        f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity"
+                        f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity "
+                        f"({_first_agent(group, bad)})"
                     )
 
     def _accumulate(self, terms: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> None:

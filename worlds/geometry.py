@@ -58,6 +58,10 @@ class StaticGeometry:
         self.add_box((hw + t / 2, 0.0), (t, height))
         self.add_box((-hw - t / 2, 0.0), (t, height))
 
+    def shape_count(self) -> int:
+        """Static shapes one world gets."""
+        return len(self.segments) + len(self.polygons)
+
     def build_into(self, space: pymunk.Space, origin_x: np.ndarray, origin_y: np.ndarray) -> None:
         """Add the geometry to ``space`` once per world, offset by each world's origin."""
         body = space.static_body

@@ -92,11 +92,13 @@ def nearest_neighbours(
 
     ``pos`` and ``vel`` are complex ``(B, N)`` (a group's ``position`` and ``velocity``); dead
     bodies (``alive`` False) are never neighbours. Without ``radius`` and ``alive`` (the common
-    case), sorting uses one int32 key per pair that packs a quantized squared distance (high
-    bits) with the neighbour's index (low bits): an in-place sort of those keys ran about twice
-    as fast as ``argsort`` of the distances here. The quantization (at least 2**20 levels over
-    the range) only decides the order of neighbours whose distances differ by less than one
-    level. With a radius or dead bodies, ``argsort`` of the masked distances.
+    case), sorting uses one int32 key per pair that packs the squared distance's float32 bits
+    (high bits, which rank as the float does) with the neighbour's index (low bits): an in-place
+    sort of those keys ran about twice as fast as ``argsort`` of the distances here. Dropping
+    the lowest mantissa bits to make room for the index only decides the order of neighbours
+    whose squared distances agree to about one part in ``2**(23 - log2 N)``; no key depends on
+    another world, so a world's neighbours never depend on the batch around it. With a radius
+    or dead bodies, ``argsort`` of the masked distances.
     """
     num_worlds, n = pos.shape
     if not 0 <= k < n:
@@ -104,12 +106,11 @@ def nearest_neighbours(
     pair = pair or pairwise(pos)
     index_bits = max(1, int(n - 1).bit_length())
     if radius is None and alive is None and index_bits <= 10:
-        # Self gets the largest key (sorts last). A power of two is exact in float32, so scaled
-        # levels never round past their bits.
-        top = 1 << (30 - index_bits)
+        # The bits of a non-negative float32, read as an int32, rank as the float does: the
+        # key keeps the squared distance's bits above the index bits. Self gets the largest key
+        # (sorts last). Each key depends on its own pair only, never on the other worlds.
         dist2 = pair.dist2
-        scale = (top - 1) / max(float(dist2.max()), 1e-12)
-        keys = (dist2 * scale).astype(np.int32)
+        keys = np.right_shift(dist2.view(np.int32), index_bits)
         keys <<= index_bits
         keys |= _index_grid(num_worlds, n, index_bits)  # the index; all ones on the diagonal
         keys.sort(axis=-1)

@@ -13,8 +13,21 @@ core, another process busy on the other):
 
 Every ``Space.step`` and every batch call has a fixed cost, so separate Spaces lose more the more
 and smaller the worlds are; the hash beats the tree because nearly every small, fast body leaves
-its tree leaf's box each step. So the batch is one Space, with a spatial hash once it holds more
-than 64 bodies (below that the tree is faster; ``broadphase=`` forces either).
+its tree leaf's box each step.
+
+**History-free worlds.** The broadphase is always the spatial hash, also for tiny batches where the
+tree was a few percent faster: the hash's pair order depends only on the bodies' positions and
+their fixed shape ids, while the tree's structure (and so the order in which the solver visits
+contacts, which changes results in the last bits) depends on everything the batch did before.
+Measured with ``swarm/spread-v0``'s whole vector step, one core, tree vs hash: 1 world x 3 drones
+65 vs 67 us, 1 x 10 72.5 vs 72.7 us, 4 x 3 73 vs 77 us, 64 x 16 723 vs 534 us. Chipmunk also keeps
+two things from a step to the next that are not in the bodies' position and velocity: each body's
+bias velocity (the push that separates overlapping bodies, applied at the start of the next step)
+and, per touching pair, a cached arbiter whose impulses warm-start the next solve. Both exist only
+for bodies that touched something in the last substep; ``reset_bodies`` clears them for the
+bodies it places (``_forget``), so a reset world carries nothing of its past: same positions and
+actions, same trajectory, bit for bit. (``place_bodies`` moves bodies within an episode and leaves
+them: that memory belongs to the world's own episode.)
 
 State is exposed per body group as float32 arrays of shape ``(B, N)`` in **world-local**
 coordinates (the origin is each world's centre): ``x, y, vx, vy, angle, angvel``. x and y are kept
@@ -36,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pymunk
 import pymunk.batch as pbatch
+from pymunk._chipmunk_cffi import lib as _cp
 
 from worlds.dynamics import Dynamics
 from worlds.geometry import StaticGeometry
@@ -148,9 +162,8 @@ class WorldBatch:
     Build it by adding static geometry (``geometry``) and body groups (``add_group``) before the
     first ``reset_bodies`` or ``step``; each world gets identical static geometry and the same
     groups. ``damping`` is the fraction of velocity a free body keeps per second (linear drag,
-    applied in C by chipmunk). ``broadphase`` is chipmunk's spatial hash (cells of 12 body
-    radii) or its bounding-box tree; "auto" takes the hash above 64 bodies (measured: 1 world x
-    10 drones 34 us per step with the tree vs 56 with the hash; 64 x 16: 959 vs 783).
+    applied in C by chipmunk). The broadphase is chipmunk's spatial hash with cells of 12 radii of
+    the largest body (see the module docstring for why never the tree).
     ``collision_slop`` is the overlap the solver tolerates, in
     metres; ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts
     after every step.
@@ -167,7 +180,6 @@ class WorldBatch:
         damping: float = 1.0,
         track_contacts: bool = False,
         collision_slop: float = 0.002,
-        broadphase: str = "auto",
     ) -> None:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
@@ -181,9 +193,6 @@ class WorldBatch:
         self.dt = float(dt)
         self.substeps = int(substeps)
         self.track_contacts = track_contacts
-        if broadphase not in ("auto", "hash", "tree"):
-            raise ValueError(f"broadphase must be 'auto', 'hash' or 'tree', got {broadphase!r}")
-        self.broadphase = broadphase
         self.space = pymunk.Space()
         self.space.damping = float(damping)
         self.space.collision_persistence = 1
@@ -192,6 +201,9 @@ class WorldBatch:
         self.space.collision_slop = float(collision_slop)
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
+        self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
+        self._shape_ids: list[int] = []
+        self._touching: np.ndarray | None = None
         self._finalized = False
         # World cells on a square grid, far enough apart that no body reaches a neighbour.
         gap = 0.5 * max(width, height)
@@ -222,7 +234,11 @@ class WorldBatch:
             raise ValueError(f"group {name!r}: need n >= 1, radius > 0, mass > 0")
         start = sum(g.n for g in self.groups.values()) * self.num_worlds
         group = BodyGroup(name, n, float(radius), float(mass), dynamics, start=start)
-        moment = pymunk.moment_for_circle(mass, 0, radius)
+        # Bodies whose model has no heading cannot turn (an infinite moment of inertia): the
+        # numerical torques of contacts would otherwise leave angles of 1e-15 rad that no reset
+        # writes back, a memory that changes later contacts in the last bits.
+        moment = pymunk.moment_for_circle(mass, 0, radius) if dynamics.needs_angle else math.inf
+        space_pointer = self.space._space
         for world in range(self.num_worlds):
             for _ in range(n):
                 body = pymunk.Body(mass, moment)
@@ -231,8 +247,12 @@ class WorldBatch:
                 shape.elasticity = elasticity
                 shape.friction = friction
                 shape.collision_type = collision_type
+                # The id chipmunk gives the shape: the broadphase visits shapes in id order, so
+                # a shape taken out and put back (``_forget``) must get the same id again.
+                self._shape_ids.append(_cp.cpSpaceGetShapeIDCounter(space_pointer))
                 self.space.add(body, shape)
                 group.bodies.append(body)
+                self._shapes.append(shape)
         self.groups[name] = group
         return group
 
@@ -241,16 +261,15 @@ class WorldBatch:
             return
         if not self.groups:
             raise RuntimeError("a WorldBatch needs at least one body group")
+        # Cells of about a dozen body radii: measured 40% faster than the bounding-box tree
+        # for 64 worlds x 16 moving drones (tools/bench/world_layout.py), and history-free.
+        # The hash comes before the static geometry, so that walls enter its cells in the order
+        # they are added (world by world), not in the order a tree happens to list them.
+        largest = max(g.radius for g in self.groups.values())
+        statics = self.geometry.shape_count() * self.num_worlds
+        cells = 4 * (len(self.space.shapes) + statics) + 1000
+        self.space.use_spatial_hash(12 * largest, cells)
         self.geometry.build_into(self.space, self.origin_x, self.origin_y)
-        if self.broadphase == "auto":
-            # Measured crossover: about equal at 40 bodies, the tree wins below, the hash above.
-            bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
-            self.broadphase = "hash" if bodies > 64 else "tree"
-        if self.broadphase == "hash":
-            # Cells of about a dozen body radii: measured 40% faster than the bounding-box tree
-            # for 64 worlds x 16 moving drones (tools/bench/world_layout.py).
-            largest = max(g.radius for g in self.groups.values())
-            self.space.use_spatial_hash(12 * largest, 4 * len(self.space.shapes) + 1000)
         self.num_bodies = m = sum(g.n for g in self.groups.values()) * self.num_worlds
         dynamics = [g.dynamics for g in self.groups.values()]
         self._with_angle = any(d.needs_angle for d in dynamics)
@@ -409,6 +428,7 @@ class WorldBatch:
         }
         if not all(np.isfinite(v).all() for v in values.values()):
             raise ValueError(f"reset_bodies({group!r}): non-finite position or velocity")
+        self._forget(rows)
         if rows.size <= 16:
             # For a handful of bodies, per-body writes beat a bulk write of the whole space.
             for i, row in enumerate(rows.tolist()):
@@ -476,11 +496,86 @@ class WorldBatch:
             pbatch.set_space_bodies(self.space, self._read_fields, buffer)
         self._pull()
 
+    def park_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray) -> None:
+        """Move bodies that left the play (a captured evader, a dropped drone) out of the way:
+        body ``body_ids[k]`` of world ``env_ids[k]`` goes to a spot of its own below the whole
+        grid of worlds, at rest. Spots are four radii apart, so parked bodies never touch each
+        other (nor any other world's), and farther from every arena than any two bodies inside
+        one. A body's spot, in its world's coordinates, does not depend on the batch size."""
+        self._finalize()
+        env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
+        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+        per_world = sum(g.n for g in self.groups.values())
+        before = 0
+        for name, other in self.groups.items():
+            if name == group:
+                break
+            before += other.n
+        spacing = 4 * max(g.radius for g in self.groups.values())
+        spot = (env_ids * per_world + before + body_ids) * spacing
+        size = max(self.width, self.height)
+        self.place_bodies(
+            group,
+            env_ids,
+            body_ids,
+            spot - self.origin_x[env_ids],
+            -(2 * size + self.height) - self.origin_y[env_ids],
+        )
+
+    def _forget(self, rows: np.ndarray) -> None:
+        """Clear what chipmunk keeps of bodies ``rows``' last step besides their state: the bias
+        velocity that pushes overlapping bodies apart at the start of the next step, and the
+        cached arbiters (contact impulses that warm-start the next solve) of every pair they are
+        in. Both exist only for bodies that touched something in the last substep, so only
+        those are visited: their shape is taken out of the space (which drops its arbiters) and
+        put back under its old id, and their position is integrated over a zero time step
+        (which zeroes the bias)."""
+        touching = self._touching_rows()
+        forget = rows[touching[rows]]
+        if forget.size == 0:
+            return
+        touching[forget] = False  # their arbiters are gone now
+        space = self.space._space
+        counter = _cp.cpSpaceGetShapeIDCounter(space)
+        for row in forget.tolist():
+            shape = self._shapes[row]._shape
+            _cp.cpSpaceRemoveShape(space, shape)
+            _cp.cpSpaceSetShapeIDCounter(space, self._shape_ids[row])
+            _cp.cpSpaceAddShape(space, shape)
+            _cp.cpBodyUpdatePosition(self._shapes[row].body._body, 0.0)
+        _cp.cpSpaceSetShapeIDCounter(space, counter)
+
+    def _arbiter_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Body rows ``(K, 2)`` of the space's cached arbiters with contacts (row ``m`` stands
+        for static geometry), and whether each side is a body of the batch ``(K, 2)``."""
+        buffer = self._arbiter_buffer
+        buffer.clear()
+        pbatch.get_space_arbiters(self.space, _ARBITER_FIELDS, buffer)
+        raw = np.frombuffer(buffer.int_buf(), dtype=np.uintp).reshape(-1, 3)
+        raw = raw[raw[:, 2] > 0]
+        m = self.num_bodies
+        # Static geometry belongs to space.static_body, which is not in the sorted id table:
+        # searchsorted maps it to some index, so check the match and send misses to slot m.
+        ids = raw[:, :2].astype(np.uint64)
+        position = np.minimum(np.searchsorted(self._sorted_ids, ids), m - 1)
+        found = self._sorted_ids[position] == ids
+        return np.where(found, self._body_order[position], m), found
+
+    def _touching_rows(self) -> np.ndarray:
+        """Whether each body row touched anything in the last substep: bool ``(m + 1,)`` (row
+        ``m`` is static geometry), read once per step (resets of several groups share it)."""
+        if self._touching is None:
+            rows, _ = self._arbiter_rows()
+            self._touching = np.zeros(self.num_bodies + 1, bool)
+            self._touching[rows.ravel()] = True
+        return self._touching
+
     # ------------------------------------------------------------------------------------ step
     def step(self) -> None:
         """Advance every world by ``dt`` in ``substeps`` substeps, driven by each group's
         ``command`` (set it before calling). Refreshes state and contact counts."""
         self._finalize()
+        self._touching = None
         sub_dt = self.dt / self.substeps
         for substep in range(self.substeps):
             if substep:
@@ -510,18 +605,8 @@ class WorldBatch:
             space.step(dt)  # the first step also checks every body's mass and moment
 
     def _count_contacts(self) -> None:
-        buffer = self._arbiter_buffer
-        buffer.clear()
-        pbatch.get_space_arbiters(self.space, _ARBITER_FIELDS, buffer)
-        raw = np.frombuffer(buffer.int_buf(), dtype=np.uintp).reshape(-1, 3)
-        raw = raw[raw[:, 2] > 0]
+        rows, found = self._arbiter_rows()
         m = self.num_bodies
-        # Static geometry belongs to space.static_body, which is not in the sorted id table:
-        # searchsorted maps it to some index, so check the match and send misses to slot m.
-        ids = raw[:, :2].astype(np.uint64)
-        position = np.minimum(np.searchsorted(self._sorted_ids, ids), m - 1)
-        found = self._sorted_ids[position] == ids
-        rows = np.where(found, self._body_order[position], m)
         both = found.all(axis=1)
         self._contacts[:] = np.bincount(rows[both].ravel(), minlength=m + 1)
         one = found.any(axis=1) & ~both

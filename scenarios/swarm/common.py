@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import ScenarioConfig, check
+from scenarios.core import ScenarioConfig
+from scenarios.fields import param
+from scenarios.seeding import WorldRandom
 
 
 @dataclass(frozen=True)
@@ -22,44 +24,28 @@ class DroneConfig(ScenarioConfig):
 
     continuous_actions: bool = False
     """Box(-1, 1, (2,)) thrust instead of Discrete(5)."""
-    drone_radius: float = 0.08
+    drone_radius: float = param(0.08, low=0.01, high=1.0)
     """Drone body radius in metres."""
-    damping: float = 0.25
+    damping: float = param(0.25, low=0.0, high=1.0, low_open=True)
     """Fraction of velocity a drone keeps per second without thrust (drag)."""
-    dt: float = 0.1
+    dt: float = param(0.1, low=0.001, high=1.0)
     """Seconds per environment step."""
-    substeps: int = 1
+    substeps: int = param(1, low=1, high=32)
     """Physics substeps per step."""
-
-    def validate(self, scenario_id: str) -> None:
-        super().validate(scenario_id)
-        c = scenario_id
-        for name in ("drone_radius", "dt"):
-            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
-        check(c, 0 < self.damping <= 1, "damping", "must be in (0, 1]", self.damping)
-        check(c, self.substeps >= 1, "substeps", "must be >= 1", self.substeps)
 
 
 @dataclass(frozen=True)
 class SwarmConfig(DroneConfig):
     """A swarm of identical drones: one thrust limit, speed cap and collision penalty."""
 
-    max_force: float = 3.0
+    max_force: float = param(3.0, low=0.0, high=1000.0, low_open=True)
     """Thrust limit in newtons (drones weigh 1 kg)."""
-    max_speed: float = 1.0
+    max_speed: float = param(1.0, low=0.0, high=100.0, low_open=True)
     """Speed cap in m/s."""
-    collision_penalty: float = 1.0
+    collision_penalty: float = param(1.0, low=0.0, high=1000.0)
     """Reward subtracted from a drone per other drone it overlaps."""
-    contact_margin: float = 0.01
+    contact_margin: float = param(0.01, low=0.0, high=1.0)
     """Extra distance under which two drones count as colliding."""
-
-    def validate(self, scenario_id: str) -> None:
-        super().validate(scenario_id)
-        c = scenario_id
-        for name in ("max_force", "max_speed"):
-            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
-        for name in ("collision_penalty", "contact_margin"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
 
 
 # Unit thrust directions of the discrete actions: none, +x, -x, +y, -y.
@@ -91,7 +77,7 @@ def _thrust_table(max_force: float) -> np.ndarray:
     return table
 
 
-def spaced_points(rng: np.random.Generator, count: int, n: int, reach: float, spacing: float):
+def spaced_points(rng: WorldRandom, count: int, n: int, reach: float, spacing: float):
     """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
     drawn on a jittered grid (so that drones never start overlapping)."""
     cells = math.ceil(math.sqrt(n))

@@ -80,8 +80,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.fields import param
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
     algebraic_connectivity,
@@ -103,87 +105,69 @@ LAUNCH_SPACING = 0.4
 
 @dataclass(frozen=True)
 class CoverageConfig(SwarmConfig):
-    max_steps: int = 100
+    max_steps: int = param(100, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
-    n_agents: int = 8
+    n_agents: int = param(8, low=2, high=256)
     """Number of drones."""
-    n_gaussians: int = 3
+    n_gaussians: int = param(3, low=1, high=64)
     """Components of the density mixture."""
-    n_obstacles: int = 0
+    n_obstacles: int = param(0, low=0, high=8)
     """Square obstacles on a ring around the launch area (0 to 8)."""
-    k_neighbours: int = 4
+    k_neighbours: int = param(4, low=0, high=256)
     """Nearest drones within comms range in each observation (zero-padded)."""
-    arena_size: float = 0.0
+    arena_size: float = param(0.0, low=0.0, high=100.0)
     """Side of the square arena in metres; 0 scales it as 0.8 * sqrt(n_agents)."""
-    grid_size: int = 32
+    grid_size: int = param(32, low=4, high=128)
     """Density grid cells per side."""
-    density_floor: float = 0.05
+    density_floor: float = param(0.05, low=0.0, high=10.0)
     """Interest everywhere, relative to a unit-weight Gaussian's peak."""
-    sigma_min: float = 0.06
+    sigma_min: float = param(0.06, low=0.001, high=1.0)
     """Smallest Gaussian spread, as a fraction of the arena side."""
-    sigma_max: float = 0.16
+    sigma_max: float = param(0.16, low=0.001, high=1.0)
     """Largest Gaussian spread, as a fraction of the arena side."""
-    sensing_radius: float = 0.35
+    sensing_radius: float = param(0.35, low=0.0, high=100.0, low_open=True)
     """A cell counts as covered when a drone is this close to its centre, metres."""
-    comms_radius: float = 1.0
+    comms_radius: float = param(1.0, low=0.0, high=1000.0, low_open=True)
     """Two drones communicate when this close, metres."""
-    patch_size: int = 5
+    patch_size: int = param(5, low=1, high=33)
     """Density samples per side of the observed patch."""
-    patch_spacing: float = 0.15
+    patch_spacing: float = param(0.15, low=0.0, high=10.0, low_open=True)
     """Distance between density samples of the patch, metres."""
-    n_rays: int = 8
+    n_rays: int = param(8, low=0, high=360)
     """Lidar rays per drone (against walls and obstacles)."""
-    lidar_range: float = 1.0
+    lidar_range: float = param(1.0, low=0.0, high=1000.0, low_open=True)
     """Lidar range in metres."""
-    obstacle_size: float = 0.12
+    obstacle_size: float = param(0.12, low=0.0, high=0.5, low_open=True)
     """Obstacle side as a fraction of the arena side."""
-    coverage_reward: float = 10.0
+    coverage_reward: float = param(10.0, low=0.0, high=10_000.0)
     """Scale of the team's coverage gain reward."""
-    disconnect_penalty: float = 0.1
+    disconnect_penalty: float = param(0.1, low=0.0, high=10_000.0)
     """Team reward subtracted on each step the communication graph is disconnected."""
-    lloyd_iterations: int = 12
+    lloyd_iterations: int = param(12, low=0, high=1000)
     """Lloyd iterations of the reference that ``cost_ratio`` divides by."""
-    reference_grid: int = 16
+    reference_grid: int = param(16, low=2, high=128)
     """Cells per side of the grid the Lloyd reference runs on (divides grid_size)."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
         c = scenario_id
-        check(c, self.n_agents >= 2, "n_agents", "must be >= 2", self.n_agents)
-        check(c, self.n_gaussians >= 1, "n_gaussians", "must be >= 1", self.n_gaussians)
-        check(c, 0 <= self.n_obstacles <= 8, "n_obstacles", "must be in [0, 8]", self.n_obstacles)
-        for name in ("k_neighbours", "n_rays", "lloyd_iterations", "arena_size"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
-        check(c, self.grid_size >= 4, "grid_size", "must be >= 4", self.grid_size)
         check(
             c,
-            self.reference_grid >= 2 and self.grid_size % self.reference_grid == 0,
+            self.grid_size % self.reference_grid == 0,
             "reference_grid",
-            f"must be >= 2 and divide grid_size ({self.grid_size})",
+            f"must divide grid_size ({self.grid_size})",
             self.reference_grid,
         )
-        check(c, self.patch_size >= 1, "patch_size", "must be >= 1", self.patch_size)
-        for name in (
-            "sensing_radius",
-            "comms_radius",
-            "patch_spacing",
-            "lidar_range",
-            "sigma_min",
-            "obstacle_size",
-        ):
-            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         check(
             c, self.sigma_max >= self.sigma_min, "sigma_max", "must be >= sigma_min", self.sigma_max
         )
-        check(c, self.density_floor >= 0, "density_floor", "must be >= 0", self.density_floor)
-        for name in ("coverage_reward", "disconnect_penalty"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         launch = self.launch_reach + self.drone_radius
         check(
             c,
             launch < self.side / 2,
             "arena_size",
-            f"must exceed the launch area {2 * launch:.2f}",
+            f"must exceed the launch area {2 * launch:.2f} m, set by n_agents "
+            f"({self.n_agents}) and drone_radius ({self.drone_radius:g})",
             self.side,
         )
         for ox, oy, half in self.obstacles:
@@ -192,7 +176,8 @@ class CoverageConfig(SwarmConfig):
                 c,
                 clear > launch,
                 "obstacle_size",
-                "leaves no room for the launch area",
+                f"with n_obstacles {self.n_obstacles} leaves no room for the launch area of "
+                f"n_agents ({self.n_agents}) drones in arena_size {self.side:.3g}",
                 self.obstacle_size,
             )
 
@@ -230,6 +215,9 @@ class Coverage(Scenario):
         super().__init__(cfg)
         self.k = cfg.k_neighbours
         self.k_found = min(cfg.k_neighbours, cfg.n_agents - 1)
+        # The search finds at least the nearest drone (for collisions and min_separation),
+        # also when the observation shows none.
+        self.k_search = max(self.k_found, 1)
         self.obs_size = 4 + cfg.patch_size**2 + 5 * self.k + cfg.n_rays
         observation_space = spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32)
         action_space = thrust_space(cfg.continuous_actions)
@@ -299,15 +287,15 @@ class Coverage(Scenario):
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count, side = cfg.n_agents, len(env_ids), cfg.side
         self._draw_density(rng, env_ids)
         reach = cfg.launch_reach
         room = 0.0 if cfg.n_obstacles else side / 2 - reach - 2 * cfg.drone_radius
-        centre = rng.uniform(-room, room, (2, count, 1))
+        centre = rng.uniform(-room, room, (count, 2, 1))
         x, y = spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
-        world.reset_bodies("drone", env_ids, x + centre[0], y + centre[1])
+        world.reset_bodies("drone", env_ids, x + centre[:, 0], y + centre[:, 1])
         start = self.drones.position[env_ids]
         weights = self.field.values[env_ids]
         covered = self.field.disc_cover(start, cfg.sensing_radius)
@@ -328,10 +316,10 @@ class Coverage(Scenario):
         self.steps[env_ids] = 0
         self._oldest_step = int(self.steps.max())
 
-    def _draw_density(self, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def _draw_density(self, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         count, m, side = len(env_ids), cfg.n_gaussians, cfg.side
-        mu_x, mu_y = rng.uniform(-0.4 * side, 0.4 * side, (2, count, m))
+        mu_x, mu_y = rng.uniform(-0.4 * side, 0.4 * side, (count, 2, m)).transpose(1, 0, 2)
         sigma = rng.uniform(cfg.sigma_min, cfg.sigma_max, (count, m)) * side
         weight = rng.uniform(0.5, 1.0, (count, m))
         self.mixture[env_ids] = np.stack([mu_x, mu_y, sigma, weight], 1)
@@ -368,14 +356,15 @@ class Coverage(Scenario):
         patch = self.field.sample_patch(position, self.patch_steps, self.patch_steps)
         self._obs_patch_grid[...] = patch  # already scaled by grid_size^2 (field.patch_scale)
         self._pair = pair = pairwise(position)
-        self._near = near = nearest_neighbours(position, drones.velocity, self.k_found, pair=pair)
+        self._near = near = nearest_neighbours(position, drones.velocity, self.k_search, pair=pair)
         self._adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
         if self.k_found:
-            in_range = near.dist <= np.float32(cfg.comms_radius)
-            found = self._obs_neighbours[:, :, : self.k_found]
-            np.multiply(near.offset, in_range, out=found[..., 0])
-            np.multiply(near.velocity, in_range, out=found[..., 1])
-            self._obs_valid[..., : self.k_found] = in_range
+            k = self.k_found
+            in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
+            found = self._obs_neighbours[:, :, :k]
+            np.multiply(near.offset[..., :k], in_range, out=found[..., 0])
+            np.multiply(near.velocity[..., :k], in_range, out=found[..., 1])
+            self._obs_valid[..., :k] = in_range
         if cfg.n_rays:
             self._obs_lidar[...] = box_lidar(
                 drones.x,
@@ -413,12 +402,12 @@ class Coverage(Scenario):
         distances when that is exact (no drone has all k nearest within the limit), else from
         the whole distance table."""
         nearest = self._near.dist
-        if self.k_found == 0 or nearest[..., 0].min() >= limit:
+        if nearest[..., 0].min() >= limit:
             return self._no_overlaps
         touching = nearest < np.float32(limit)
-        if self.k_found < self.cfg.n_agents - 1 and touching[..., -1].any():
+        if self.k_search < self.cfg.n_agents - 1 and touching[..., -1].any():
             return overlap_counts(self._pair.dist2, limit, self._ones)
-        return touching.astype(np.float32) @ self._ones[: self.k_found]
+        return touching.astype(np.float32) @ self._ones[: self.k_search]
 
     def _episode_end_figures(self, env_ids: np.ndarray) -> None:
         """The costly figures reported only at an episode's last step: cost ratio and the

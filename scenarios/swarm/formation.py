@@ -87,8 +87,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.fields import param
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
     overlap_counts,
@@ -108,55 +110,40 @@ OBS_BASE = 15  # x, y, vx, vy, slot, leader, leader velocity, wind, shape one-ho
 
 @dataclass(frozen=True)
 class FormationConfig(SwarmConfig):
-    max_steps: int = 200
+    max_steps: int = param(200, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
-    n_agents: int = 6
+    n_agents: int = param(6, low=1, high=256)
     """Number of drones."""
-    k_neighbours: int = 4
+    k_neighbours: int = param(4, low=0, high=256)
     """Nearest alive drones in each observation (zero-padded)."""
     shapes: tuple[str, ...] = SHAPES
     """Shapes the commanded one is drawn from (uniformly): line, wedge, ring."""
-    switch_probability: float = 0.2
+    switch_probability: float = param(0.2, low=0.0, high=1.0)
     """Chance that the commanded shape switches once, at a random step of the episode."""
-    spacing: float = 0.4
+    spacing: float = param(0.4, low=0.0, high=10.0, low_open=True)
     """Distance between neighbouring slots, metres."""
-    arena_size: float = 0.0
+    arena_size: float = param(0.0, low=0.0, high=1000.0)
     """Arena side in metres; 0 scales it as 4 * (spacing * (n_agents / 2 + 1) + 0.5)."""
-    path_radius: float = 0.0
+    path_radius: float = param(0.0, low=0.0, high=1000.0)
     """Radius of the leader's circular path, metres; 0 takes a quarter of the arena side."""
-    leader_speed: float = 0.4
+    leader_speed: float = param(0.4, low=0.0, high=100.0, low_open=True)
     """The leader's speed along its path, m/s."""
-    wind_force: float = 0.6
+    wind_force: float = param(0.6, low=0.0, high=1000.0)
     """Bound of the smooth wind field's force, newtons."""
-    wind_waves: int = 3
+    wind_waves: int = param(3, low=0, high=64)
     """Sinusoids in the wind field."""
-    gust_force: float = 1.2
+    gust_force: float = param(1.2, low=0.0, high=1000.0)
     """Peak force of the episode's gust, newtons."""
-    gust_seconds: float = 1.0
+    gust_seconds: float = param(1.0, low=0.01, high=100_000.0)
     """Width of the gust in time, seconds."""
-    dropout_probability: float = 0.2
+    dropout_probability: float = param(0.2, low=0.0, high=1.0)
     """Chance that each drone drops out at a random step of the episode."""
-    dropout_after: float = 2.0
+    dropout_after: float = param(2.0, low=0.0, high=1e7)
     """Seconds every drone flies before any may drop out (none do in shorter episodes)."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
         c = scenario_id
-        check(c, self.n_agents >= 1, "n_agents", "must be >= 1", self.n_agents)
-        for name in ("k_neighbours", "wind_waves", "arena_size", "path_radius"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
-        for name in ("wind_force", "gust_force"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
-        check(c, self.dropout_after >= 0, "dropout_after", "must be >= 0", self.dropout_after)
-        for name in ("switch_probability", "dropout_probability"):
-            value = getattr(self, name)
-            check(c, 0 <= value <= 1, name, "must be in [0, 1]", value)
-        for name in (
-            "spacing",
-            "leader_speed",
-            "gust_seconds",
-        ):
-            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
         check(
             c,
             len(self.shapes) >= 1 and all(s in SHAPES for s in self.shapes),
@@ -168,14 +155,16 @@ class FormationConfig(SwarmConfig):
             c,
             self.spacing > 2 * self.drone_radius,
             "spacing",
-            "must exceed two drone radii",
+            f"must exceed two drone radii (drone_radius {self.drone_radius:g})",
             self.spacing,
         )
         check(
             c,
             self.radius + self.spawn_reach < self.side / 2 - 2 * self.drone_radius,
             "path_radius",
-            "leaves no room for the swarm inside the arena",
+            f"leaves no room for the swarm of n_agents ({self.n_agents}) at spacing "
+            f"{self.spacing:g} inside arena_size {self.side:.3g} (drone_radius "
+            f"{self.drone_radius:g})",
             self.radius,
         )
 
@@ -305,7 +294,7 @@ class Formation(Scenario):
         self._zero_count = np.zeros((b, n), np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count, waves = cfg.n_agents, len(env_ids), max(cfg.wind_waves, 1)
         self.phase0[env_ids] = rng.uniform(0, 2 * math.pi, count)
@@ -463,14 +452,9 @@ class Formation(Scenario):
             env_ids, drone_ids = np.nonzero(dropped)
             self.active &= ~dropped
             self._slots_stale = True
-            # Park dropped drones below the whole grid of worlds, each body of the batch in its
-            # own spot (so parked drones never touch), farther from every arena than any two
-            # drones inside one: the neighbour search in observe relies on that.
-            side, n = self.cfg.side, self.cfg.n_agents
-            park_y = -world.origin_y[env_ids] - 2 * side - world.height
-            spot = (env_ids * n + drone_ids) * (4 * self.cfg.drone_radius)
-            park_x = spot - world.origin_x[env_ids]
-            world.place_bodies("drone", env_ids, drone_ids, park_x, park_y)
+            # Parked farther from every arena than any two drones inside one: the neighbour
+            # search in observe relies on that.
+            world.park_bodies("drone", env_ids, drone_ids)
         return {"drone": dropped}
 
     def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:

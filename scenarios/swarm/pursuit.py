@@ -68,8 +68,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.fields import param
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     DroneConfig,
     steer,
@@ -86,75 +88,57 @@ TEAMS = ("pursuer", "evader")
 
 @dataclass(frozen=True)
 class PursuitConfig(DroneConfig):
-    max_steps: int = 150
+    max_steps: int = param(150, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
-    n_pursuers: int = 3
+    n_pursuers: int = param(3, low=1, high=256)
     """Pursuers (the main agent count)."""
-    n_evaders: int = 2
+    n_evaders: int = param(2, low=1, high=256)
     """Evaders."""
-    n_obstacles: int = 2
+    n_obstacles: int = param(2, low=0, high=4)
     """Square obstacles (0 to 4), fixed places on the diagonals."""
-    k_teammates: int = 2
+    k_teammates: int = param(2, low=0, high=256)
     """Nearest teammates in each observation (zero-padded)."""
-    k_opponents: int = 2
+    k_opponents: int = param(2, low=0, high=256)
     """Nearest visible opponents in each observation (zero-padded)."""
-    arena_size: float = 0.0
+    arena_size: float = param(0.0, low=0.0, high=1000.0)
     """Side of the square arena in metres; 0 scales it as 1.2 * sqrt(all drones)."""
-    obstacle_size: float = 0.15
+    obstacle_size: float = param(0.15, low=0.0, high=0.3, low_open=True, high_open=True)
     """Obstacle side as a fraction of the arena side."""
-    pursuer_fov_degrees: float = 120.0
+    pursuer_fov_degrees: float = param(120.0, low=0.0, high=360.0, low_open=True)
     """Pursuers' view cone, full angle (360 sees all around)."""
-    evader_fov_degrees: float = 360.0
+    evader_fov_degrees: float = param(360.0, low=0.0, high=360.0, low_open=True)
     """Evaders' view cone, full angle."""
-    view_range: float = 2.5
+    view_range: float = param(2.5, low=0.0, high=1000.0, low_open=True)
     """How far drones see the other team, metres."""
-    capture_radius: float = 0.25
+    capture_radius: float = param(0.25, low=0.0, high=100.0, low_open=True)
     """A pursuer this close to an evader (centre to centre) captures it, metres."""
-    n_rays: int = 8
+    n_rays: int = param(8, low=0, high=360)
     """Lidar rays per drone (walls and obstacles)."""
-    lidar_range: float = 1.0
+    lidar_range: float = param(1.0, low=0.0, high=1000.0, low_open=True)
     """Lidar range in metres."""
-    pursuer_speed: float = 1.0
+    pursuer_speed: float = param(1.0, low=0.0, high=100.0, low_open=True)
     """Pursuers' speed cap, m/s."""
-    evader_speed: float = 1.3
+    evader_speed: float = param(1.3, low=0.0, high=100.0, low_open=True)
     """Evaders' speed cap, m/s (faster than the pursuers by default)."""
-    pursuer_force: float = 3.0
+    pursuer_force: float = param(3.0, low=0.0, high=1000.0, low_open=True)
     """Pursuers' thrust limit, newtons (1 kg drones)."""
-    evader_force: float = 3.0
+    evader_force: float = param(3.0, low=0.0, high=1000.0, low_open=True)
     """Evaders' thrust limit, newtons."""
-    capture_reward: float = 1.0
+    capture_reward: float = param(1.0, low=0.0, high=10_000.0)
     """Team reward to the pursuers per capture (and its negative to the evaders)."""
-    time_penalty: float = 0.01
+    time_penalty: float = param(0.01, low=0.0, high=10_000.0)
     """Pursuers' cost per step, times the fraction of evaders still free."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
         c = scenario_id
-        check(c, self.n_pursuers >= 1, "n_pursuers", "must be >= 1", self.n_pursuers)
-        check(c, self.n_evaders >= 1, "n_evaders", "must be >= 1", self.n_evaders)
-        check(c, 0 <= self.n_obstacles <= 4, "n_obstacles", "must be in [0, 4]", self.n_obstacles)
-        for name in ("k_teammates", "k_opponents", "n_rays", "arena_size"):
-            check(c, getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
-        for name in (
-            "obstacle_size",
-            "view_range",
-            "capture_radius",
-            "lidar_range",
-            "pursuer_speed",
-            "evader_speed",
-            "pursuer_force",
-            "evader_force",
-        ):
-            check(c, getattr(self, name) > 0, name, "must be > 0", getattr(self, name))
-        for name in ("pursuer_fov_degrees", "evader_fov_degrees"):
-            value = getattr(self, name)
-            check(c, 0 < value <= 360, name, "must be in (0, 360]", value)
-        check(c, self.obstacle_size < 0.3, "obstacle_size", "must be < 0.3", self.obstacle_size)
         check(
             c,
             len(self.spawn_slots) >= self.n_pursuers + self.n_evaders,
             "arena_size",
-            "leaves too few free spawn places",
+            f"leaves too few free spawn places for {self.n_pursuers + self.n_evaders} drones "
+            f"(n_pursuers + n_evaders) of drone_radius {self.drone_radius:g} among "
+            f"{self.n_obstacles} obstacles (n_obstacles, obstacle_size); enlarge arena_size",
             self.side,
         )
 
@@ -263,7 +247,7 @@ class Pursuit(Scenario):
         }
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         count, slots = len(env_ids), self.spawn_slots
         total = cfg.n_pursuers + cfg.n_evaders
@@ -399,11 +383,7 @@ class Pursuit(Scenario):
             env_ids, evader_ids = np.nonzero(captured)
             self.capture_step[env_ids, evader_ids] = self.steps[env_ids]
             self.free &= ~captured
-            # Park captured evaders below every world, each in its own spot.
-            side = self.cfg.side
-            park_y = -world.origin_y[env_ids] - 2 * side - world.height
-            park_x = -side / 2 + 4 * self.cfg.drone_radius * (evader_ids + 1)
-            world.place_bodies("evader", env_ids, evader_ids, park_x, park_y)
+            world.park_bodies("evader", env_ids, evader_ids)
         done = ~self.free.any(axis=1)
         return {
             "pursuer": np.broadcast_to(done[:, None], (len(done), self.cfg.n_pursuers)).copy(),

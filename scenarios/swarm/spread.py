@@ -51,8 +51,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.fields import param
 from scenarios.registry import register
+from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import DIRECTIONS, SwarmConfig
 from scenarios.swarm.common import spaced_points as _spaced_points
 from worlds import HolonomicPointMass, WorldBatch
@@ -61,31 +63,26 @@ from worlds.sensors import nearest_neighbours, pairwise
 
 @dataclass(frozen=True)
 class SpreadConfig(SwarmConfig):
-    max_steps: int = 50
+    max_steps: int = param(50, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
-    n_agents: int = 3
+    n_agents: int = param(3, low=1, high=1024)
     """Number of drones, and of landmarks."""
-    k_neighbours: int = 3
+    k_neighbours: int = param(3, low=0, high=1024)
     """Nearest drones in each observation (capped at n_agents - 1)."""
-    arena_size: float = 0.0
+    arena_size: float = param(0.0, low=0.0, high=1000.0)
     """Side of the square arena in metres; 0 scales it as 2 * sqrt(n_agents / 3)."""
-    cover_radius: float = 0.15
+    cover_radius: float = param(0.15, low=0.0, high=100.0, low_open=True)
     """A landmark counts as covered when a drone centre is this close."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
-        check(scenario_id, self.n_agents >= 1, "n_agents", "must be >= 1", self.n_agents)
-        check(
-            scenario_id, self.k_neighbours >= 0, "k_neighbours", "must be >= 0", self.k_neighbours
-        )
-        check(scenario_id, self.arena_size >= 0, "arena_size", "must be >= 0", self.arena_size)
-        check(scenario_id, self.cover_radius > 0, "cover_radius", "must be > 0", self.cover_radius)
         side = self.side
         check(
             scenario_id,
             side > 6 * self.drone_radius,
             "arena_size",
-            f"must exceed 6 drone radii ({6 * self.drone_radius})",
+            f"must exceed 6 drone radii (drone_radius {self.drone_radius:g}) and hold "
+            f"n_agents ({self.n_agents}) drones",
             side,
         )
 
@@ -112,6 +109,9 @@ class Spread(Scenario):
         super().__init__(cfg)
         n, k = cfg.n_agents, cfg.k
         self.k = k
+        # The search finds at least the nearest drone (collisions, min_separation), also when
+        # the observation shows none; a lone drone has no neighbour at all.
+        self.k_search = min(max(k, 1), n - 1)
         self.obs_size = 4 + 2 * n + 5 * k
         if cfg.continuous_actions:
             action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -156,12 +156,12 @@ class Spread(Scenario):
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
-        self._minus_mean = np.full((n, 1), -1.0 / n, np.float32)
+        self._minus_mean = np.float32(-1.0 / n)
         self._zero_count = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
 
-    def reset(self, world: WorldBatch, rng: np.random.Generator, env_ids: np.ndarray) -> None:
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
         n, count = cfg.n_agents, len(env_ids)
         reach = cfg.side / 2 - 2 * cfg.drone_radius
@@ -188,13 +188,15 @@ class Spread(Scenario):
             self.landmarks[:, None, :], drones.position[:, :, None], out=self._obs_landmarks
         )
         self._pair = pair = pairwise(drones.position)
-        if self.k:
+        if self.k_search:
             self._near = near = nearest_neighbours(
-                drones.position, drones.velocity, self.k, pair=pair
+                drones.position, drones.velocity, self.k_search, pair=pair
             )
-            self._obs_neighbours[..., 0] = near.offset
-            self._obs_neighbours[..., 1] = near.velocity
-            self._obs_valid[...] = near.mask
+        if self.k:
+            k = self.k
+            self._obs_neighbours[..., 0] = near.offset[..., :k]
+            self._obs_neighbours[..., 1] = near.velocity[..., :k]
+            self._obs_valid[...] = near.mask[..., :k]
         return {"drone": self._obs}
 
     def _nearest_landmark_distance(self) -> np.ndarray:
@@ -204,7 +206,7 @@ class Spread(Scenario):
     def _overlaps(self) -> np.ndarray:
         """Number of other drones each drone overlaps, ``(B, N)`` float32."""
         limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        if self.k == 0 or self._near.dist[..., 0].min() >= limit:
+        if self.k_search == 0 or self._near.dist[..., 0].min() >= limit:
             return self._zero_count  # the common case: nobody touches anybody
         touching = self._pair.dist2 < limit * limit  # includes each drone itself
         # Row sums through a matrix product: numpy reductions over a short last axis are slow.
@@ -212,7 +214,10 @@ class Spread(Scenario):
 
     def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
         nearest = self._nearest_landmark_distance()
-        coverage = nearest @ self._minus_mean  # -mean over landmarks, (B, 1), in one call
+        # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
+        # in an order that depends on how many rows there are (world 0 would depend on B).
+        coverage = np.add.reduce(nearest, axis=1, keepdims=True)
+        coverage *= self._minus_mean
         collisions = self._overlaps()
         self._collisions = collisions
         self._nearest = nearest
@@ -228,7 +233,7 @@ class Spread(Scenario):
             "coverage": covered,
             "coverage_mean": covered,
             "collisions": self._collisions,
-            "min_separation": self._near.dist[..., 0] if self.k else self._no_neighbour,
+            "min_separation": self._near.dist[..., 0] if self.k_search else self._no_neighbour,
         }
 
     def state(self, world: WorldBatch) -> np.ndarray:

@@ -186,7 +186,9 @@ def test_observation_size_does_not_depend_on_the_swarm_size():
 def test_config_errors_name_the_field():
     with pytest.raises(scenarios.ScenarioConfigError, match="reference_grid"):
         scenarios.make_scenario("swarm/coverage-v0", grid_size=30, reference_grid=16)
-    with pytest.raises(scenarios.ScenarioConfigError, match="n_agents must be >= 2"):
+    with pytest.raises(
+        scenarios.ScenarioConfigError, match=r"n_agents must be in \[2, 256\], got 1"
+    ):
         scenarios.make_scenario("swarm/coverage-v0", n_agents=1)
 
 

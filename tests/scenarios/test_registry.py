@@ -60,7 +60,9 @@ def test_unknown_config_field_is_named():
 
 
 def test_invalid_values_are_named():
-    with pytest.raises(scenarios.ScenarioConfigError, match="n_agents must be >= 1, got 0"):
+    with pytest.raises(
+        scenarios.ScenarioConfigError, match=r"n_agents must be in \[1, 1024\], got 0"
+    ):
         scenarios.make("swarm/spread-v0", n_agents=0)
     with pytest.raises(scenarios.ScenarioConfigError, match="max_steps must be int"):
         scenarios.make("swarm/spread-v0", max_steps="ten")
