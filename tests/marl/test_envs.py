@@ -161,13 +161,20 @@ def small_pz_run(tmp_path, env_id, **env):
     return train(cfg)
 
 
-def test_multiwalker_trains_although_its_state_raises_after_an_episode():
+def test_multiwalker_trains_although_its_state_raises_after_an_episode(tmp_path):
     """SISL's multiwalker raises in state() once a walker fell and the episode ended."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as folder:
-        result = small_pz_run(Path(folder), "pz:pettingzoo.sisl.multiwalker_v9", max_cycles=40)
+    walkers = "pz:pettingzoo.sisl.multiwalker_v9"
+    venv = make_env(walkers, 2, 0, max_cycles=500)
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    ended = []
+    for _ in range(200):
+        venv.state()
+        actions = rng.uniform(-1, 1, (2, 3, 4)).astype(np.float32)
+        _, _, _, _, info = venv.step({"walker": actions})
+        ended += info["episodes"]
+    assert any(e["length"] < 500 for e in ended)  # episodes ended by a fall, not the time limit
+    result = small_pz_run(tmp_path, walkers, max_cycles=40)
     assert result.episodes > 0 and list(result.final_return_by_group) == ["walker"]
 
 

@@ -96,29 +96,37 @@ def test_sigkill_at_random_moments_then_resume_ends_byte_identical(tmp_path, sce
     assert final_checkpoint(run_dir) == final_checkpoint(tmp_path / "a")
 
 
-def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
-    args = train_args(MPE, 4, "--checkpoint-every", "3")
-    assert run_marl([*args, "--run-dir", str(tmp_path / "a")]).returncode == 0
-    killed = run_killer("update:2", [*args, "--run-dir", str(tmp_path / "b")])
+SIGNAL_ARGS = train_args(MPE, 9, "--checkpoint-every", "3", "--tensorboard", "true")
+
+
+@pytest.fixture(scope="module")
+def unbroken_nine(tmp_path_factory):
+    """An unbroken run of ``SIGNAL_ARGS`` (9 updates, checkpoints every 3)."""
+    run_dir = tmp_path_factory.mktemp("unbroken") / "a"
+    result = run_marl([*SIGNAL_ARGS, "--run-dir", str(run_dir)])
+    assert result.returncode == 0, result.stderr
+    return final_checkpoint(run_dir)
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, unbroken_nine):
+    killed = run_killer("update:2", [*SIGNAL_ARGS, "--run-dir", str(tmp_path / "b")])
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "b/config.json").exists() and latest(tmp_path / "b") is None
     resumed = run_marl(resume_args(MPE, tmp_path / "b"))
     assert resumed.returncode == 0, resumed.stderr
-    assert final_checkpoint(tmp_path / "b") == final_checkpoint(tmp_path / "a")
+    assert final_checkpoint(tmp_path / "b") == unbroken_nine
 
 
 @pytest.mark.parametrize(
     ("point", "name", "code"),
     [("sigint:5", "SIGINT", 130), ("sigterm:4", "SIGTERM", 143), ("sigint2:5", "SIGINT", 130)],
 )
-def test_a_signal_saves_the_update_and_resume_is_exact(tmp_path, point, name, code):
+def test_a_signal_saves_the_update_and_resume_is_exact(tmp_path, unbroken_nine, point, name, code):
     """The signal arrives in the middle of update N (counted from 1): the run finishes that
     update, saves it (between two checkpoint boundaries) and exits; a second Ctrl-C stops at
     once, after saving the last finished update."""
-    args = train_args(MPE, 9, "--checkpoint-every", "3", "--tensorboard", "true")
-    assert run_marl([*args, "--run-dir", str(tmp_path / "a")]).returncode == 0
     run_dir = tmp_path / "b"
-    stopped = run_killer(point, [*args, "--run-dir", str(run_dir)])
+    stopped = run_killer(point, [*SIGNAL_ARGS, "--run-dir", str(run_dir)])
     assert stopped.returncode == code, stopped.stderr
     saved = int(point.split(":")[1]) - (1 if point.startswith("sigint2") else 0)
     assert latest(run_dir) == f"update_{saved:06d}" and saved % 3 != 0
@@ -129,7 +137,7 @@ def test_a_signal_saves_the_update_and_resume_is_exact(tmp_path, point, name, co
     )
     resumed = run_marl(resume_args(MPE, run_dir))
     assert resumed.returncode == 0, resumed.stderr
-    assert final_checkpoint(run_dir) == final_checkpoint(tmp_path / "a")
+    assert final_checkpoint(run_dir) == unbroken_nine
 
 
 def test_ctrl_c_from_outside_saves_and_names_the_run_folder(tmp_path):

@@ -301,3 +301,26 @@ def test_a_checkpoint_of_the_previous_format_still_resumes(tmp_path):
     train(resume=tmp_path / "b", runtime={"env_id": MPE, "total_steps": steps * 6})
     a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_exception_in_the_middle_of_an_update_saves_the_last_finished_one(tmp_path, monkeypatch):
+    import marl.train
+
+    train(small_config(tmp_path / "a", checkpoint_every=3))
+    real, calls = marl.train.ppo_update, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # the fifth update: its rollout is collected, nothing updated yet
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(marl.train, "ppo_update", failing)
+    with pytest.raises(RuntimeError, match="simulated"):
+        train(small_config(tmp_path / "b", checkpoint_every=3))
+    monkeypatch.setattr(marl.train, "ppo_update", real)
+    # Update 4 (not a checkpoint boundary) was saved with the actions that rebuild its worlds.
+    assert (tmp_path / "b/checkpoints/LATEST").read_text().strip() == "update_000004"
+    train(resume=tmp_path / "b", runtime={"env_id": MPE})
+    a, b = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
