@@ -19,6 +19,7 @@ from typing import Any
 
 from marl.ppo import TrainConfig
 from marl.validation import ConfigError
+from scenarios.fields import field_range
 from scenarios.replay import parse_overrides
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -120,6 +121,16 @@ def load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
+def allowed(spec: dataclasses.Field) -> str:
+    """``; in [1, 4096]`` for a field whose range is declared (shown in ``--help``)."""
+    bounds = field_range(spec)
+    if bounds is not None and (bounds.low is not None or bounds.high is not None):
+        return f"; {bounds.describe()}"
+    if "items" in spec.metadata:
+        return f"; each {spec.metadata['items'].describe()}"
+    return ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``marl train`` parser, one option per config field with its doc line as help."""
     parser = argparse.ArgumentParser(
@@ -171,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
             dest=name,
             default=None,
             metavar=type(default).__name__.upper() if default is not None else "VALUE",
-            help=f"{spec.metadata['help']} (default: {default})",
+            help=f"{spec.metadata['help']} (default: {default}{allowed(spec)})",
         )
     return parser
 
