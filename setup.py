@@ -29,6 +29,8 @@ setup(
             "hypothesis>=6",
             "ruff>=0.4",
             "mpe2>=1.0",
+            # multiwalker (its state() raises after an episode ends: tests/marl/test_envs.py).
+            "pettingzoo[sisl]>=1.24",
             # Outside clients of the PettingZoo env (tests/scenarios/test_outside_clients.py).
             "supersuit>=3.9",
             "torchrl>=0.6",
