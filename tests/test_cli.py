@@ -62,16 +62,14 @@ def test_unknown_subcommand(capsys):
     assert "unknown subcommand 'trian'" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def spread_run(tmp_path_factory):
-    """A small trained run on swarm/spread-v0 with 3 drones."""
+def tiny_run(run, env_id: str, env: dict):
+    """Train two tiny updates of ``env_id`` into ``run``; returns the folder."""
     from marl.ppo import TrainConfig
     from marl.train import train
 
-    run = tmp_path_factory.mktemp("runs") / "spread3"
     cfg = TrainConfig(
-        env_id="swarm/spread-v0",
-        env={"n_agents": 3, "max_steps": 10},
+        env_id=env_id,
+        env=env,
         num_envs=2,
         num_steps=8,
         total_steps=2 * 8 * 3 * 2,
@@ -83,6 +81,13 @@ def spread_run(tmp_path_factory):
     )
     train(cfg)
     return run
+
+
+@pytest.fixture(scope="module")
+def spread_run(tmp_path_factory):
+    """A small trained run on swarm/spread-v0 with 3 drones."""
+    run = tmp_path_factory.mktemp("runs") / "spread3"
+    return tiny_run(run, "swarm/spread-v0", {"n_agents": 3, "max_steps": 10})
 
 
 def test_a_policy_on_spaces_it_does_not_fit_is_one_line(spread_run, tmp_path, capsys):
@@ -108,23 +113,7 @@ def test_evaluate_names_the_group_whose_spaces_do_not_fit(spread_run):
 
 
 def test_play_renders_a_policy_trained_on_a_pettingzoo_env(tmp_path, capsys):
-    from marl.ppo import TrainConfig
-    from marl.train import train
-
-    run = tmp_path / "mpe"
-    cfg = TrainConfig(
-        env_id="pz:mpe2.simple_spread_v3",
-        env={"max_cycles": 12},
-        num_envs=2,
-        num_steps=8,
-        total_steps=2 * 8 * 3 * 2,
-        epochs=1,
-        minibatches=1,
-        run_dir=str(run),
-        progress=False,
-        tensorboard=False,
-    )
-    train(cfg)
+    run = tiny_run(tmp_path / "mpe", "pz:mpe2.simple_spread_v3", {"max_cycles": 12})
     out = tmp_path / "mpe.gif"
     argv = ["play", "pz:mpe2.simple_spread_v3", "--policy", str(run), "--size", "96"]
     assert main([*argv, "--out", str(out)]) == 0

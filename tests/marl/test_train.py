@@ -2,31 +2,13 @@ import json
 
 import pytest
 import torch
+from cli_runs import MPE, small_config
 from safetensors.torch import load_file
 
 from marl.config import ConfigError
 from marl.ppo import TrainConfig
 from marl.train import main, train
 from policies import CheckpointError, load_policy
-
-MPE = "pz:mpe2.simple_spread_v3"
-
-
-def small_config(run_dir, **changes) -> TrainConfig:
-    base = dict(
-        env_id=MPE,
-        env={"max_cycles": 10},
-        num_envs=4,
-        num_steps=8,
-        total_steps=4 * 8 * 3 * 7,  # 7 updates
-        checkpoint_every=2,
-        epochs=2,
-        minibatches=2,
-        run_dir=str(run_dir),
-        progress=False,
-    )
-    base.update(changes)
-    return TrainConfig(**base)
 
 
 def final_weights(run_dir):
