@@ -37,16 +37,14 @@ def episode_figures(
     episodes: list[dict],
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Mean return per group, and each metric's mean over the episodes where it is a finite
-    number, with the count of those episodes."""
-    groups: list[str] = []
-    for episode in episodes:
-        groups += [g for g in episode["return"] if g not in groups]
+    number, with the count of those episodes; groups and metrics in name order (records read
+    back from a checkpoint hold their keys sorted, so a resumed run prints what an unbroken one
+    does)."""
+    groups = sorted({g for episode in episodes for g in episode["return"]})
     returns = {
         g: float(np.mean([e["return"][g] for e in episodes if g in e["return"]])) for g in groups
     }
-    names: list[str] = []
-    for episode in episodes:
-        names += [n for n in episode.get("metrics", {}) if n not in names]
+    names = sorted({n for episode in episodes for n in episode.get("metrics", {})})
     metrics, counts = {}, {}
     for name in names:
         values = [
@@ -62,7 +60,7 @@ def episode_figures(
 def format_figures(
     returns: dict[str, float], metrics: dict[str, float], counts: dict[str, int], episodes: int
 ) -> str:
-    """``return pursuer=1.2, evader=-1.2; capture_rate=0.4, time_to_capture=12.3 (7 of 10
+    """``return evader=-1.2, pursuer=1.2; capture_rate=0.4, time_to_capture=12.3 (7 of 10
     episodes)``: counts appear only for metrics that some episodes leave undefined."""
     text = "return " + ", ".join(f"{g}={v:.3g}" for g, v in returns.items())
     parts = []

@@ -90,13 +90,18 @@ class RunResult:
     recent_episodes: int = 0
     stopped_by: int | None = None  # the signal that stopped the run early
     checkpoint: Path | None = None  # the newest checkpoint written
+    session_steps: int = 0  # agent-steps trained by this call (0: the run was already complete)
 
     def summary(self) -> str:
         """The ``marl train`` summary line: each group's return and the metrics."""
+        if self.session_steps:
+            speed = f"{self.agent_steps_per_second:,.0f} agent-steps/s"
+        else:
+            speed = "already complete (extend it with --resume RUN --steps N)"
         if not self.recent_episodes:
             return (
                 f"run {self.run_dir}: {self.global_step:,} agent-steps; no episode finished yet; "
-                f"{self.agent_steps_per_second:,.0f} agent-steps/s"
+                f"{speed}"
             )
         figures = format_figures(
             self.final_return_by_group,
@@ -106,7 +111,7 @@ class RunResult:
         )
         return (
             f"run {self.run_dir}: {self.global_step:,} agent-steps; {figures} (last "
-            f"{self.recent_episodes} episodes); {self.agent_steps_per_second:,.0f} agent-steps/s"
+            f"{self.recent_episodes} episodes); {speed}"
         )
 
 
@@ -288,6 +293,7 @@ def summarize(s: Session, started: float, session_steps: int, stopped: int | Non
         recent_episodes=len(episodes),
         stopped_by=stopped,
         checkpoint=s.checkpoint,
+        session_steps=session_steps,
     )
 
 

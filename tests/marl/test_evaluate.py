@@ -21,10 +21,10 @@ def test_figures_by_hand():
         {"return": {"pursuer": 1.0, "evader": -1.0}, "metrics": {"ttc": nan, "rate": 0.5}},
     ]
     returns, metrics, counts = episode_figures(episodes)
-    assert returns == {"pursuer": 1.0, "evader": -1.0}
-    assert metrics == {"ttc": 15.0, "rate": 0.5} and counts == {"ttc": 2, "rate": 4}
+    assert returns == {"evader": -1.0, "pursuer": 1.0}
+    assert metrics == {"rate": 0.5, "ttc": 15.0} and counts == {"rate": 4, "ttc": 2}
     assert format_figures(returns, metrics, counts, 4) == (
-        "return pursuer=1, evader=-1; ttc=15 (2 of 4 episodes), rate=0.5"
+        "return evader=-1, pursuer=1; rate=0.5, ttc=15 (2 of 4 episodes)"
     )
     none = [{"return": {"a": 0.0}, "metrics": {"ttc": nan}}]
     returns, metrics, counts = episode_figures(none)
@@ -43,7 +43,7 @@ def test_evaluate_reports_each_team_and_defined_metrics_on_pursuit():
     assert result.metric_counts["capture_rate"] == 16
     summary = result.summary()
     assert re.search(r"time_to_capture=[\d.]+ \(\d+ of 16 episodes\)", summary), summary
-    assert summary.startswith("return pursuer=") and ", evader=" in summary
+    assert summary.startswith("return evader=") and ", pursuer=" in summary
 
 
 def test_the_train_summary_line_reports_each_team(tmp_path, capsys):
@@ -52,8 +52,8 @@ def test_the_train_summary_line_reports_each_team(tmp_path, capsys):
     assert main([*argv, "--tensorboard", "false"]) == 0
     line = capsys.readouterr().out.strip()
     assert re.match(
-        rf"run {re.escape(str(tmp_path / 'r'))}: [\d,]+ agent-steps; return pursuer=\S+, "
-        r"evader=\S+; capture_rate=\S+, time_to_capture=",
+        rf"run {re.escape(str(tmp_path / 'r'))}: [\d,]+ agent-steps; return evader=\S+, "
+        r"pursuer=\S+; capture_rate=\S+, survival_time=\S+, time_to_capture=",
         line,
     ), line
     assert "mean return" not in line and "(last " in line

@@ -45,7 +45,13 @@ def test_resume_with_more_steps_extends_the_run(tmp_path, capsys):
     assert code == 0, err
     assert latest(run) == "update_000007"
     assert json.loads((run / "config.json").read_text())["total_steps"] == STEPS_PER_UPDATE * 7
-    assert f"{STEPS_PER_UPDATE * 7:,} agent-steps" in out
+    assert f"{STEPS_PER_UPDATE * 7:,} agent-steps" in out and "already complete" not in out
+    before = run / "checkpoints" / "update_000007" / "policy.safetensors"
+    latest_bytes = before.read_bytes()
+    code, err, out = run_main(capsys, [MPE, "--resume", str(run), "--progress", "false"])
+    assert code == 0, err
+    assert "already complete (extend it with --resume RUN --steps N)" in out
+    assert before.read_bytes() == latest_bytes and latest(run) == "update_000007"
 
 
 def test_an_extended_run_equals_an_unbroken_one_without_annealing(tmp_path):
