@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(result: dict[str, Any]) -> str:
-    metrics = ", ".join(f"{k}={v:.3g}" for k, v in result["metrics"].items())
+    """``wrote PATH (N frames); return ...; metric=...`` (a metric the episode left undefined,
+    NaN in its record, reads ``undefined``)."""
+    metrics = ", ".join(
+        f"{k}={v:.3g}" if v == v else f"{k}=undefined" for k, v in result["metrics"].items()
+    )
     returns = ", ".join(f"{k}={v:.3g}" for k, v in result["return"].items())
     text = f"wrote {result['path']} ({result['frames']} frames); return {returns}"
     return f"{text}; {metrics}" if metrics else text

@@ -137,3 +137,18 @@ def test_a_trained_policy_replay_does_not_overwrite_the_baseline_replay(
         "swarm_spread-v0_spread3.mp4",
         "swarm_spread-v0_spread3_update_000002.mp4",
     ]
+
+
+def test_play_summary_says_undefined_for_a_metric_the_episode_left_undefined():
+    from scenarios.replay import summary
+
+    record = {
+        "path": "x.gif",
+        "frames": 3,
+        "return": {"evader": 0.1, "pursuer": -0.1},
+        "metrics": {"capture_rate": 0.0, "time_to_capture": float("nan")},
+    }
+    assert summary(record) == (
+        "wrote x.gif (3 frames); return evader=0.1, pursuer=-0.1; capture_rate=0, "
+        "time_to_capture=undefined"
+    )
