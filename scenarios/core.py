@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scenarios.fields import first_violation, param
+from scenarios.layout import ObsLayout
 from scenarios.seeding import WorldRandom
 from worlds import WorldBatch
 
@@ -109,16 +110,42 @@ def _coerce(scenario_id: str, name: str, annotation: Any, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """One group of agents: they share observation and action spaces (and may share a policy)."""
+    """One group of agents: they share observation and action spaces (and may share a policy).
+
+    The one group type of the project: scenarios declare their groups with it, and the learners'
+    adapter for outside PettingZoo envs describes theirs with it too. ``layout`` names the blocks
+    of the observation (``scenarios.layout``; None for envs that do not declare one);
+    ``agents`` are the agent ids, ``f"{name}_{i}"`` unless given.
+    """
 
     name: str
     n_agents: int
     observation_space: spaces.Box
     action_space: spaces.Space
+    layout: ObsLayout | None = None
+    agents: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.agents:
+            object.__setattr__(
+                self, "agents", tuple(f"{self.name}_{i}" for i in range(self.n_agents))
+            )
+        if len(self.agents) != self.n_agents:
+            raise ValueError(f"group {self.name!r}: {len(self.agents)} ids for {self.n_agents}")
+        if self.layout is not None and self.observation_space.shape != (self.layout.size,):
+            raise ValueError(
+                f"group {self.name!r}: observation_space {self.observation_space.shape} does "
+                f"not match its layout's size {self.layout.size}"
+            )
+
+    @classmethod
+    def of(cls, name: str, n_agents: int, layout: ObsLayout, action_space: spaces.Space):
+        """A scenario's group whose observation is ``layout`` (its space is the layout's)."""
+        return cls(name, n_agents, layout.space, action_space, layout)
 
     @property
     def agent_ids(self) -> list[str]:
-        return [f"{self.name}_{i}" for i in range(self.n_agents)]
+        return list(self.agents)
 
 
 class Scenario:
