@@ -288,8 +288,9 @@ class Scenario:
         """Legal actions ``{group: bool (B, N, n_actions)}``, or None without masks."""
         return None
 
-    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
-        """Draw scenario marks (targets, links) on a ``worlds.render.Canvas``."""
+    def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
+        """Draw scenario marks (targets, links, who sees whom) of the last frame on a
+        ``worlds.render.Canvas``."""
 
     def scripted_policy(self):
         """The scenario's scripted baseline (a Policy: ``groups``, ``act``, ``reset``), or None."""

@@ -131,16 +131,19 @@ def make_aec(scenario_id: str, render_mode: str | None = None, **config: Any):
     return parallel_to_aec(make(scenario_id, render_mode=render_mode, **config))
 
 
-def describe(scenario_id: str) -> dict[str, Any]:
-    """Groups, agent counts, spaces and config defaults of a scenario, for listings."""
-    scenario = make_scenario(scenario_id)
+def describe(scenario_id: str, **config: Any) -> dict[str, Any]:
+    """Groups, agent counts, spaces, config (defaults unless overridden) and the observation
+    layouts of a scenario, for listings (``marl scenarios``)."""
+    scenario = make_scenario(scenario_id, **config)
     return {
         "id": scenario_id,
+        "scenario": scenario,
         "groups": {
             name: {
                 "n_agents": spec.n_agents,
                 "observation_space": str(spec.observation_space),
                 "action_space": str(spec.action_space),
+                "layout": spec.layout.to_dict() if spec.layout is not None else None,
             }
             for name, spec in scenario.groups().items()
         },

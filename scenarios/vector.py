@@ -414,6 +414,11 @@ class VectorEnv:
         """Legal actions ``{group: bool (B, N, n_actions)}``, or None without masks."""
         return self.scenario.action_mask(self._current_frame())
 
+    def measure(self) -> Frame:
+        """A fresh frame of the worlds as they are now (``Scenario.sense``), for tests and tools
+        that place bodies by hand and call the scenario's hooks; the step makes its own."""
+        return self.scenario.sense(self.world, self.episode)
+
     def _current_frame(self) -> Frame:
         if self._frame is None:
             raise RuntimeError(f"{self.scenario_id}: call reset() before state() or action_mask()")
@@ -424,7 +429,7 @@ class VectorEnv:
         from worlds.render import draw_world
 
         canvas = draw_world(self.world, env_index, size=size)
-        self.scenario.render_extra(self.world, canvas, env_index)
+        self.scenario.render_extra(self._current_frame(), canvas, env_index)
         return canvas.array()
 
     def close(self) -> None:

@@ -261,7 +261,7 @@ class Spread(Scenario):
             state[:, i * n : (i + 1) * n] = values
         return state
 
-    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+    def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
         drones = self.drones
         for landmark in self.landmarks[env_index].tolist():
             lx, ly = landmark.real, landmark.imag
