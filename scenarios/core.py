@@ -203,6 +203,23 @@ class Reward(NamedTuple):
     terms: dict[str, np.ndarray]
 
 
+class ScriptedPolicy:
+    """Base of the scripted baselines that sit beside their scenarios: they implement the Policy
+    protocol (``groups``, ``act``, ``reset``) in numpy. Without memory, ``reset`` does nothing;
+    a baseline with memory overrides it and forgets the worlds ``env_ids``."""
+
+    groups: tuple[str, ...] = ()
+
+    def act(
+        self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Actions ``{group: (B, N, ...)}`` for the policy's groups from their observations."""
+        raise NotImplementedError
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        """Forget the memory of worlds ``env_ids`` (all when None); stateless by default."""
+
+
 class Scenario:
     """Base class of every scenario. Subclasses set ``config_class`` and implement the hooks.
 
