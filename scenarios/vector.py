@@ -85,23 +85,18 @@ class VectorEnv:
         # One random stream per world (scenarios.seeding): world i's episodes depend only on
         # the seed and i, not on the batch size or on what the other worlds do.
         self._generators = world_generators(seed, num_envs)
-        self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
+        self.alive = self._per_agent(bool, True)
         # Episode lengths without a per-step array update: the batch's step count minus the step
         # at which each world's episode started (``Episode.steps``).
         self._episode_start = np.zeros(num_envs, np.int64)
         self.episode = Episode(
-            max_steps=self.cfg.max_steps,
-            alive=self.alive,
-            ended_at={
-                g: np.zeros((num_envs, s.n_agents), np.int64) for g, s in self.groups.items()
-            },
-            _episode_start=self._episode_start,
+            self.cfg.max_steps, self.alive, self._per_agent(np.int64), 0, self._episode_start
         )
         self._parked = {
             group: body for group, body in scenario.parked_bodies.items() if group in self.groups
         }
         self._frame: Frame | None = None
-        self._returns = {g: np.zeros((num_envs, s.n_agents)) for g, s in self.groups.items()}
+        self._returns = self._per_agent(np.float64)
         self._term_sums: dict[str, np.ndarray] = {}
         self._metric_values: dict[str, np.ndarray] = {}
         self._final_obs = {
@@ -109,12 +104,8 @@ class VectorEnv:
             for g, s in self.groups.items()
         }
         self._final_state = np.zeros((num_envs, state_size), np.float32)
-        self._truncated = {
-            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
-        }
-        self._never_terminated = {
-            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
-        }
+        self._truncated = self._per_agent(bool)
+        self._never_terminated = self._per_agent(bool)
         self._action_checks = [
             (g, s.action_space, (num_envs, s.n_agents, *s.action_space.shape))
             for g, s in self.groups.items()
@@ -127,6 +118,12 @@ class VectorEnv:
         self._term_plan: list | None = None
         self._steps_to_time_limit = 0
         self._truncation_flagged = False
+
+    def _per_agent(self, dtype, fill=0) -> dict[str, np.ndarray]:
+        """A ``(B, N)`` array per group, filled with ``fill``."""
+        return {
+            g: np.full((self.num_envs, s.n_agents), fill, dtype) for g, s in self.groups.items()
+        }
 
     # -------------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:

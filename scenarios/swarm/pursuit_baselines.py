@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scenarios.core import ScriptedPolicy
 from scenarios.layout import ObsLayout
 from scenarios.swarm.common import steer, thrust_action
 from scenarios.swarm.pursuit import PursuitConfig, observation_layout
@@ -17,21 +18,18 @@ from worlds.visibility import ray_directions
 
 def _own(o: np.ndarray, layout: ObsLayout) -> tuple[np.ndarray, np.ndarray]:
     """Own position and velocity, complex ``(B, N)``."""
-    own = o[..., layout.slice("own")]
-    return (own[..., 0] + 1j * own[..., 1]), (own[..., 2] + 1j * own[..., 3])
+    own = layout.read_complex(o, "own")
+    return own[..., 0], own[..., 1]
 
 
 def _opponents(o: np.ndarray, layout: ObsLayout):
     """Seen opponents' offsets and relative velocities, complex ``(B, N, k)``, and which slots
     hold one ``(B, N, k)`` bool."""
-    block = layout["opponents"]
-    rows = o[..., layout.slice("opponents")].reshape(*o.shape[:2], block.count, block.features)
-    offset = rows[..., 0] + 1j * rows[..., 1]
-    velocity = rows[..., 2] + 1j * rows[..., 3]
-    return offset, velocity, o[..., layout.valid_slice("opponents")] > 0.5
+    rows = layout.read_complex(o, "opponents")
+    return rows[..., 0], rows[..., 1], layout.read_valid(o, "opponents")
 
 
-class PurePursuitPolicy:
+class PurePursuitPolicy(ScriptedPolicy):
     """Pursuers' baseline: pure pursuit with lead, arena sweep when nothing is in sight."""
 
     groups = ("pursuer",)
@@ -40,9 +38,6 @@ class PurePursuitPolicy:
         self.cfg = cfg
         self.gain = gain
         self.layout = observation_layout(cfg)
-
-    def reset(self, env_ids: np.ndarray | None = None) -> None:
-        """Nothing to forget."""
 
     def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
         cfg = self.cfg
@@ -73,7 +68,7 @@ class PurePursuitPolicy:
         return {"pursuer": action}
 
 
-class EvasionPolicy:
+class EvasionPolicy(ScriptedPolicy):
     """Evaders' baseline: go where the minimum distance to the seen pursuers will be largest.
 
     Candidates are ``n_directions`` headings at full speed for ``horizon`` seconds (kept inside
@@ -88,9 +83,6 @@ class EvasionPolicy:
         self.horizon = horizon
         self.directions = ray_directions(n_directions).astype(np.complex128)
         self.layout = observation_layout(cfg)
-
-    def reset(self, env_ids: np.ndarray | None = None) -> None:
-        """Nothing to forget."""
 
     def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
         cfg = self.cfg
@@ -120,7 +112,7 @@ class EvasionPolicy:
         return {"evader": thrust_action(thrust.astype(np.complex64), cfg.continuous_actions)}
 
 
-class PursuitBaseline:
+class PursuitBaseline(ScriptedPolicy):
     """Acts for both teams by combining one policy per team (e.g. a scripted side against a
     learned one): ``PursuitBaseline(PurePursuitPolicy(cfg), EvasionPolicy(cfg))``."""
 

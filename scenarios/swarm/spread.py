@@ -50,7 +50,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.core import MAX_STEPS, Episode, Frame, GroupSpec, Reward, Scenario, check
+from scenarios.core import (
+    MAX_STEPS,
+    Episode,
+    Frame,
+    GroupSpec,
+    Reward,
+    Scenario,
+    ScriptedPolicy,
+    check,
+)
 from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
@@ -274,10 +283,10 @@ class Spread(Scenario):
         return GreedySpreadPolicy(self.cfg)
 
 
-class GreedySpreadPolicy:
+class GreedySpreadPolicy(ScriptedPolicy):
     """Scripted baseline: greedy landmark assignment, then a proportional velocity controller
     (``common.steer``). Acts for every drone of every world at once from the joint observation
-    ``(B, N, obs)``; it has no memory, so ``reset`` does nothing."""
+    ``(B, N, obs)``; it has no memory."""
 
     groups = ("drone",)
 
@@ -286,17 +295,12 @@ class GreedySpreadPolicy:
         self.gain = gain
         self.layout = observation_layout(cfg)
 
-    def reset(self, env_ids: np.ndarray | None = None) -> None:
-        """Nothing to forget."""
-
     def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
         cfg, layout = self.cfg, self.layout
         o = obs["drone"]
-        position = o[..., 0] + 1j * o[..., 1]  # (B, N)
-        velocity = o[..., 2] + 1j * o[..., 3]
-        relative = o[:, :1, layout.slice("landmarks")]  # drone 0's view of the landmarks
-        # (B, 1, L) complex, in world coordinates
-        landmarks = position[:, :1, None] + relative[..., 0::2] + 1j * relative[..., 1::2]
+        position, velocity = layout.read_complex(o, "own").transpose(2, 0, 1)  # (B, N) each
+        # Drone 0's view of the landmarks, in world coordinates: (B, 1, L) complex.
+        landmarks = position[:, :1, None] + layout.read_complex(o[:, :1], "landmarks")[..., 0]
         target = self._assign(np.abs(landmarks - position[..., None]))
         goal = np.take_along_axis(landmarks[:, 0], target, axis=1)
         action = steer(
