@@ -157,6 +157,7 @@ class Spread(Scenario):
         n = cfg.n_agents
         # The search finds at least the nearest drone (collisions, min_separation), also when
         # the observation shows none; a lone drone has no neighbour at all.
+        self.k = cfg.k
         self.k_search = min(max(cfg.k, 1), n - 1)
         self.layout = observation_layout(cfg)
         action_space = thrust_space(cfg.continuous_actions)
@@ -186,7 +187,12 @@ class Spread(Scenario):
         )
         n = cfg.n_agents
         self.landmarks = np.zeros((num_worlds, n), np.complex64)  # x + iy
-        self.obs = self.layout.buffer(num_worlds, n)
+        self.obs = obs = self.layout.buffer(num_worlds, n)
+        # The blocks written every step, as views (one lookup here, none per step).
+        self._own = obs["own"]
+        self._landmark_offset = obs.complex("landmarks")[..., 0]
+        self._neighbours = obs.complex("neighbours")
+        self._neighbour_valid = obs.valid("neighbours")
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
@@ -211,21 +217,14 @@ class Spread(Scenario):
     def sense(self, world: WorldBatch, episode: Episode) -> SpreadFrame:
         drones = self.drones
         # Landmarks relative to each drone, computed straight into the observation.
-        offset = self.obs.complex("landmarks")[..., 0]
+        offset = self._landmark_offset
         np.subtract(self.landmarks[:, None, :], drones.position[:, :, None], out=offset)
         pair = pairwise(drones.position)
         near = None
         if self.k_search:
             near = nearest_neighbours(drones.position, drones.velocity, self.k_search, pair=pair)
-        return SpreadFrame(
-            world,
-            episode,
-            pair=pair,
-            near=near,
-            landmark_offset=offset,
-            nearest=np.minimum.reduce(np.abs(offset), axis=1),
-            overlaps=self._overlaps(pair, near),
-        )
+        nearest = np.minimum.reduce(np.abs(offset), axis=1)
+        return SpreadFrame(world, episode, pair, near, offset, nearest, self._overlaps(pair, near))
 
     def _overlaps(self, pair: Pairwise, near: Neighbours | None) -> np.ndarray:
         limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
@@ -234,14 +233,13 @@ class Spread(Scenario):
         return overlap_counts(pair.dist2, limit, self._ones)
 
     def observe(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
-        obs = self.obs
-        obs["own"][...] = self.drones.kinematics  # x, y, vx, vy in one copy
-        if self.cfg.k:
-            k, near, neighbours = self.cfg.k, frame.near, obs.complex("neighbours")
+        self._own[...] = self.drones.kinematics  # x, y, vx, vy in one copy
+        if k := self.k:
+            near, neighbours = frame.near, self._neighbours
             neighbours[..., 0] = near.offset[..., :k]
             neighbours[..., 1] = near.velocity[..., :k]
-            obs.valid("neighbours")[...] = near.mask[..., :k]
-        return {"drone": obs.array}
+            self._neighbour_valid[...] = near.mask[..., :k]
+        return {"drone": self.obs.array}
 
     def reward(self, frame: SpreadFrame) -> Reward:
         # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
