@@ -16,15 +16,16 @@ Density
     ``sigma_m`` uniform in ``[sigma_min, sigma_max] * side`` and ``w_m`` uniform in ``[0.5, 1]``;
     zero in cells under obstacles; normalized to sum 1 over the grid.
 
-Observation (float32, per drone; the size does not depend on ``n_agents``)
-    ``[x, y, vx, vy,`` the density patch: ``phi * grid_size^2`` (1 on average) at the
-    ``patch_size x patch_size`` points ``(x + a * patch_spacing, y + b * patch_spacing)``,
-    ``a, b = -(patch_size - 1)/2 ... (patch_size - 1)/2``, row by row (b outer), 0 off the grid,
-    ``(dx, dy, dvx, dvy)`` of each of the ``k_neighbours`` nearest drones within
-    ``comms_radius`` sorted by distance (zeros past the last one), a valid flag for each,
-    and ``n_rays`` lidar distances (rays at angles ``2 pi r / n_rays`` from +x, against walls and
-    obstacles, ``lidar_range`` when nothing is hit)``]``. Size
-    ``4 + patch_size^2 + 5 * k_neighbours + n_rays``.
+Observation (float32, per drone; blocks in this order, sizes for the default config)
+{observation}
+    ``density``: ``phi * grid_size^2`` (1 on average) at the ``patch_size x patch_size`` points
+    ``(x + a * patch_spacing, y + b * patch_spacing)``, ``a, b = -(patch_size - 1)/2 ...
+    (patch_size - 1)/2``, row by row (b outer), 0 off the grid. ``neighbours``: the
+    ``k_neighbours`` nearest drones within ``comms_radius``, sorted by distance (zeros past the
+    last one). ``lidar``: rays at angles ``2 pi r / n_rays`` from +x, counterclockwise, against
+    walls and obstacles, ``lidar_range`` when nothing is hit (no block when ``n_rays`` is 0).
+    Size ``4 + patch_size^2 + 5 * k_neighbours + n_rays``, whatever ``n_agents``;
+    ``marl scenarios --obs swarm/coverage-v0 -e n_rays=16`` prints the table for other configs.
 
 Actions
     ``Discrete(5)`` (default): no thrust, +x, -x, +y, -y at full thrust. With
@@ -52,8 +53,8 @@ Metrics (per episode)
     ``min_separation``: smallest centre distance between two drones;
     ``algebraic_connectivity``: the second smallest eigenvalue of the communication graph's
     Laplacian ``D - A`` at the last step (0 when disconnected); ``connected``: fraction of steps
-    with a connected graph. ``cost_ratio`` and ``algebraic_connectivity`` are evaluated only at
-    an episode's last step (the only value reported), which keeps the per-step cost low.
+    with a connected graph. ``cost_ratio`` and ``algebraic_connectivity`` are measured once,
+    when the episode ends (``episode_end``), which keeps the per-step cost low.
 
 State (for a centralized critic)
     All drones' ``x, y, vx, vy`` (blocks of ``n_agents``), then each Gaussian's
@@ -76,13 +77,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gymnasium import spaces
 
-from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, Episode, Frame, GroupSpec, Reward, Scenario, check
 from scenarios.fields import param
-from scenarios.registry import register
+from scenarios.layout import ObsLayout, entities, vector
+from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
@@ -90,14 +92,17 @@ from scenarios.swarm.common import (
     is_connected,
     overlap_counts,
     spaced_points,
-    steer,
     thrust_space,
     write_thrust,
 )
+from scenarios.swarm.coverage_density import block_sums, draw_density, mixture_density
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.coverage import GridField
-from worlds.sensors import nearest_neighbours, pairwise
+from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
 from worlds.visibility import box_lidar
+
+if TYPE_CHECKING:
+    from scenarios.swarm.coverage_baseline import LloydPolicy
 
 LAUNCH_SPACING = 0.4
 """Distance between neighbouring drones on the launch grid, metres."""
@@ -198,31 +203,72 @@ class CoverageConfig(SwarmConfig):
         return [(ring * math.cos(a), ring * math.sin(a), half) for a in angles]
 
 
+def observation_layout(cfg: CoverageConfig) -> ObsLayout:
+    """The drone's observation, block by block (its size does not depend on ``n_agents``)."""
+    blocks = [
+        vector("own", ("x", "y", "vx", "vy"), "position and velocity"),
+        entities("density", cfg.patch_size**2, ("phi",), "density at the patch's points"),
+        entities(
+            "neighbours",
+            cfg.k_neighbours,
+            ("dx", "dy", "dvx", "dvy"),
+            "nearest drones within comms range, relative, by distance",
+            valid=True,
+        ),
+    ]
+    if cfg.n_rays:  # an empty set without validity flags would still take one column
+        blocks.append(entities("lidar", cfg.n_rays, ("distance",), "one per ray, from +x"))
+    return ObsLayout(*blocks)
+
+
+@dataclass
+class CoverageFrame(Frame):
+    """What one step measured (``Coverage.sense``)."""
+
+    pair: Pairwise
+    """Distances between the drones."""
+    near: Neighbours
+    """Nearest drones of each drone (at least one)."""
+    adjacent: np.ndarray
+    """The communication graph ``(B, N, N)`` bool: drones within ``comms_radius``."""
+    connected: np.ndarray
+    """Whether each world's communication graph is connected ``(B,)``."""
+    coverage: np.ndarray
+    """Density-weighted coverage ``C_t`` ``(B,)`` float32."""
+    gain: np.ndarray
+    """``C_t - C_{t-1}`` ``(B, 1)`` float32 (the coverage reward before its scale)."""
+    overlaps: np.ndarray
+    """Other drones each drone overlaps ``(B, N)`` float32."""
+
+
 @register("swarm/coverage-v0")
 class Coverage(Scenario):
+    """The scenario (see the module documentation).
+
+    Per-world episode state, set by ``reset``: the density (``field``, ``mixture``), the Lloyd
+    reference's cost (``lloyd_cost``, read when the episode ends) and ``coverage``, the coverage
+    of the last step sensed (of the launch positions right after a reset), which the next
+    step's gain is measured from; ``sense`` alone advances it, once per step.
+    """
+
     config_class = CoverageConfig
     metric_reduce = {
         "coverage": "last",
         "coverage_mean": "mean",
-        "cost_ratio": "last",
         "collisions": "mean",
         "min_separation": "min",
-        "algebraic_connectivity": "last",
         "connected": "mean",
     }
 
     def __init__(self, cfg: CoverageConfig) -> None:
         super().__init__(cfg)
-        self.k = cfg.k_neighbours
         self.k_found = min(cfg.k_neighbours, cfg.n_agents - 1)
         # The search finds at least the nearest drone (for collisions and min_separation),
         # also when the observation shows none.
         self.k_search = max(self.k_found, 1)
-        self.obs_size = 4 + cfg.patch_size**2 + 5 * self.k + cfg.n_rays
-        observation_space = spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32)
+        self.layout = observation_layout(cfg)
         action_space = thrust_space(cfg.continuous_actions)
-        self._groups = {"drone": GroupSpec("drone", cfg.n_agents, observation_space, action_space)}
-        self.reward_terms: dict[str, np.ndarray] = {}
+        self._groups = {"drone": GroupSpec.of("drone", cfg.n_agents, self.layout, action_space)}
         steps = np.arange(cfg.patch_size, dtype=np.float32) - (cfg.patch_size - 1) / 2
         self.patch_steps = (steps * cfg.patch_spacing).astype(np.float32)
 
@@ -265,25 +311,14 @@ class Coverage(Scenario):
             self.free_cells &= ~inside
         m = cfg.n_gaussians
         self.mixture = np.zeros((num_worlds, 4, m), np.float32)  # mu_x, mu_y, sigma, w
-        n, k = cfg.n_agents, self.k
-        self._obs = obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
-        start = 4 + cfg.patch_size**2
-        self._obs_patch = obs[..., 4:start]
-        self._obs_patch_grid = self._obs_patch.reshape(num_worlds, n, cfg.patch_size, -1)  # a view
-        neighbours = obs[..., start : start + 4 * k].view(np.complex64)
-        self._obs_neighbours = neighbours.reshape(num_worlds, n, k, 2)
-        self._obs_valid = obs[..., start + 4 * k : start + 5 * k]
-        self._obs_lidar = obs[..., start + 5 * k :]
+        n, size = cfg.n_agents, cfg.patch_size
+        self.obs = self.layout.buffer(num_worlds, n)
+        self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
         self.coverage = np.zeros(num_worlds, np.float32)
-        self._previous_coverage = np.zeros(num_worlds, np.float32)
         self.lloyd_cost = np.ones(num_worlds)
-        self.cost_ratio = np.full(num_worlds, np.nan)
-        self.fiedler = np.full(num_worlds, np.nan)
-        self.steps = np.zeros(num_worlds, np.int64)
-        self._oldest_step = 0
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         return world
 
@@ -300,21 +335,9 @@ class Coverage(Scenario):
         weights = self.field.values[env_ids]
         covered = self.field.disc_cover(start, cfg.sensing_radius)
         self.coverage[env_ids] = np.einsum("bc,bc->b", weights, covered)
-        self._previous_coverage[env_ids] = self.coverage[env_ids]
-        fine, coarse = cfg.grid_size, cfg.reference_grid
-        block = fine // coarse
-        # Block sums: over each block's rows (a middle axis), then its columns (strided adds).
-        rows = np.add.reduce(weights.reshape(count, coarse, block, fine), axis=2)
-        coarse_weights = rows[..., 0::block].copy()
-        for column in range(1, block):
-            coarse_weights += rows[..., column::block]
-        coarse_weights = coarse_weights.reshape(count, coarse * coarse)
+        coarse_weights = block_sums(weights, cfg.grid_size, cfg.reference_grid)
         reference = self.reference_field.lloyd(start, cfg.lloyd_iterations, coarse_weights)
         self.lloyd_cost[env_ids] = self.field.locational_cost(reference, weights)
-        self.cost_ratio[env_ids] = np.nan
-        self.fiedler[env_ids] = np.nan
-        self.steps[env_ids] = 0
-        self._oldest_step = int(self.steps.max())
 
     def _draw_density(self, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
@@ -323,50 +346,68 @@ class Coverage(Scenario):
         sigma = rng.uniform(cfg.sigma_min, cfg.sigma_max, (count, m)) * side
         weight = rng.uniform(0.5, 1.0, (count, m))
         self.mixture[env_ids] = np.stack([mu_x, mu_y, sigma, weight], 1)
-        # float32 throughout: this runs for every reset world. A Gaussian is separable,
-        # exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) exp(-dy^2 / 2s^2): per-axis factors
-        # (worlds, components, G), combined over the components by a batched matrix product.
-        g = cfg.grid_size
-        precision = (-0.5 / sigma**2).astype(np.float32)[..., None]
-        along_x = self.field.cx - mu_x.astype(np.float32)[..., None]
-        along_y = self.field.cy - mu_y.astype(np.float32)[..., None]
-        factors = np.stack([along_x, along_y])  # (2, worlds, components, G)
-        factors *= factors
-        factors *= precision
-        np.exp(factors, out=factors)
-        factors[1] *= weight.astype(np.float32)[..., None]
-        density = np.matmul(factors[1].transpose(0, 2, 1), factors[0])  # (worlds, G rows, G)
-        density = density.reshape(count, g * g)
-        density += np.float32(cfg.density_floor)
-        density *= self.free_cells
-        self.field.values[env_ids] = density / density.sum(axis=1, keepdims=True)
+        density = mixture_density(
+            self.field, (mu_x, mu_y, sigma, weight), cfg.density_floor, self.free_cells
+        )
+        self.field.values[env_ids] = density
         self.field.refresh()
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
         cfg = self.cfg
         write_thrust(actions["drone"], self.drones.command, cfg.max_force, cfg.continuous_actions)
-        self.steps += 1
-        self._oldest_step += 1
 
-    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def sense(self, world: WorldBatch, episode: Episode) -> CoverageFrame:
         cfg, drones = self.cfg, self.drones
         position = drones.position
-        self._obs[..., :4] = drones.kinematics
-        patch = self.field.sample_patch(position, self.patch_steps, self.patch_steps)
-        self._obs_patch_grid[...] = patch  # already scaled by grid_size^2 (field.patch_scale)
-        self._pair = pair = pairwise(position)
-        self._near = near = nearest_neighbours(position, drones.velocity, self.k_search, pair=pair)
-        self._adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
+        pair = pairwise(position)
+        near = nearest_neighbours(position, drones.velocity, self.k_search, pair=pair)
+        adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
+        coverage, _ = self.field.covered_weight(position, cfg.sensing_radius)
+        gain = (coverage - self.coverage)[:, None]
+        # The gain's reference advances once per step. A world just reset keeps its launch
+        # coverage (sense runs again after other worlds reset, with steps 0 for those).
+        np.copyto(self.coverage, coverage, where=episode.steps > 0)
+        limit = 2 * cfg.drone_radius + cfg.contact_margin
+        return CoverageFrame(
+            world,
+            episode,
+            pair=pair,
+            near=near,
+            adjacent=adjacent,
+            connected=is_connected(adjacent),
+            coverage=coverage,
+            gain=gain,
+            overlaps=self._overlaps(pair, near, limit),
+        )
+
+    def _overlaps(self, pair: Pairwise, near: Neighbours, limit: float) -> np.ndarray:
+        """Other drones each drone overlaps, ``(B, N)`` float32. Read off the sorted k-nearest
+        distances when that is exact (no drone has all k nearest within the limit), else from
+        the whole distance table."""
+        if near.dist[..., 0].min() >= limit:
+            return self._no_overlaps
+        touching = near.dist < np.float32(limit)
+        if self.k_search < self.cfg.n_agents - 1 and touching[..., -1].any():
+            return overlap_counts(pair.dist2, limit, self._ones)
+        return touching.astype(np.float32) @ self._ones[: self.k_search]
+
+    def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
+        cfg, drones, obs = self.cfg, self.drones, self.obs
+        obs["own"][...] = drones.kinematics
+        # Already scaled by grid_size^2 (field.patch_scale).
+        self._patch[...] = self.field.sample_patch(
+            drones.position, self.patch_steps, self.patch_steps
+        )
         if self.k_found:
-            k = self.k_found
+            k, near = self.k_found, frame.near
             in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
-            found = self._obs_neighbours[:, :, :k]
+            found = obs.complex("neighbours")[:, :, :k]
             np.multiply(near.offset[..., :k], in_range, out=found[..., 0])
             np.multiply(near.velocity[..., :k], in_range, out=found[..., 1])
-            self._obs_valid[..., :k] = in_range
+            obs.valid("neighbours")[..., :k] = in_range
         if cfg.n_rays:
-            self._obs_lidar[...] = box_lidar(
+            obs["lidar"][..., 0] = box_lidar(
                 drones.x,
                 drones.y,
                 cfg.n_rays,
@@ -374,65 +415,44 @@ class Coverage(Scenario):
                 room=(cfg.side / 2, cfg.side / 2),
                 boxes=self.obstacle_boxes,
             )
-        return {"drone": self._obs}
+        return {"drone": obs.array}
 
-    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def reward(self, frame: CoverageFrame) -> Reward:
         cfg = self.cfg
-        self._previous_coverage[...] = self.coverage
-        self.coverage, self._covered = self.field.covered_weight(
-            self.drones.position, cfg.sensing_radius
-        )
-        gain = (self.coverage - self._previous_coverage)[:, None]
-        gain *= np.float32(cfg.coverage_reward)
-        limit = 2 * cfg.drone_radius + cfg.contact_margin
-        self._collisions = self._overlaps(limit)
-        collision = self._collisions * np.float32(-cfg.collision_penalty)
-        self._connected = is_connected(self._adjacent)
-        connectivity = np.where(self._connected, 0.0, -cfg.disconnect_penalty).astype(np.float32)
+        coverage = frame.gain * np.float32(cfg.coverage_reward)
+        collision = frame.overlaps * np.float32(-cfg.collision_penalty)
+        connectivity = np.where(frame.connected, 0.0, -cfg.disconnect_penalty).astype(np.float32)
         connectivity = connectivity[:, None]
-        np.add(gain, collision, out=self._reward)
+        np.add(coverage, collision, out=self._reward)
         self._reward += connectivity
-        self.reward_terms = {"coverage": gain, "collision": collision, "connectivity": connectivity}
-        if self._oldest_step >= cfg.max_steps:
-            self._episode_end_figures(np.flatnonzero(self.steps >= cfg.max_steps))
-        return {"drone": self._reward}
+        terms = {"coverage": coverage, "collision": collision, "connectivity": connectivity}
+        return Reward({"drone": self._reward}, terms)
 
-    def _overlaps(self, limit: float) -> np.ndarray:
-        """Other drones each drone overlaps, ``(B, N)`` float32. Read off the sorted k-nearest
-        distances when that is exact (no drone has all k nearest within the limit), else from
-        the whole distance table."""
-        nearest = self._near.dist
-        if nearest[..., 0].min() >= limit:
-            return self._no_overlaps
-        touching = nearest < np.float32(limit)
-        if self.k_search < self.cfg.n_agents - 1 and touching[..., -1].any():
-            return overlap_counts(self._pair.dist2, limit, self._ones)
-        return touching.astype(np.float32) @ self._ones[: self.k_search]
-
-    def _episode_end_figures(self, env_ids: np.ndarray) -> None:
-        """The costly figures reported only at an episode's last step: cost ratio and the
-        algebraic connectivity."""
-        position = self.drones.position[env_ids]
-        cost = self.field.locational_cost(position, self.field.values[env_ids])
-        self.cost_ratio[env_ids] = cost / np.maximum(self.lloyd_cost[env_ids], 1e-12)
-        # Zero where the graph is disconnected; eigenvalues only for the connected worlds.
-        connected = env_ids[self._connected[env_ids]]
-        self.fiedler[env_ids] = 0.0
-        if connected.size:
-            self.fiedler[connected] = algebraic_connectivity(self._adjacent[connected])
-
-    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def metrics(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
         return {
-            "coverage": self.coverage,
-            "coverage_mean": self.coverage,
-            "cost_ratio": self.cost_ratio,
-            "collisions": self._collisions,
-            "min_separation": self._near.dist[..., 0],
-            "algebraic_connectivity": self.fiedler,
-            "connected": self._connected,
+            "coverage": frame.coverage,
+            "coverage_mean": frame.coverage,
+            "collisions": frame.overlaps,
+            "min_separation": frame.near.dist[..., 0],
+            "connected": frame.connected,
         }
 
-    def state(self, world: WorldBatch) -> np.ndarray:
+    def episode_end(self, frame: CoverageFrame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The costly figures, measured once at an episode's last step: the cost ratio and the
+        algebraic connectivity (zero where the graph is disconnected; eigenvalues only for the
+        connected worlds)."""
+        position = self.drones.position[env_ids]
+        cost = self.field.locational_cost(position, self.field.values[env_ids])
+        fiedler = np.zeros(len(env_ids))
+        connected = frame.connected[env_ids]
+        if connected.any():
+            fiedler[connected] = algebraic_connectivity(frame.adjacent[env_ids[connected]])
+        return {
+            "cost_ratio": cost / np.maximum(self.lloyd_cost[env_ids], 1e-12),
+            "algebraic_connectivity": fiedler,
+        }
+
+    def state(self, frame: Frame) -> np.ndarray:
         n, drones, state = self.cfg.n_agents, self.drones, self._state
         for i, values in enumerate((drones.x, drones.y, drones.vx, drones.vy)):
             state[:, i * n : (i + 1) * n] = values
@@ -443,39 +463,18 @@ class Coverage(Scenario):
     def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
         from worlds.render import GROUP_COLORS  # rendering only: keep Pillow off the import
 
-        cfg, field = self.cfg, self.field
-        values = field.values[env_index]
-        peak = max(float(values.max()), 1e-12)
-        half = field.cell / 2
+        cfg = self.cfg
         covered = self.field.disc_cover(self.drones.position, cfg.sensing_radius)[env_index]
-        for cell in np.flatnonzero(values > 0.05 * peak).tolist():
-            level = float(values[cell]) / peak
-            centre = field.centres[cell]
-            x, y = float(centre.real), float(centre.imag)
-            shade = (
-                (255, int(240 - 150 * level), int(220 - 200 * level))
-                if covered[cell]
-                else (int(250 - 60 * level), int(250 - 60 * level), int(246 - 60 * level))
-            )
-            canvas.polygon(
-                [
-                    (x - half, y - half),
-                    (x + half, y - half),
-                    (x + half, y + half),
-                    (x - half, y + half),
-                ],
-                fill=shade,
-            )
+        draw_density(canvas, self.field, env_index, covered)
         x, y = self.drones.x[env_index], self.drones.y[env_index]
-        adjacent = self._adjacent[env_index] if hasattr(self, "_adjacent") else None
-        connected = bool(self._connected[env_index]) if hasattr(self, "_connected") else True
+        position = self.drones.position[env_index]
+        adjacent = np.abs(position[:, None] - position[None, :]) <= cfg.comms_radius
+        connected = bool(is_connected(adjacent[None])[0])
         color = (78, 154, 6) if connected else (204, 0, 0)
         for i in range(cfg.n_agents):
             canvas.circle(
                 float(x[i]), float(y[i]), cfg.sensing_radius, fill=None, outline=(180, 180, 200)
             )
-            if adjacent is None:
-                continue
             for j in np.flatnonzero(adjacent[i, i + 1 :]).tolist():
                 j += i + 1
                 canvas.line(float(x[i]), float(y[i]), float(x[j]), float(y[j]), color)
@@ -484,36 +483,12 @@ class Coverage(Scenario):
         canvas.text(-cfg.side / 2, cfg.side / 2, f"coverage {float(self.coverage[env_index]):.2f}")
 
     def scripted_policy(self) -> LloydPolicy:
+        from scenarios.swarm.coverage_baseline import LloydPolicy
+
         return LloydPolicy(self)
 
 
-class LloydPolicy:
-    """Scripted baseline: Lloyd's algorithm (see the module documentation).
-
-    Acts for every drone of every world at once; reads drones' positions and velocities from
-    the observation and the density grid from ``scenario``.
-    """
-
-    def __init__(self, scenario: Coverage, gain: float = 2.0) -> None:
-        self.scenario = scenario
-        self.gain = gain
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        cfg = self.scenario.cfg
-        o = obs["drone"]
-        position = (o[..., 0] + 1j * o[..., 1]).astype(np.complex64)
-        velocity = (o[..., 2] + 1j * o[..., 3]).astype(np.complex64)
-        centroid, _ = self.scenario.field.voronoi_centroids(position)
-        action = steer(
-            position,
-            velocity,
-            centroid,
-            gain=self.gain,
-            max_speed=cfg.max_speed,
-            continuous=cfg.continuous_actions,
-        )
-        return {"drone": action}
-
+document(Coverage)
 
 if __name__ == "__main__":
     import sys

@@ -12,8 +12,8 @@ their new count.
 
 Agents
     One group, ``drone``, of ``n_agents`` drones (ids ``drone_0`` ...). A drone that drops out is
-    done (per-agent termination): its body is parked outside the arena and its thrust is zero.
-    The world ends when every drone has dropped out, or after ``max_steps``.
+    done (per-agent termination): its body is parked outside the arena, without thrust. The
+    world ends when every drone has dropped out, or after ``max_steps``.
 
 Slots
     The alive drones are ranked by index (``r = 0 .. m - 1`` among ``m`` alive); slot offsets in
@@ -24,13 +24,13 @@ Slots
     position is ``leader + heading * offset`` (complex numbers, ``heading`` the leader's unit
     direction of travel). When a drone drops out the ranks, and so the slots, are recomputed.
 
-Observation (float32, per drone; its size does not depend on ``n_agents``)
-    ``[x, y, vx, vy`` (own state), ``sx - x, sy - y`` (own slot), ``lx - x, ly - y`` (the
-    leader), ``lvx, lvy`` (the leader's velocity), ``wx, wy`` (the wind felt, as own
-    acceleration in m/s^2), a one-hot of the commanded shape (line, wedge, ring), then for each of
-    the ``k_neighbours`` nearest alive drones ``(dx, dy, dvx, dvy, dsx, dsy)`` (offset, relative
-    velocity and slot offset ``s_j - s_i``), and a valid flag for each``]``. Size
-    ``15 + 7 * k_neighbours``; missing neighbours are zeros. Metres, centred on the arena.
+Observation (float32, per drone; blocks in this order, sizes for the default config)
+{observation}
+    Relative vectors point from the drone (``slot``: ``s - p``, ``leader``: ``l - p``); ``wind``
+    is the wind felt, as own acceleration in m/s^2; ``shape`` is a one-hot of the commanded
+    shape. ``neighbours``: the ``k_neighbours`` nearest alive drones by distance, each as offset,
+    relative velocity and slot offset ``s_j - s_i``; missing ones are zeros. Size
+    ``15 + 7 * k_neighbours``, whatever ``n_agents``. Metres, centred on the arena.
 
 Actions
     ``Discrete(5)`` (default): no thrust, +x, -x, +y, -y at full thrust. With
@@ -65,7 +65,7 @@ State (for a centralized critic)
     All drones' ``x, y, vx, vy``, slots ``x, y`` and alive flags (blocks of ``n_agents``), then the
     leader's ``x, y, vx, vy`` and the shape one-hot: ``7 * n_agents + 7`` floats.
 
-Scripted baselines
+Scripted baselines (``scenarios.swarm.formation_baseline``)
     ``ConsensusFormationPolicy`` (``scripted_policy()``): desired velocity
     ``v*_i = v_L + k_p (s_i - p_i) + k_c / |N_i| sum_{j in N_i} ((p_j - p_i) - (s_j - s_i))``
     over the observed neighbours ``N_i``, capped at ``max_speed``. ``BoidsPolicy``:
@@ -83,13 +83,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gymnasium import spaces
 
-from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, Episode, Frame, GroupSpec, Reward, Scenario, check
 from scenarios.fields import param
-from scenarios.registry import register
+from scenarios.layout import ObsLayout, entities, vector
+from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
@@ -97,15 +98,21 @@ from scenarios.swarm.common import (
     polarization,
     procrustes_error,
     spaced_points,
-    thrust_action,
     thrust_space,
     write_thrust,
 )
+from scenarios.swarm.formation_geometry import (
+    SHAPES,
+    PathProgress,
+    WindField,
+    draw_formation,
+    slot_offsets,
+)
 from worlds import HolonomicPointMass, WorldBatch
-from worlds.sensors import nearest_neighbours, pairwise
+from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
 
-SHAPES = ("line", "wedge", "ring")
-OBS_BASE = 15  # x, y, vx, vy, slot, leader, leader velocity, wind, shape one-hot
+if TYPE_CHECKING:
+    from scenarios.swarm.formation_baseline import ConsensusFormationPolicy
 
 
 @dataclass(frozen=True)
@@ -183,35 +190,69 @@ class FormationConfig(SwarmConfig):
         return 0.5 * self.spacing * math.ceil(math.sqrt(self.n_agents))
 
 
-def slot_offsets(
-    shape: np.ndarray, rank: np.ndarray, count: np.ndarray, spacing: float
-) -> np.ndarray:
-    """Slot offsets in the leader's frame (``x`` forward, ``y`` left) as complex64 ``(B, N)``,
-    for shape indices ``shape`` ``(B, 1)`` (see ``SHAPES``), ranks ``(B, N)`` and alive counts
-    ``(B, 1)``; the formulas are in the module's documentation."""
-    rank = rank.astype(np.float32)
-    count = count.astype(np.float32)
-    # Real float32 arithmetic into the (forward, left) pairs of a complex64 array: about a
-    # third of the cost of building the three complex templates and choosing between them.
-    out = np.empty((*rank.shape, 2), np.float32)
-    forward, left = out[..., 0], out[..., 1]
-    angle = rank * (np.float32(2 * math.pi) / np.maximum(count, 1.0))
-    radius = np.maximum(count * np.float32(1 / (2 * math.pi)), 1.0)
-    np.multiply(np.cos(angle), -radius, out=forward)  # ring: cos(pi + a) = -cos(a)
-    np.multiply(np.sin(angle), -radius, out=left)
-    is_line, is_wedge = shape == 0, shape == 1
-    np.copyto(forward, np.float32(-1.0), where=is_line)
-    np.copyto(left, rank - (count - 1.0) * 0.5, where=is_line)
-    pair = np.floor(rank * np.float32(0.5))
-    row = pair + 1.0
-    np.copyto(forward, -row, where=is_wedge)
-    np.copyto(left, row * (1.0 - 2.0 * (rank - 2.0 * pair)), where=is_wedge)
-    out *= np.float32(spacing)
-    return out.view(np.complex64)[..., 0]
+def observation_layout(cfg: FormationConfig) -> ObsLayout:
+    """The drone's observation, block by block (its size does not depend on ``n_agents``)."""
+    return ObsLayout(
+        vector("own", ("x", "y", "vx", "vy"), "position and velocity"),
+        vector("slot", ("dx", "dy"), "own slot, relative"),
+        vector("leader", ("dx", "dy"), "the leader, relative"),
+        vector("leader_velocity", ("vx", "vy"), "the leader's velocity"),
+        vector("wind", ("ax", "ay"), "the wind felt, m/s^2"),
+        vector("shape", SHAPES, "the commanded shape, one-hot"),
+        entities(
+            "neighbours",
+            cfg.k_neighbours,
+            ("dx", "dy", "dvx", "dvy", "dsx", "dsy"),
+            "nearest alive drones: offset, relative velocity, slot offset",
+            valid=True,
+        ),
+    )
+
+
+@dataclass
+class FormationFrame(Frame):
+    """What one step measured (``Formation.sense``). ``leader``, ``leader_velocity``, ``shape``,
+    ``slots`` and ``wind`` are the scenario's per-world arrays as this sense left them."""
+
+    leader: np.ndarray
+    """The leader's position ``(B, 1)`` complex."""
+    leader_velocity: np.ndarray
+    """The leader's velocity ``(B, 1)`` complex."""
+    shape: np.ndarray
+    """The commanded shape's index in ``SHAPES`` ``(B, 1)``."""
+    slots: np.ndarray
+    """Each drone's slot ``(B, N)`` complex."""
+    wind: np.ndarray
+    """The wind force at each drone ``(B, N)`` complex newtons."""
+    to_slot: np.ndarray
+    """Each drone's slot relative to it ``(B, N)`` complex: a view of the observation's block."""
+    pair: Pairwise
+    """Distances between the drones (parked ones included)."""
+    near: Neighbours | None
+    """Nearest drones of each drone (parked ones sort last); None when none are observed."""
+    neighbour_alive: np.ndarray | None
+    """Whether each of ``near``'s drones is alive ``(B, N, k)``; None when all drones are."""
+    slot_error: np.ndarray
+    """Mean distance of the alive drones to their slots ``(B,)``."""
+    overlaps: np.ndarray
+    """Other drones each alive drone overlaps ``(B, N)`` float32 (0 for dropped ones)."""
+    collision_rate: np.ndarray
+    """Overlaps per alive drone ``(B,)``."""
+    dropping: np.ndarray
+    """Drones that drop out at this step ``(B, N)`` bool."""
+    centroid_travel: np.ndarray
+    """Angle the alive drones' centroid has travelled around the path centre ``(B,)``."""
 
 
 @register("swarm/formation-v0")
 class Formation(Scenario):
+    """The scenario (see the module documentation). Per-world episode state, drawn by ``reset``
+    for the episode: the leader's start (``phase0``, ``direction``), the shapes (``first_shape``,
+    ``second_shape``, ``switch_step``), each drone's ``drop_step``, the ``wind_field``. Advanced
+    by ``sense`` alone: ``time``, the leader, the commanded ``shape``, the ``slots``; ``wind`` at
+    each drone, which the next ``apply_actions`` adds to the thrust; ``progress`` along the path
+    (advanced once per step, although the vector env senses twice where other worlds reset)."""
+
     config_class = FormationConfig
     metric_reduce = {
         "formation_error": "mean",
@@ -221,16 +262,14 @@ class Formation(Scenario):
         "progress": "last",
         "dropped": "last",
     }
+    parked_bodies = {"drone": "drone"}
 
     def __init__(self, cfg: FormationConfig) -> None:
         super().__init__(cfg)
-        self.k = cfg.k_neighbours
-        self.obs_size = OBS_BASE + 7 * self.k
-        observation_space = spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32)
+        self.layout = observation_layout(cfg)
         action_space = thrust_space(cfg.continuous_actions)
-        self._groups = {"drone": GroupSpec("drone", cfg.n_agents, observation_space, action_space)}
+        self._groups = {"drone": GroupSpec.of("drone", cfg.n_agents, self.layout, action_space)}
         self.shape_choices = np.array([SHAPES.index(s) for s in cfg.shapes], np.int64)
-        self.reward_terms: dict[str, np.ndarray] = {}
 
     def groups(self) -> dict[str, GroupSpec]:
         return self._groups
@@ -241,7 +280,7 @@ class Formation(Scenario):
     # ------------------------------------------------------------------------------ world
     def make_world(self, num_worlds: int) -> WorldBatch:
         cfg = self.cfg
-        n, b, waves = cfg.n_agents, num_worlds, cfg.wind_waves
+        n, b = cfg.n_agents, num_worlds
         world = WorldBatch(
             num_worlds, cfg.side, cfg.side, dt=cfg.dt, substeps=cfg.substeps, damping=cfg.damping
         )
@@ -249,54 +288,37 @@ class Formation(Scenario):
         # Thrust is capped in apply_actions; the wind comes on top of it.
         dynamics = HolonomicPointMass(cfg.max_force, cfg.max_speed, limit_force=False)
         self.drones = world.add_group("drone", n, radius=cfg.drone_radius, dynamics=dynamics)
-        # Episode state, all per world (and per drone).
-        self.steps = np.zeros(b, np.int64)
-        self.active = np.ones((b, n), bool)
+        # Drawn by reset.
         self.drop_step = np.zeros((b, n), np.int64)
         self.phase0 = np.zeros(b, np.float32)
         self.direction = np.ones(b, np.float32)
         self.first_shape = np.zeros(b, np.int64)
         self.second_shape = np.zeros(b, np.int64)
         self.switch_step = np.zeros(b, np.int64)
-        self.wave_vector = np.zeros((b, max(waves, 1), 2), np.float32)  # kx, ky
-        self.wave_rate = np.zeros((b, max(waves, 1)), np.float32)
-        self.wave_phase = np.zeros((b, max(waves, 1)), np.float32)
-        self.wave_direction = np.zeros((b, max(waves, 1), 2), np.float32)  # ux, uy
-        self.mean_wind = np.zeros(b, np.complex64)
-        self.gust = np.zeros(b, np.complex64)
-        self.gust_time = np.zeros(b, np.float32)
-        self.previous_centroid = np.zeros(b, np.complex64)
-        self.centroid_travel = np.zeros(b, np.float32)
-        # Per-step quantities (refreshed in observe).
+        self.wind_field = WindField(b, cfg)
+        # Advanced by sense.
+        self.time = np.zeros(b, np.float32)
         self.shape = np.zeros((b, 1), np.int64)
         self.leader = np.zeros((b, 1), np.complex64)
         self.leader_velocity = np.zeros((b, 1), np.complex64)
         self.slots = np.zeros((b, n), np.complex64)
         self._offsets = np.zeros((b, n), np.complex64)
-        self._slots_stale = True
+        self._offsets_alive = np.zeros((b, n), bool)  # the alive drones _offsets are for
         self.wind = np.zeros((b, n), np.complex64)
-        self._obs = obs = np.zeros((b, n, self.obs_size), np.float32)
-        vectors = obs[..., 4:12].view(np.complex64)  # slot, leader, leader velocity, wind
-        self._obs_slot, self._obs_leader = vectors[..., 0], vectors[..., 1]
-        self._obs_leader_velocity, self._obs_wind = vectors[..., 2], vectors[..., 3]
-        self._obs_shape = obs[..., 12:15]
-        k = self.k
-        neighbours = obs[..., OBS_BASE : OBS_BASE + 6 * k].view(np.complex64)
-        self._obs_neighbours = neighbours.reshape(b, n, k, 3)
-        self._obs_valid = obs[..., OBS_BASE + 6 * k :]
-        self._found = min(k, n - 1)
+        self.progress = PathProgress(b)
+        self.obs = self.layout.buffer(b, n)
+        self._found = min(cfg.k_neighbours, n - 1)
         self._world_base = (np.arange(b) * n).reshape(b, 1, 1)
         self._one_hot = np.eye(len(SHAPES), dtype=np.float32)
         self._state = np.zeros((b, self.state_size()), np.float32)
         self._reward = np.zeros((b, n), np.float32)
-        self._terminated = np.zeros((b, n), bool)
         self._ones = np.ones(n, np.float32)
-        self._zero_count = np.zeros((b, n), np.float32)
+        self._no_overlaps = np.zeros((b, n), np.float32)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
-        n, count, waves = cfg.n_agents, len(env_ids), max(cfg.wind_waves, 1)
+        n, count = cfg.n_agents, len(env_ids)
         self.phase0[env_ids] = rng.uniform(0, 2 * math.pi, count)
         self.direction[env_ids] = rng.choice([-1.0, 1.0], count)
         self.first_shape[env_ids] = rng.choice(self.shape_choices, count)
@@ -308,29 +330,14 @@ class Formation(Scenario):
         earliest = max(cfg.max_steps // 4, math.ceil(cfg.dropout_after / cfg.dt))
         drop_at = rng.integers(earliest, max(earliest, cfg.max_steps), (count, n), endpoint=True)
         self.drop_step[env_ids] = np.where(drops, drop_at, cfg.max_steps + 1)
-        wavelength = rng.uniform(0.5, 1.5, (count, waves)) * cfg.side
-        angle = rng.uniform(0, 2 * math.pi, (count, waves))
-        self.wave_vector[env_ids, :, 0] = 2 * math.pi / wavelength * np.cos(angle)
-        self.wave_vector[env_ids, :, 1] = 2 * math.pi / wavelength * np.sin(angle)
-        self.wave_rate[env_ids] = rng.uniform(0.2, 1.0, (count, waves))
-        self.wave_phase[env_ids] = rng.uniform(0, 2 * math.pi, (count, waves))
-        angle = rng.uniform(0, 2 * math.pi, (count, waves))
-        self.wave_direction[env_ids, :, 0] = np.cos(angle)
-        self.wave_direction[env_ids, :, 1] = np.sin(angle)
-        self.mean_wind[env_ids] = np.exp(1j * rng.uniform(0, 2 * math.pi, count))
-        self.gust[env_ids] = np.exp(1j * rng.uniform(0, 2 * math.pi, count))
-        self.gust_time[env_ids] = rng.uniform(0, cfg.max_steps * cfg.dt, count)
-        self.steps[env_ids] = 0
-        self.active[env_ids] = True
-        self._slots_stale = True
+        self.wind_field.draw(rng, env_ids)
+        self._offsets_alive[env_ids] = False  # slots are made anew at the next sense
         # Drones start on a jittered grid around the leader's start, a spacing behind it.
         start = cfg.radius * np.exp(1j * self.phase0[env_ids])
         x, y = spaced_points(rng, count, n, cfg.spawn_reach, 2.5 * cfg.drone_radius)
         centre = start * (1 - 1.5 * cfg.spacing / cfg.radius)
         world.reset_bodies("drone", env_ids, x + centre.real[:, None], y + centre.imag[:, None])
-        position = self.drones.position[env_ids]
-        self.previous_centroid[env_ids] = position.mean(axis=1)
-        self.centroid_travel[env_ids] = 0.0
+        self.progress.restart(env_ids, self.drones.position[env_ids].mean(axis=1))
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
@@ -339,288 +346,150 @@ class Formation(Scenario):
         thrust = self.drones.command.view(np.complex64)[..., 0]  # made at the first reset
         if cfg.continuous_actions:  # the box allows sqrt(2) max_force on the diagonals
             thrust *= cfg.max_force / np.maximum(np.abs(thrust), cfg.max_force)
-        thrust += self.wind
-        thrust *= self.active  # parked drones stay put
-        self.steps += 1
+        thrust += self.wind  # at each drone, as the last sense measured it
 
-    def _update_leader_and_slots(self) -> None:
-        """Leader, commanded shape and slots at the current step; wind at the drones."""
+    def sense(self, world: WorldBatch, episode: Episode) -> FormationFrame:
+        steps, alive = episode.steps, episode.alive["drone"]
+        self._advance_leader_and_slots(steps, alive)
+        drones, position = self.drones, self.drones.position
+        to_slot = self.obs.complex("slot")[..., 0]
+        np.subtract(self.slots, position, out=to_slot)
+        pair = pairwise(position)
+        near = neighbour_alive = None
+        if self._found:
+            # Dropped drones are parked far below every arena, so the fast (unmasked) search
+            # sorts them last; they are masked out afterwards.
+            near = nearest_neighbours(position, drones.velocity, self._found, pair=pair)
+            if not alive.all():
+                neighbour_alive = alive.ravel().take(near.index + self._world_base)
+        count = np.maximum(np.add.reduce(alive, axis=1), 1).astype(np.float32)
+        overlaps = self._overlaps(pair, near, alive)
+        self.progress.advance(steps, self.direction, self.drones.position, alive, count)
+        return FormationFrame(
+            world,
+            episode,
+            leader=self.leader,
+            leader_velocity=self.leader_velocity,
+            shape=self.shape,
+            slots=self.slots,
+            wind=self.wind,
+            to_slot=to_slot,
+            pair=pair,
+            near=near,
+            neighbour_alive=neighbour_alive,
+            slot_error=np.add.reduce(np.abs(to_slot) * alive, axis=1) / count,
+            overlaps=overlaps,
+            collision_rate=np.add.reduce(overlaps, axis=1) / count,
+            dropping=(self.drop_step == steps[:, None]) & alive,
+            centroid_travel=self.progress.travel.copy(),
+        )
+
+    def _advance_leader_and_slots(self, steps: np.ndarray, alive: np.ndarray) -> None:
+        """Time, leader, commanded shape and slots at step ``steps``; the wind at the drones."""
         cfg = self.cfg
-        time = (self.steps * cfg.dt).astype(np.float32)
+        time = (steps * cfg.dt).astype(np.float32)
+        self.time[...] = time
         phase = self.phase0 + self.direction * (cfg.leader_speed / cfg.radius) * time
         around = np.exp(1j * phase).astype(np.complex64)
         heading = 1j * self.direction * around
         self.leader[:, 0] = cfg.radius * around
         self.leader_velocity[:, 0] = cfg.leader_speed * heading
-        shape = np.where(self.steps >= self.switch_step, self.second_shape, self.first_shape)
-        if self._slots_stale or not np.array_equal(shape, self.shape[:, 0]):
-            # Slots change only with the shape or the alive set: recomputed on those steps.
+        shape = np.where(steps >= self.switch_step, self.second_shape, self.first_shape)
+        # Slots change only with the shape or the alive set: made anew on those steps.
+        if not np.array_equal(alive, self._offsets_alive) or np.any(shape != self.shape[:, 0]):
             self.shape[:, 0] = shape
-            rank = np.cumsum(self.active, axis=1) - 1
+            self._offsets_alive[...] = alive
+            rank = np.cumsum(alive, axis=1) - 1
             count = rank[:, -1:] + 1
             self._offsets = slot_offsets(self.shape, rank, count, cfg.spacing)
-            self._slots_stale = False
         np.multiply(heading[:, None], self._offsets, out=self.slots)
         self.slots += self.leader
-        self.wind[...] = self._wind_at(self.drones.x, self.drones.y, time)
+        self.wind[...] = self.wind_field.at(self.drones.x, self.drones.y, time)
 
-    def _wind_at(
-        self, x: np.ndarray, y: np.ndarray, time: np.ndarray, worlds: slice = slice(None)
-    ) -> np.ndarray:
-        """Wind force (complex newtons) at local points ``(B, P)`` at times ``(B,)``, for the
-        worlds ``worlds`` (all by default)."""
-        cfg = self.cfg
-        wave_vector = self.wave_vector[worlds]
-        phase = x[..., None] * wave_vector[:, None, :, 0]
-        phase += y[..., None] * wave_vector[:, None, :, 1]
-        phase += (self.wave_rate[worlds] * time[:, None] + self.wave_phase[worlds])[:, None, :]
-        # (B, P, M) @ (B, M, 2): the sum over the waves as one batched product.
-        waves = (np.sin(phase) @ self.wave_direction[worlds]).view(np.complex64)[..., 0]
-        scale = 0.5 * cfg.wind_force / cfg.wind_waves if cfg.wind_waves else 0.0
-        gust_time = self.gust_time[worlds]
-        gust = np.exp(-(((time - gust_time) / cfg.gust_seconds) ** 2)) * cfg.gust_force
-        steady = 0.5 * cfg.wind_force * self.mean_wind[worlds] + gust * self.gust[worlds]
-        return (waves * scale + steady[:, None]).astype(np.complex64)
-
-    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        self._update_leader_and_slots()
-        drones, obs = self.drones, self._obs
-        position = drones.position
-        obs[..., :4] = drones.kinematics
-        np.subtract(self.slots, position, out=self._obs_slot)
-        np.subtract(self.leader, position, out=self._obs_leader)
-        self._obs_leader_velocity[...] = self.leader_velocity
-        self._obs_wind[...] = self.wind * np.float32(1.0 / drones.mass)
-        self._obs_shape[...] = self._one_hot[self.shape[:, 0]][:, None, :]
-        self._pair = pair = pairwise(position)
-        self._all_active = bool(self.active.all())
-        if self._found:
-            # Dropped drones are parked far below every arena, so the fast (unmasked) search
-            # sorts them last; they are masked out afterwards.
-            near = nearest_neighbours(position, drones.velocity, self._found, pair=pair)
-            self._near = near
-            found, block = self._found, self._obs_neighbours
-            flat = near.index + self._world_base
-            slot_offset = self.slots.ravel().take(flat)
-            slot_offset -= self.slots[:, :, None]
-            if self._all_active:
-                block[..., :found, 0] = near.offset
-                block[..., :found, 1] = near.velocity
-                block[..., :found, 2] = slot_offset
-                self._obs_valid[..., :found] = near.mask
-            else:
-                mask = self.active.ravel().take(flat)
-                block[..., :found, 0] = near.offset * mask
-                block[..., :found, 1] = near.velocity * mask
-                block[..., :found, 2] = slot_offset * mask
-                self._obs_valid[..., :found] = mask
-        return {"drone": obs}
-
-    def _overlaps(self) -> np.ndarray:
-        """Number of other drones each drone overlaps, ``(B, N)`` float32."""
+    def _overlaps(self, pair: Pairwise, near: Neighbours | None, alive: np.ndarray) -> np.ndarray:
+        """Number of other drones each alive drone overlaps, ``(B, N)`` float32."""
         limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        if self._found and self._all_active and self._near.dist[..., 0].min() >= limit:
-            return self._zero_count  # the common case: nobody touches anybody
-        return overlap_counts(self._pair.dist2, limit, self._ones) * self.active
+        if near is not None and alive.all() and near.dist[..., 0].min() >= limit:
+            return self._no_overlaps  # the common case: nobody touches anybody
+        return overlap_counts(pair.dist2, limit, self._ones) * alive
 
-    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        cfg = self.cfg
-        active = self.active
-        count = np.maximum(np.add.reduce(active, axis=1), 1).astype(np.float32)
-        distance = np.abs(self._obs_slot)
-        slot_error = np.add.reduce(distance * active, axis=1) / count
-        self._slot_error = slot_error
-        formation = -slot_error[:, None]
-        collisions = self._overlaps()
-        self._collisions = np.add.reduce(collisions, axis=1) / count
-        collision = collisions * np.float32(-cfg.collision_penalty)
+    def observe(self, frame: FormationFrame) -> dict[str, np.ndarray]:
+        drones, obs = self.drones, self.obs
+        obs["own"][...] = drones.kinematics
+        np.subtract(frame.leader, drones.position, out=obs.complex("leader")[..., 0])
+        obs.complex("leader_velocity")[..., 0] = frame.leader_velocity
+        obs.complex("wind")[..., 0] = frame.wind * np.float32(1.0 / drones.mass)
+        obs["shape"][...] = self._one_hot[frame.shape[:, 0]][:, None, :]
+        if self._found:
+            self._observe_neighbours(frame)
+        return {"drone": obs.array}
+
+    def _observe_neighbours(self, frame: FormationFrame) -> None:
+        found, near, slots = self._found, frame.near, frame.slots
+        block = self.obs.complex("neighbours")[..., :found, :]
+        valid = self.obs.valid("neighbours")[..., :found]
+        slot_offset = slots.ravel().take(near.index + self._world_base)
+        slot_offset -= slots[:, :, None]
+        offset, velocity, mask = near.offset, near.velocity, frame.neighbour_alive
+        if mask is not None:  # dropped drones are no neighbours
+            offset, velocity, slot_offset = offset * mask, velocity * mask, slot_offset * mask
+        block[..., 0] = offset
+        block[..., 1] = velocity
+        block[..., 2] = slot_offset
+        valid[...] = near.mask if mask is None else mask
+
+    def reward(self, frame: FormationFrame) -> Reward:
+        formation = -frame.slot_error[:, None]
+        collision = frame.overlaps * np.float32(-self.cfg.collision_penalty)
         np.add(formation, collision, out=self._reward)
-        self.reward_terms = {"formation": formation, "collision": collision}
-        # Progress: the alive drones' centroid's angle around the path centre, step by step.
-        position = self.drones.position
-        centroid = (np.add.reduce(position * active, axis=1) / count).astype(np.complex64)
-        turn = np.angle(centroid * np.conj(self.previous_centroid))
-        self.centroid_travel += self.direction * turn.astype(np.float32)
-        self.previous_centroid[...] = centroid
-        return {"drone": self._reward}
+        return Reward({"drone": self._reward}, {"formation": formation, "collision": collision})
 
-    def terminated(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        np.equal(self.drop_step, self.steps[:, None], out=self._terminated)
-        dropped = self._terminated
-        dropped &= self.active
-        if dropped.any():
-            env_ids, drone_ids = np.nonzero(dropped)
-            self.active &= ~dropped
-            self._slots_stale = True
-            # Parked farther from every arena than any two drones inside one: the neighbour
-            # search in observe relies on that.
-            world.park_bodies("drone", env_ids, drone_ids)
-        return {"drone": dropped}
+    def terminated(self, frame: FormationFrame) -> dict[str, np.ndarray]:
+        return {"drone": frame.dropping}
 
-    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def metrics(self, frame: FormationFrame) -> dict[str, np.ndarray]:
         cfg = self.cfg
-        alive = self.active
-        leader_travel = self.steps * (cfg.dt * cfg.leader_speed / cfg.radius)
+        # The drones still flying after this step's dropouts (whether the vector env has
+        # taken them out of ``alive`` yet or not).
+        flying = frame.episode.alive["drone"] & ~frame.dropping
+        steps = frame.episode.steps
+        leader_travel = steps * (cfg.dt * cfg.leader_speed / cfg.radius)
         with np.errstate(invalid="ignore", divide="ignore"):
             progress = np.where(
-                self.steps > 0, self.centroid_travel / np.maximum(leader_travel, 1e-9), 0.0
+                steps > 0, frame.centroid_travel / np.maximum(leader_travel, 1e-9), 0.0
             )
         return {
-            "formation_error": procrustes_error(self.drones.position, self.slots, alive),
-            "slot_error": self._slot_error,
-            "polarization": polarization(self.drones.velocity, alive),
-            "collisions": self._collisions,
+            "formation_error": procrustes_error(self.drones.position, frame.slots, flying),
+            "slot_error": frame.slot_error,
+            "polarization": polarization(self.drones.velocity, flying),
+            "collisions": frame.collision_rate,
             "progress": progress,
-            "dropped": ~alive,
+            "dropped": ~flying,
         }
 
-    def state(self, world: WorldBatch) -> np.ndarray:
+    def state(self, frame: FormationFrame) -> np.ndarray:
         n, drones, state = self.cfg.n_agents, self.drones, self._state
-        for i, values in enumerate(
-            (
-                drones.x,
-                drones.y,
-                drones.vx,
-                drones.vy,
-                self.slots.real,
-                self.slots.imag,
-                self.active,
-            )
-        ):
+        slots, alive = frame.slots, frame.episode.alive["drone"]
+        columns = (drones.x, drones.y, drones.vx, drones.vy, slots.real, slots.imag, alive)
+        for i, values in enumerate(columns):
             state[:, i * n : (i + 1) * n] = values
         tail = state[:, 7 * n :]
-        tail[:, 0] = self.leader[:, 0].real
-        tail[:, 1] = self.leader[:, 0].imag
-        tail[:, 2] = self.leader_velocity[:, 0].real
-        tail[:, 3] = self.leader_velocity[:, 0].imag
-        tail[:, 4:] = self._one_hot[self.shape[:, 0]]
+        tail[:, 0:2] = frame.leader.view(np.float32)  # x, y
+        tail[:, 2:4] = frame.leader_velocity.view(np.float32)
+        tail[:, 4:] = self._one_hot[frame.shape[:, 0]]
         return state
 
     # ---------------------------------------------------------------------------- render
     def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
-        from worlds.render import GROUP_COLORS  # rendering only: keep Pillow off the import
-
-        cfg, e = self.cfg, env_index
-        path = cfg.radius * np.exp(1j * np.linspace(0, 2 * math.pi, 65))
-        for a, b in zip(path[:-1], path[1:], strict=True):
-            canvas.line(a.real, a.imag, b.real, b.imag, (186, 189, 182))
-        # Wind arrows on a 7 x 7 grid: a wind of max_force draws a quarter of the arena side.
-        grid = (np.arange(7) - 3) * (cfg.side / 8)
-        gx, gy = np.meshgrid(grid, grid)
-        time = (self.steps[e : e + 1] * cfg.dt).astype(np.float32)
-        points = [gx.reshape(1, -1).astype(np.float32), gy.reshape(1, -1).astype(np.float32)]
-        wind = self._wind_at(*points, time, slice(e, e + 1))[0]
-        for x, y, w in zip(gx.ravel(), gy.ravel(), wind, strict=True):
-            tip = complex(x, y) + w * (cfg.side / 4 / cfg.max_force)
-            canvas.line(float(x), float(y), tip.real, tip.imag, (114, 159, 207), width=2)
-            canvas.circle(tip.real, tip.imag, 0.03, fill=(114, 159, 207))
-        drones = self.drones
-        for i in np.flatnonzero(self.active[e]):
-            slot = complex(self.slots[e, i])
-            canvas.circle(slot.real, slot.imag, cfg.drone_radius, fill=None, outline=(78, 154, 6))
-            canvas.line(
-                float(drones.x[e, i]), float(drones.y[e, i]), slot.real, slot.imag, (200, 220, 190)
-            )
-            canvas.circle(
-                float(drones.x[e, i]), float(drones.y[e, i]), cfg.drone_radius, GROUP_COLORS[0]
-            )
-        leader = complex(self.leader[e, 0])
-        canvas.circle(leader.real, leader.imag, 1.5 * cfg.drone_radius, fill=(245, 121, 0))
-        shape = SHAPES[int(self.shape[e, 0])]
-        alive = int(self.active[e].sum())
-        canvas.text(-cfg.side / 2, cfg.side / 2, f"{shape}, drones {alive}/{cfg.n_agents}")
+        draw_formation(canvas, self, env_index)
 
     def scripted_policy(self) -> ConsensusFormationPolicy:
+        from scenarios.swarm.formation_baseline import ConsensusFormationPolicy
+
         return ConsensusFormationPolicy(self.cfg)
 
 
-# ---------------------------------------------------------------------------------- baselines
-def _read(o: np.ndarray, k: int):
-    """Complex quantities of observations ``(B, N, obs)``: own position, velocity, slot offset,
-    leader offset, leader velocity, wind; neighbours' offsets, relative velocities, slot offsets
-    ``(B, N, k)`` and their valid flags."""
-    vectors = o[..., :12].view(np.complex64)
-    neighbours = o[..., OBS_BASE : OBS_BASE + 6 * k].view(np.complex64)
-    neighbours = neighbours.reshape(*o.shape[:2], k, 3)
-    valid = o[..., OBS_BASE + 6 * k : OBS_BASE + 7 * k]
-    return vectors, neighbours[..., 0], neighbours[..., 1], neighbours[..., 2], valid
-
-
-def _to_action(cfg: FormationConfig, want: np.ndarray, velocity, wind) -> np.ndarray:
-    """Desired velocity to actions: capped at max_speed, thrust toward it against the wind."""
-    want = want * (cfg.max_speed / np.maximum(np.abs(want), cfg.max_speed))
-    thrust = want - velocity - wind * np.float32(1.0 / (4 * cfg.max_force))
-    return thrust_action(thrust.astype(np.complex64), cfg.continuous_actions)
-
-
-class ConsensusFormationPolicy:
-    """Scripted baseline: slot tracking plus consensus on formation errors with the observed
-    neighbours, with the leader's velocity fed forward (formula in the module's docs)."""
-
-    def __init__(self, cfg: FormationConfig, slot_gain: float = 1.0, consensus_gain: float = 0.5):
-        self.cfg = cfg
-        self.slot_gain = slot_gain
-        self.consensus_gain = consensus_gain
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        o = np.ascontiguousarray(obs["drone"])
-        vectors, offset, _, slot_offset, valid = _read(o, self.cfg.k_neighbours)
-        velocity, to_slot, leader_velocity, wind = (
-            vectors[..., 1],
-            vectors[..., 2],
-            vectors[..., 4],
-            vectors[..., 5],
-        )
-        count = np.maximum(valid.sum(axis=-1), 1.0)
-        disagreement = ((offset - slot_offset) * valid).sum(axis=-1) / count
-        want = leader_velocity + self.slot_gain * to_slot + self.consensus_gain * disagreement
-        return {"drone": _to_action(self.cfg, want, velocity, wind)}
-
-
-class BoidsPolicy:
-    """Reynolds' boids (separation, alignment, cohesion) plus attraction to the leader and its
-    velocity fed forward (formula in the module's docs). It flocks, it does not hold a shape."""
-
-    def __init__(
-        self,
-        cfg: FormationConfig,
-        leader_gain: float = 0.3,
-        alignment_gain: float = 0.5,
-        cohesion_gain: float = 0.2,
-        separation_gain: float = 0.05,
-        separation_radius: float | None = None,
-    ) -> None:
-        self.cfg = cfg
-        self.leader_gain = leader_gain
-        self.alignment_gain = alignment_gain
-        self.cohesion_gain = cohesion_gain
-        self.separation_gain = separation_gain
-        self.separation_radius = separation_radius or cfg.spacing
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        o = np.ascontiguousarray(obs["drone"])
-        vectors, offset, relative, _, valid = _read(o, self.cfg.k_neighbours)
-        velocity, to_leader, leader_velocity, wind = (
-            vectors[..., 1],
-            vectors[..., 3],
-            vectors[..., 4],
-            vectors[..., 5],
-        )
-        count = np.maximum(valid.sum(axis=-1), 1.0)
-        alignment = (relative * valid).sum(axis=-1) / count
-        cohesion = (offset * valid).sum(axis=-1) / count
-        distance2 = np.maximum(np.abs(offset) ** 2, 1e-4)
-        close = valid * (distance2 < self.separation_radius**2)
-        separation = -(offset * close / distance2).sum(axis=-1)
-        want = (
-            leader_velocity
-            + self.leader_gain * to_leader
-            + self.alignment_gain * alignment
-            + self.cohesion_gain * cohesion
-            + self.separation_gain * separation
-        )
-        return {"drone": _to_action(self.cfg, want, velocity, wind)}
-
+document(Formation)
 
 if __name__ == "__main__":
     import sys

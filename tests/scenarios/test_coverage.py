@@ -121,41 +121,85 @@ def place(venv, points):
     venv.world.reset_bodies("drone", np.array([0]), points[None, :, 0], points[None, :, 1])
 
 
+def sensed(venv):
+    """The frame of the world as it stands (as the vector env makes it after a step)."""
+    return venv.scenario.sense(venv.world, venv.episode)
+
+
 def test_observation_layout_is_as_documented():
     venv = constructed()
     place(venv, [(-0.25, -0.25), (0.25, -0.25), (0.75, 0.75)])
-    obs = venv.scenario.observe(venv.world)["drone"][0]
+    layout = venv.groups["drone"].layout
+    # The order and sizes of the blocks (the observation of swarm/coverage-v0 never changes).
+    blocks = [(block.name, block.size) for block in layout]
+    assert blocks == [("own", 4), ("density", 9), ("neighbours", 5 * 3), ("lidar", 4)]
+    obs = venv.scenario.observe(sensed(venv))["drone"][0]
     assert obs.shape == (3, 4 + 9 + 5 * 3 + 4)
-    np.testing.assert_allclose(obs[0, :4], [-0.25, -0.25, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, layout.slice("own")], [-0.25, -0.25, 0, 0], atol=1e-6)
     # Density patch of drone 2 (at the cell centre (0.75, 0.75), top right): 16 * 1/16 = 1
     # on the grid, 0 past the arena's edge (row by row from the bottom, x fastest).
-    np.testing.assert_allclose(obs[2, 4:13], [1, 1, 0, 1, 1, 0, 0, 0, 0], atol=1e-6)
+    density = obs[2, layout.slice("density")]  # one column (phi) per point
+    np.testing.assert_allclose(density, [1, 1, 0, 1, 1, 0, 0, 0, 0], atol=1e-6)
     # Drone 0: drone 1 within comms (0.5 m), drone 2 not (1.41 m > 0.8): one valid neighbour.
-    neighbours = obs[0, 13:25].reshape(3, 4)
+    neighbours = obs[0, layout.slice("neighbours")].reshape(3, 4)
     np.testing.assert_allclose(neighbours[0], [0.5, 0.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(neighbours[1:], 0.0)
-    np.testing.assert_allclose(obs[0, 25:28], [1, 0, 0])
+    np.testing.assert_allclose(obs[0, layout.valid_slice("neighbours")], [1, 0, 0])
     # Lidar rays +x, +y, -x, -y against the walls at +-1: drone 2 sees 0.25 and 0.25.
-    np.testing.assert_allclose(obs[2, 28:32], [0.25, 0.25, 1.5, 1.5], atol=1e-5)
-    np.testing.assert_allclose(obs[0, 28:32], [1.25, 1.25, 0.75, 0.75], atol=1e-5)
+    lidar = layout.slice("lidar")
+    np.testing.assert_allclose(obs[2, lidar], [0.25, 0.25, 1.5, 1.5], atol=1e-5)
+    np.testing.assert_allclose(obs[0, lidar], [1.25, 1.25, 0.75, 0.75], atol=1e-5)
+
+
+def test_without_rays_there_is_no_lidar_block_and_without_neighbours_an_empty_one():
+    scenario = scenarios.make_scenario("swarm/coverage-v0", n_rays=0, k_neighbours=0)
+    layout = scenario.groups()["drone"].layout
+    assert [(block.name, block.size) for block in layout] == [
+        ("own", 4),
+        ("density", 25),
+        ("neighbours", 0),
+    ]
 
 
 def test_reward_and_metrics_match_hand_computation():
     venv = constructed(collision_penalty=2.0, disconnect_penalty=0.5, coverage_reward=10.0)
-    scenario, world = venv.scenario, venv.world
+    scenario = venv.scenario
     # Drones 0 and 1 overlap (0.1 apart); drone 2 is out of comms range: the graph splits.
     place(venv, [(-0.25, -0.25), (-0.15, -0.25), (0.75, 0.75)])
-    scenario.coverage[0] = 0.0
-    scenario.observe(world)
-    reward = scenario.reward(world)["drone"][0]
+    scenario.coverage[0] = 0.0  # the coverage the gain is measured from
+    frame = sensed(venv)
+    reward, terms = scenario.reward(frame)
     # Cells covered (centres within 0.3): (-0.25, -0.25) and (0.75, 0.75): 2 of 16 cells.
-    assert scenario.coverage[0] == pytest.approx(2 / 16)
+    assert frame.coverage[0] == pytest.approx(2 / 16)
     gain = 10 * 2 / 16
-    np.testing.assert_allclose(reward, [gain - 2 - 0.5, gain - 2 - 0.5, gain - 0.5], atol=1e-5)
-    metrics = scenario.metrics(world)
+    np.testing.assert_allclose(
+        reward["drone"][0], [gain - 2 - 0.5, gain - 2 - 0.5, gain - 0.5], atol=1e-5
+    )
+    assert terms["coverage"].shape == terms["connectivity"].shape == (1, 1)  # team terms
+    assert terms["coverage"][0, 0] == pytest.approx(gain)
+    assert terms["connectivity"][0, 0] == pytest.approx(-0.5)
+    assert terms["collision"][0].tolist() == [-2.0, -2.0, 0.0]
+    metrics = scenario.metrics(frame)
     assert np.mean(metrics["collisions"][0]) == pytest.approx(2 / 3)
     assert np.min(metrics["min_separation"][0]) == pytest.approx(0.1, abs=1e-5)
     assert not metrics["connected"][0]
+
+
+def test_the_coverage_gain_is_measured_from_the_last_step():
+    venv = constructed(coverage_reward=1.0, disconnect_penalty=0.0)
+    scenario = venv.scenario
+    place(venv, [(-0.25, -0.25), (0.25, -0.25), (0.75, 0.75)])  # 3 cells covered
+    scenario.coverage[0] = 1 / 16  # the launch coverage, as reset measured it
+    still = {"drone": np.zeros((1, 3), np.int64)}
+    # The vector env senses again after resetting worlds whose episode ended: that leaves a
+    # world just reset (step 0) with its launch coverage, and moves no other world's.
+    sensed(venv)
+    _, reward, _, _, _ = venv.step(still)
+    np.testing.assert_allclose(reward["drone"][0], [2 / 16] * 3, atol=1e-6)
+    sensed(venv)
+    _, reward, _, _, _ = venv.step(still)
+    assert reward["drone"][0].tolist() == [0.0, 0.0, 0.0]
+    assert scenario.coverage[0] == pytest.approx(3 / 16)
 
 
 def test_episode_end_figures_by_hand():

@@ -8,8 +8,9 @@ import pytest
 from episodes import mean_metrics, random_policy, run_episodes
 
 import scenarios
+from scenarios.layout import ObsBuffer
 from scenarios.swarm.common import polarization, procrustes_error
-from scenarios.swarm.formation import BoidsPolicy, ConsensusFormationPolicy
+from scenarios.swarm.formation_baseline import BoidsPolicy, ConsensusFormationPolicy
 
 CALM = dict(
     shapes=("line",),
@@ -44,13 +45,18 @@ def place(venv, points, velocities=None):
     )
 
 
+def sensed(venv):
+    """The frame of the world as it stands (as the vector env makes it after a step)."""
+    return venv.scenario.sense(venv.world, venv.episode)
+
+
 def still(venv):
     return {"drone": np.zeros((1, venv.cfg.n_agents), np.int64)}
 
 
 def test_line_slots_observation_and_procrustes_error_by_hand():
     venv = constructed()
-    scenario, world = venv.scenario, venv.world
+    scenario = venv.scenario
     radius, spacing = scenario.cfg.radius, scenario.cfg.spacing
     assert radius == pytest.approx(1.5) and spacing == pytest.approx(0.4)
     # Leader at (1.5, 0) heading +y: the line lies one spacing behind it (y = -0.4), rank 0 on
@@ -58,24 +64,44 @@ def test_line_slots_observation_and_procrustes_error_by_hand():
     slots = [(1.9, -0.4), (1.5, -0.4), (1.1, -0.4)]
     drones = [(0.0, 0.5), (0.0, 0.0), (0.0, -0.5)]
     place(venv, drones)
-    obs = scenario.observe(world)["drone"][0]
+    frame = sensed(venv)
+    obs = scenario.observe(frame)["drone"][0]
     np.testing.assert_allclose(
-        np.stack([scenario.slots[0].real, scenario.slots[0].imag], -1), slots, atol=1e-6
+        np.stack([frame.slots[0].real, frame.slots[0].imag], -1), slots, atol=1e-6
     )
+    layout = venv.groups["drone"].layout
+    # The order and sizes of the blocks (the observation of swarm/formation-v0 never changes).
+    blocks = [(block.name, block.size) for block in layout]
+    assert blocks == [
+        ("own", 4),
+        ("slot", 2),
+        ("leader", 2),
+        ("leader_velocity", 2),
+        ("wind", 2),
+        ("shape", 3),
+        ("neighbours", 7 * 4),
+    ]
     assert obs.shape == (3, 15 + 7 * 4)
-    np.testing.assert_allclose(
-        obs[0, :15],
-        [0, 0.5, 0, 0, 1.9, -0.9, 1.5, -0.5, 0, 0.4, 0, 0, 1, 0, 0],
-        atol=1e-6,
-    )
+    expected = {
+        "own": [0, 0.5, 0, 0],
+        "slot": [1.9, -0.9],
+        "leader": [1.5, -0.5],
+        "leader_velocity": [0, 0.4],
+        "wind": [0, 0],
+        "shape": [1, 0, 0],
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(obs[0, layout.slice(name)], values, atol=1e-6, err_msg=name)
     # Drone 0's neighbours: drone 1 (0.5 below, slot 0.4 to the left), then drone 2.
-    np.testing.assert_allclose(obs[0, 15:21], [0, -0.5, 0, 0, -0.4, 0], atol=1e-6)
-    np.testing.assert_allclose(obs[0, 21:27], [0, -1.0, 0, 0, -0.8, 0], atol=1e-6)
-    np.testing.assert_allclose(obs[0, 39:43], [1, 1, 0, 0])
-    reward = scenario.reward(world)["drone"][0]
+    neighbours = obs[0, layout.slice("neighbours")].reshape(4, 6)
+    np.testing.assert_allclose(neighbours[0], [0, -0.5, 0, 0, -0.4, 0], atol=1e-6)
+    np.testing.assert_allclose(neighbours[1], [0, -1.0, 0, 0, -0.8, 0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, layout.valid_slice("neighbours")], [1, 1, 0, 0])
+    reward, terms = scenario.reward(frame)
     slot_error = np.mean([math.dist(p, s) for p, s in zip(drones, slots, strict=True)])
-    np.testing.assert_allclose(reward, [-slot_error] * 3, rtol=1e-6)
-    metrics = scenario.metrics(world)
+    np.testing.assert_allclose(reward["drone"][0], [-slot_error] * 3, rtol=1e-6)
+    assert terms["formation"].shape == (1, 1)  # a team term
+    metrics = scenario.metrics(frame)
     assert metrics["slot_error"][0] == pytest.approx(slot_error, rel=1e-6)
     # Centred, the drones are a vertical line of half-length 0.5 and the slots a horizontal one
     # of 0.4: the best rotation (a quarter turn) leaves 0.1 at both ends.
@@ -104,15 +130,16 @@ def test_procrustes_and_polarization_helpers_by_hand():
 
 def test_polarization_and_collisions_by_hand():
     venv = constructed(collision_penalty=2.0)
-    scenario, world = venv.scenario, venv.world
+    scenario = venv.scenario
     # Drones 0 and 1 overlap (0.1 apart, radius 0.08); all fly at 0.5 m/s.
     place(venv, [(0.0, 0.0), (0.1, 0.0), (-1.0, 1.0)], [(0.5, 0), (0, 0.5), (0.5, 0)])
-    scenario.observe(world)
-    reward = scenario.reward(world)["drone"][0]
+    frame = sensed(venv)
+    reward, terms = scenario.reward(frame)
+    reward = reward["drone"][0]
     assert reward[0] - reward[2] == pytest.approx(-2.0)
     assert reward[1] - reward[2] == pytest.approx(-2.0)
-    assert scenario.reward_terms["collision"][0].tolist() == [-2.0, -2.0, 0.0]
-    metrics = scenario.metrics(world)
+    assert terms["collision"][0].tolist() == [-2.0, -2.0, 0.0]
+    metrics = scenario.metrics(frame)
     assert metrics["collisions"][0] == pytest.approx(2 / 3)
     assert metrics["polarization"][0] == pytest.approx(math.sqrt(5) / 3, rel=1e-5)
 
@@ -121,12 +148,28 @@ def test_progress_is_the_centroid_angle_over_the_leader_angle():
     venv = constructed(max_steps=1)
     scenario = venv.scenario
     place(venv, [(0.9, 0.3), (1.1, 0.3), (1.0, 0.6)])  # centroid (1.0, 0.4)
-    scenario.previous_centroid[0] = 1.0 + 0j
+    scenario.progress.previous_centroid[0] = 1.0 + 0j
     *_, info = venv.step(still(venv))
     (episode,) = info["episodes"]
     leader_angle = 0.4 * 0.1 / 1.5  # speed * dt / radius
     assert episode["metrics"]["progress"] == pytest.approx(math.atan2(0.4, 1.0) / leader_angle)
     assert episode["metrics"]["dropped"] == 0.0
+
+
+def test_progress_advances_once_per_step_however_often_the_world_is_sensed():
+    venv = constructed(max_steps=10)
+    progress = venv.scenario.progress
+    place(venv, [(0.9, 0.3), (1.1, 0.3), (1.0, 0.6)])  # centroid (1.0, 0.4)
+    progress.previous_centroid[0] = 1.0 + 0j
+    sensed(venv)  # a world just reset (step 0) does not advance
+    assert progress.travel[0] == 0.0
+    venv.step(still(venv))
+    travel = float(progress.travel[0])
+    assert travel == pytest.approx(math.atan2(0.4, 1.0), rel=1e-5)
+    # The vector env senses again in a step where other worlds reset: nothing moves on.
+    venv.world.reset_bodies("drone", np.array([0]), np.array([[0.0, 0.1, 0.2]]), np.zeros((1, 3)))
+    sensed(venv)
+    assert progress.travel[0] == travel
 
 
 def test_dropout_terminates_parks_and_the_others_reslot():
@@ -137,10 +180,11 @@ def test_dropout_terminates_parks_and_the_others_reslot():
     obs, rew, terminated, truncated, info = venv.step(still(venv))
     assert terminated["drone"].tolist() == [[False, True, False]]
     assert venv.alive["drone"].tolist() == [[True, False, True]]
-    assert scenario.drones.y[0, 1] < -scenario.cfg.side  # parked outside the arena
+    parked = complex(scenario.drones.position[0, 1])
+    assert parked.imag < -scenario.cfg.side  # parked outside the arena
     actions = {"drone": np.ones((1, 3), np.int64)}  # full thrust +x for everyone
     obs, rew, terminated, truncated, info = venv.step(actions)
-    assert scenario.drones.command[0, 1].tolist() == [0.0, 0.0]
+    assert complex(scenario.drones.position[0, 1]) == parked  # no thrust, no wind: it stays
     assert rew["drone"][0, 1] == 0 and (obs["drone"][0, 1] == 0).all()
     # Two drones left: a line of two, ranks 0 and 1 now drones 0 and 2.
     leader, heading = scenario.leader[0, 0], scenario.leader_velocity[0, 0] / 0.4
@@ -148,10 +192,11 @@ def test_dropout_terminates_parks_and_the_others_reslot():
     expected = leader + heading * spacing * np.array([-1 - 0.5j, -1 + 0.5j])
     np.testing.assert_allclose(scenario.slots[0, [0, 2]], expected, atol=1e-5)
     # Drone 0 now sees only drone 2, whose slot is one spacing to the left.
-    np.testing.assert_allclose(obs["drone"][0, 0, 39:43], [1, 0, 0, 0])
-    slot_offset = obs["drone"][0, 0, 19] + 1j * obs["drone"][0, 0, 20]
+    seen = ObsBuffer(venv.groups["drone"].layout, obs["drone"])
+    np.testing.assert_allclose(seen.valid("neighbours")[0, 0], [1, 0, 0, 0])
+    slot_offset = seen.complex("neighbours")[0, 0, 0, 2]  # (offset, velocity, slot offset)
     assert slot_offset == pytest.approx(expected[1] - expected[0], abs=1e-5)
-    assert scenario.metrics(venv.world)["dropped"][0].tolist() == [False, True, False]
+    assert scenario.metrics(sensed(venv))["dropped"][0].tolist() == [False, True, False]
 
 
 def test_observation_size_does_not_depend_on_agent_count():
