@@ -51,10 +51,7 @@ class Block:
     doc: str
     count: int = 0
     valid: bool = False
-
-    @property
-    def is_set(self) -> bool:
-        return self.count > 0 or self.valid
+    is_set: bool = False
 
     @property
     def features(self) -> int:
@@ -81,7 +78,7 @@ def entities(
 ) -> Block:
     """A set of ``count`` entity slots with one value per column each; with ``valid``, a flag per
     slot follows (``1`` for an entity, ``0`` for padding). ``count`` may be 0 (an empty set)."""
-    return Block(name, tuple(columns), doc, count=int(count), valid=valid)
+    return Block(name, tuple(columns), doc, count=int(count), valid=valid, is_set=True)
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ class ObsLayout:
         if duplicates:
             raise ValueError(f"observation layout: block names repeat: {', '.join(duplicates)}")
         for block in blocks:
-            if block.count < 0 or not block.columns:
+            if block.count < 0 or not block.columns or (block.count and not block.is_set):
                 raise ValueError(
                     f"observation layout: block {block.name!r} needs columns and count >= 0"
                 )

@@ -39,6 +39,19 @@ def test_offsets_follow_the_declared_order():
     )
 
 
+def test_an_empty_set_takes_no_room():
+    layout = ObsLayout(
+        vector("own", 2, "own"),
+        entities("landmarks", 0, ("dx", "dy"), "none"),
+        entities("neighbours", 0, ("dx", "dy"), "none", valid=True),
+        vector("lidar", 3, "rays"),
+    )
+    assert layout.size == 5 and layout.slice("lidar") == slice(2, 5)
+    assert layout.sets() == []  # nothing for an encoder to pool
+    obs = layout.buffer(2, 3)
+    assert obs["landmarks"].shape == (2, 3, 0, 2) and obs.valid("neighbours").shape == (2, 3, 0)
+
+
 def test_buffer_views_write_the_one_array():
     layout = small_layout()
     obs = layout.buffer(2, 3)
