@@ -12,8 +12,7 @@ from cli_runs import MPE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marl.config import ConfigError, config_from_dict
-from marl.ppo import TrainConfig
+from marl.config import ConfigError, TrainConfig, config_from_dict
 from marl.train import main
 from scenarios.fields import field_range
 
