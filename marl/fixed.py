@@ -79,7 +79,10 @@ def load_fixed_run(cfg: TrainConfig, venv, group: str, run_dir: Path, resumed: b
             "saving it); start it again with --overwrite"
         )
     source = own if resumed else Path(cfg.fixed[group])
-    policy = load_policy(source)
+    try:
+        policy = load_policy(source)
+    except CheckpointError as error:
+        raise CheckpointError(f"config field 'fixed': group {group!r}: {error}") from None
     if group not in policy.groups:
         raise ConfigError(
             f"config field 'fixed': group {group!r}: {source} has no policy for it (it has "

@@ -82,3 +82,17 @@ def test_evaluate_of_a_one_group_policy_on_two_groups_names_them(tmp_path):
     train(cfg)
     with pytest.raises(PolicyMismatchError, match=r"policy has groups \['drone'\]"):
         evaluate(load_policy(tmp_path / "r"), "swarm/pursuit-v0", episodes=1, num_envs=1)
+
+
+def test_evaluate_takes_any_policy_including_a_joint_one():
+    from marl.envs import scripted_baseline
+    from policies import JointPolicy, Policy
+
+    venv = make_env("swarm/pursuit-v0", 4, 1, max_steps=20)
+    scripted, random = scripted_baseline(venv), RandomPolicy(venv.groups)
+    assert isinstance(scripted, Policy) and isinstance(random, Policy)
+    joint = JointPolicy({"pursuer": scripted, "evader": random})
+    result = evaluate(joint, "swarm/pursuit-v0", episodes=4, venv=venv)
+    assert set(result.return_by_group) == {"pursuer", "evader"} and result.episodes == 4
+    with pytest.raises(TypeError, match="function is not a Policy"):
+        evaluate(lambda venv: random, "swarm/pursuit-v0", episodes=1, venv=venv)
