@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="a new run may replace the run in RUN_DIR (its config.json, checkpoints/, tb/, init/)",
+        help="a new run may replace the run in RUN_DIR (its config.json, checkpoints/, tb/, "
+        "init/, fixed/)",
     )
     parser.add_argument(
         "--allow-import",
