@@ -9,6 +9,7 @@ setup(
     "shared-parameter PPO/MAPPO, self-play leagues and coordination evaluation.",
     python_requires=">=3.10",
     packages=find_packages(include=["marl*", "worlds*", "scenarios*", "policies*"]),
+    package_data={"marl": ["templates/*.txt"]},
     install_requires=[
         "numpy>=1.24",
         "pymunk>=7",

@@ -1,4 +1,4 @@
-"""The ``marl`` command: ``marl scenarios``, ``marl play``, ``marl train``.
+"""The ``marl`` command: ``marl scenarios``, ``marl play``, ``marl train``, ``marl new``.
 
 Each subcommand lives in its own module with a ``main(argv) -> int``; this file only dispatches,
 so ``marl SUBCOMMAND --help`` is that module's generated help.
@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "scenarios": ("marl.scenarios_cmd", "list registered scenarios with agents and spaces"),
     "play": ("marl.play", "render an episode (scripted baseline or a trained policy) to MP4/GIF"),
     "train": ("marl.train", "train shared-parameter PPO / MAPPO on a scenario"),
+    "new": ("marl.new", "write a new scenario from the template (marl new scenario FAMILY/NAME)"),
 }
 
 

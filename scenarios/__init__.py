@@ -5,7 +5,15 @@ venv = scenarios.make_vec("swarm/spread-v0", num_envs=64, seed=0, n_agents=16)
 env = scenarios.make("swarm/spread-v0")          # PettingZoo ParallelEnv
 """
 
-from scenarios.core import GroupSpec, Scenario, ScenarioConfig, ScenarioConfigError, check
+from scenarios.core import (
+    GroupSpec,
+    Reward,
+    Scenario,
+    ScenarioConfig,
+    ScenarioConfigError,
+    ScriptedPolicy,
+    check,
+)
 from scenarios.registry import (
     UnknownScenarioError,
     describe,
@@ -20,9 +28,11 @@ from scenarios.registry import (
 
 __all__ = [
     "GroupSpec",
+    "Reward",
     "Scenario",
     "ScenarioConfig",
     "ScenarioConfigError",
+    "ScriptedPolicy",
     "UnknownScenarioError",
     "check",
     "describe",

@@ -1,9 +1,21 @@
 """The scenario author's side: typed configs, group specs, and the ``Scenario`` base class.
 
 A scenario is written once over the batch axis in numpy. The vector env calls, per step:
-``apply_actions`` (actions to dynamics commands), the world's physics step, then ``observe``,
-``reward`` (which also fills ``reward_terms``), ``terminated`` and ``metrics``. Reset is per world
-(``reset(world, rng, env_ids)``), so finished worlds restart while the others run on.
+
+1. ``apply_actions(world, actions)``: actions to the dynamics models' commands;
+2. the world's physics step;
+3. ``sense(world, episode) -> Frame``: the step's shared measurements (distances, neighbours,
+   visibility), computed once; every later hook reads them from the frame it is given;
+4. ``observe(frame)``, ``reward(frame) -> Reward`` (per-agent rewards and named terms),
+   ``terminated(frame)`` and ``metrics(frame)``, each a function of the frame (no hook reads
+   what another left on the instance, so they may run in any order);
+5. for worlds whose episode ended, ``episode_end(frame, env_ids)`` (figures too costly for every
+   step), then ``reset(world, rng, env_ids)`` and a new ``sense`` and ``observe``.
+
+Episode rules live in the vector env, not here: the step count of each world's episode and the
+time limit, which agents are still in (``Episode.alive``; a terminated agent's rewards and
+observations are masked and its body is parked out of the way by the world), auto-reset and the
+episode records.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -148,23 +160,88 @@ class GroupSpec:
         return list(self.agents)
 
 
+@dataclass
+class Episode:
+    """What the vector env knows of each world's running episode; scenarios read it, never
+    write it.
+
+    ``alive`` holds, per group, which agents are still in the episode ``(B, N)`` (all True when
+    agents never end early); ``ended_at`` the step at which each agent that left was terminated
+    (0 for those still in). ``steps`` counts each world's steps in its current episode,
+    including the step being processed: 1 in the first step's hooks, 0 right after a reset.
+    """
+
+    max_steps: int
+    alive: dict[str, np.ndarray]
+    ended_at: dict[str, np.ndarray]
+    _step_count: int = 0
+    _episode_start: np.ndarray | None = None
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._step_count - self._episode_start
+
+
+@dataclass
+class Frame:
+    """One step's measurements, made once by ``Scenario.sense`` and read by every later hook.
+
+    Scenarios subclass it (a dataclass) with their own fields: the pairwise distances, the k
+    nearest neighbours, who sees whom. The base holds the world and the episode.
+    """
+
+    world: WorldBatch
+    episode: Episode
+
+
+class Reward(NamedTuple):
+    """What ``Scenario.reward`` returns: per-agent rewards ``{group: (B, N)}`` and the named terms
+    they sum, ``{name: (B, N) or (B, 1)}`` (a ``(B, 1)`` term is a team term), each logged per
+    episode as the mean over agents."""
+
+    agents: dict[str, np.ndarray]
+    terms: dict[str, np.ndarray]
+
+
+class ScriptedPolicy:
+    """Base of the scripted baselines that sit beside their scenarios: they implement the Policy
+    protocol (``groups``, ``act``, ``reset``) in numpy. Without memory, ``reset`` does nothing;
+    a baseline with memory overrides it and forgets the worlds ``env_ids``."""
+
+    groups: tuple[str, ...] = ()
+
+    def act(
+        self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Actions ``{group: (B, N, ...)}`` for the policy's groups from their observations."""
+        raise NotImplementedError
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        """Forget the memory of worlds ``env_ids`` (all when None); stateless by default."""
+
+
 class Scenario:
     """Base class of every scenario. Subclasses set ``config_class`` and implement the hooks.
 
-    Hooks receive the ``WorldBatch`` (B worlds) and work on all worlds at once. Arrays returned by
-    ``observe`` and ``reward`` may be reused buffers; the vector env copies what it keeps.
+    Hooks work on all B worlds at once (see the module docstring for their order). Arrays they
+    return may be reused buffers; the vector env copies what it keeps.
     """
 
     config_class: ClassVar[type[ScenarioConfig]] = ScenarioConfig
     scenario_id: ClassVar[str] = ""
     metric_reduce: ClassVar[dict[str, str]] = {}
     """How each per-step metric becomes an episode figure: "mean", "min", "max", "sum", "last"."""
+    parked_bodies: ClassVar[dict[str, str]] = {}
+    """Agent group -> body group of the world, for groups whose agents can end early: the vector
+    env parks a terminated agent's body (``WorldBatch.park_bodies``) out of the way."""
 
     def __init__(self, cfg: ScenarioConfig) -> None:
         self.cfg = cfg
 
     # Spaces and world --------------------------------------------------------------------
     def groups(self) -> dict[str, GroupSpec]:
+        """The agent groups, each with its observation layout and action space (the same
+        objects on every call)."""
         raise NotImplementedError
 
     def state_size(self) -> int:
@@ -172,6 +249,8 @@ class Scenario:
         return 0
 
     def make_world(self, num_worlds: int) -> WorldBatch:
+        """Build the batch of worlds (static geometry, body groups) and the scenario's per-world
+        arrays."""
         raise NotImplementedError
 
     # Episode -----------------------------------------------------------------------------
@@ -184,28 +263,27 @@ class Scenario:
         raise NotImplementedError
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
+        """Write the validated actions ``{group: (B, N, ...)}`` into the dynamics' commands."""
         raise NotImplementedError
 
-    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def sense(self, world: WorldBatch, episode: Episode) -> Frame:
+        """Measure the step once; the default frame holds only the world and the episode."""
+        return Frame(world, episode)
+
+    def observe(self, frame: Frame) -> dict[str, np.ndarray]:
+        """Observations ``{group: (B, N, layout.size)}``, laid out as the group's layout says."""
         raise NotImplementedError
 
-    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        """Per-agent reward ``(B, N)`` per group; set ``self.reward_terms``: name -> ``(B, N)``
-        (or ``(B, 1)`` for a team term), logged per episode as the mean over agents."""
+    def reward(self, frame: Frame) -> Reward:
+        """Per-agent rewards and the named terms they are made of (see ``Reward``)."""
         raise NotImplementedError
 
-    def terminated(self, world: WorldBatch) -> dict[str, np.ndarray] | None:
-        """Per-agent termination ``(B, N)`` per group, or None when agents never end early."""
+    def terminated(self, frame: Frame) -> dict[str, np.ndarray] | None:
+        """Per-agent termination ``(B, N)`` per group, or None when agents never end early.
+        Only agents still alive count; the vector env parks their bodies (``parked_bodies``)."""
         return None
 
-    def state(self, world: WorldBatch) -> np.ndarray | None:
-        """Global state ``(B, state_size)`` for a centralized critic."""
-        return None
-
-    def action_mask(self, world: WorldBatch) -> dict[str, np.ndarray] | None:
-        return None
-
-    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def metrics(self, frame: Frame) -> dict[str, np.ndarray]:
         """Per-step domain figures, each ``(B,)`` or ``(B, ...)`` (per agent, per landmark).
 
         A step's figure is the mean over the trailing axes (the min or max for metrics reduced
@@ -213,9 +291,24 @@ class Scenario:
         """
         return {}
 
-    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
-        """Draw scenario marks (targets, links) on a ``worlds.render.Canvas``."""
+    def episode_end(self, frame: Frame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Episode figures ``{name: (E,)}`` for worlds ``env_ids`` whose episode ends at this
+        step, measured once at the end (costly figures, or figures of the whole episode);
+        they join the episode record's metrics."""
+        return {}
+
+    def state(self, frame: Frame) -> np.ndarray | None:
+        """Global state ``(B, state_size)`` for a centralized critic."""
+        return None
+
+    def action_mask(self, frame: Frame) -> dict[str, np.ndarray] | None:
+        """Legal actions ``{group: bool (B, N, n_actions)}``, or None without masks."""
+        return None
+
+    def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
+        """Draw scenario marks (targets, links, who sees whom) of the last frame on a
+        ``worlds.render.Canvas``."""
 
     def scripted_policy(self):
-        """The scenario's scripted baseline (a Policy), or None."""
+        """The scenario's scripted baseline (a Policy: ``groups``, ``act``, ``reset``), or None."""
         return None

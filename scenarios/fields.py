@@ -113,3 +113,32 @@ def first_violation(config: Any) -> tuple[str, str, Any] | None:
 
 
 __all__ = ["Range", "field_range", "first_violation", "param", "range_violation"]
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's one-line doc string (the string literal under it in the class body), for
+    ``cls`` and the config classes it derives from; the nearest class wins. Read from source with
+    ``ast`` (Python keeps no attribute doc strings at run time); fields without one are absent."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0].body
+        for node, after in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

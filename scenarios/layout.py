@@ -18,6 +18,10 @@ is ever typed by hand.
     obs["own"]            # (B, N, 4) float32 view
     obs.complex("landmarks")[..., 0]                 # (B, N, n) complex64 view of (dx, dy)
     obs.valid("neighbours")                          # (B, N, k) view of the validity flags
+    layout.read_complex(batch, "own")                # reading any observation array: (..., 2)
+
+Scripted policies and tests read observations the same way (``read``, ``read_complex``,
+``read_valid``), so they never depend on an offset either.
 
 A set's features come first (``count x features``, entity-major) and its validity flags follow
 immediately (``count``). Views are into one preallocated array: writing a view writes the
@@ -191,6 +195,28 @@ class ObsLayout:
         ]
         lines.append(f"{'':>{widths[0]}}  {self.size:>{widths[1]}}  total")
         return "\n".join(lines)
+
+    def read(self, obs: np.ndarray, name: str) -> np.ndarray:
+        """Block ``name``'s features in any observation array ``(..., size)`` (a batch the env
+        returned, one agent's row): ``(..., size)`` for a vector, ``(..., count, features)``
+        for a set. A view when it can be one."""
+        block = self[name]
+        values = obs[..., self.slice(name)]
+        return (
+            values.reshape(*obs.shape[:-1], block.count, block.features) if block.is_set else values
+        )
+
+    def read_complex(self, obs: np.ndarray, name: str) -> np.ndarray:
+        """Block ``name``'s (x, y) column pairs as complex numbers: ``(..., size / 2)`` for a
+        vector (e.g. position then velocity), ``(..., count, features / 2)`` for a set."""
+        values = self.read(obs, name)
+        if values.shape[-1] % 2:
+            raise ValueError(f"observation block {name!r} has an odd number of columns")
+        return values[..., 0::2] + 1j * values[..., 1::2]
+
+    def read_valid(self, obs: np.ndarray, name: str) -> np.ndarray:
+        """Block ``name``'s validity flags as booleans ``(..., count)``."""
+        return obs[..., self.valid_slice(name)] > 0.5
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: every block's name, columns, count and validity flags."""

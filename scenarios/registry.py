@@ -11,13 +11,14 @@ import difflib
 import importlib
 import pkgutil
 import re
+import sys
+import textwrap
 from typing import Any
 
 from scenarios.core import Scenario, build_config
 
 _REGISTRY: dict[str, type[Scenario]] = {}
 _ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_-]*-v\d+$")
-FAMILIES = ("swarm", "warehouse", "traffic")
 
 
 class UnknownScenarioError(KeyError):
@@ -46,14 +47,41 @@ def register(scenario_id: str):
     return decorate
 
 
+def observation_tables(scenario: Scenario) -> str:
+    """The observation layout of each group as text tables (``ObsLayout.table``), one per
+    distinct layout, each headed by the groups it belongs to when there are several groups."""
+    groups = scenario.groups()
+    tables: dict[str, list[str]] = {}
+    for name, spec in groups.items():
+        if spec.layout is not None:
+            tables.setdefault(spec.layout.table(), []).append(name)
+    if len(groups) == 1:
+        return "\n".join(tables)
+    return "\n".join(f"{', '.join(names)}:\n{table}" for table, names in tables.items())
+
+
+def document(cls: type[Scenario]) -> type[Scenario]:
+    """Write the default config's observation tables into the scenario module's docstring, at
+    its ``{observation}`` placeholder: the documentation page shows the layout the code declares,
+    never a copy typed by hand. Call it at the end of the scenario's module."""
+    module = sys.modules[cls.__module__]
+    if module.__doc__ and "{observation}" in module.__doc__:
+        table = observation_tables(cls(cls.config_class()))
+        module.__doc__ = module.__doc__.replace("{observation}", textwrap.indent(table, "    "))
+    return cls
+
+
+def families() -> list[str]:
+    """The scenario families: every subpackage of ``scenarios`` (a folder with an
+    ``__init__.py``), found from the folder, so a new family needs no list to edit."""
+    import scenarios
+
+    return sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if m.ispkg)
+
+
 def _load_families() -> None:
-    for family in FAMILIES:
-        try:
-            package = importlib.import_module(f"scenarios.{family}")
-        except ModuleNotFoundError as error:
-            if error.name == f"scenarios.{family}":
-                continue
-            raise
+    for family in families():
+        package = importlib.import_module(f"scenarios.{family}")
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"scenarios.{family}.{module.name}")
 
@@ -103,16 +131,19 @@ def make_aec(scenario_id: str, render_mode: str | None = None, **config: Any):
     return parallel_to_aec(make(scenario_id, render_mode=render_mode, **config))
 
 
-def describe(scenario_id: str) -> dict[str, Any]:
-    """Groups, agent counts, spaces and config defaults of a scenario, for listings."""
-    scenario = make_scenario(scenario_id)
+def describe(scenario_id: str, **config: Any) -> dict[str, Any]:
+    """Groups, agent counts, spaces, config (defaults unless overridden) and the observation
+    layouts of a scenario, for listings (``marl scenarios``)."""
+    scenario = make_scenario(scenario_id, **config)
     return {
         "id": scenario_id,
+        "scenario": scenario,
         "groups": {
             name: {
                 "n_agents": spec.n_agents,
                 "observation_space": str(spec.observation_space),
                 "action_space": str(spec.action_space),
+                "layout": spec.layout.to_dict() if spec.layout is not None else None,
             }
             for name, spec in scenario.groups().items()
         },

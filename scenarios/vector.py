@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from scenarios.core import GroupSpec, Scenario
+from scenarios.core import Episode, Frame, GroupSpec, Scenario
 from scenarios.seeding import WorldRandom, world_generators
 
 _REDUCERS = {
@@ -85,13 +85,18 @@ class VectorEnv:
         # One random stream per world (scenarios.seeding): world i's episodes depend only on
         # the seed and i, not on the batch size or on what the other worlds do.
         self._generators = world_generators(seed, num_envs)
-        self.alive = {g: np.ones((num_envs, s.n_agents), bool) for g, s in self.groups.items()}
-        scenario.alive = self.alive
+        self.alive = self._per_agent(bool, True)
         # Episode lengths without a per-step array update: the batch's step count minus the step
-        # at which each world's episode started.
-        self._step_count = 0
+        # at which each world's episode started (``Episode.steps``).
         self._episode_start = np.zeros(num_envs, np.int64)
-        self._returns = {g: np.zeros((num_envs, s.n_agents)) for g, s in self.groups.items()}
+        self.episode = Episode(
+            self.cfg.max_steps, self.alive, self._per_agent(np.int64), 0, self._episode_start
+        )
+        self._parked = {
+            group: body for group, body in scenario.parked_bodies.items() if group in self.groups
+        }
+        self._frame: Frame | None = None
+        self._returns = self._per_agent(np.float64)
         self._term_sums: dict[str, np.ndarray] = {}
         self._metric_values: dict[str, np.ndarray] = {}
         self._final_obs = {
@@ -99,12 +104,8 @@ class VectorEnv:
             for g, s in self.groups.items()
         }
         self._final_state = np.zeros((num_envs, state_size), np.float32)
-        self._truncated = {
-            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
-        }
-        self._never_terminated = {
-            g: np.zeros((num_envs, s.n_agents), bool) for g, s in self.groups.items()
-        }
+        self._truncated = self._per_agent(bool)
+        self._never_terminated = self._per_agent(bool)
         self._action_checks = [
             (g, s.action_space, (num_envs, s.n_agents, *s.action_space.shape))
             for g, s in self.groups.items()
@@ -118,6 +119,12 @@ class VectorEnv:
         self._steps_to_time_limit = 0
         self._truncation_flagged = False
 
+    def _per_agent(self, dtype, fill=0) -> dict[str, np.ndarray]:
+        """A ``(B, N)`` array per group, filled with ``fill``."""
+        return {
+            g: np.full((self.num_envs, s.n_agents), fill, dtype) for g, s in self.groups.items()
+        }
+
     # -------------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Reset every world; with ``seed``, world ``i`` restarts its random stream from
@@ -126,14 +133,21 @@ class VectorEnv:
         if seed is not None:
             self._generators = world_generators(seed, self.num_envs)
         self._reset_worlds(self._all_worlds)
-        self._obs = self._observe()
+        self._frame = self.scenario.sense(self.world, self.episode)
+        self._obs = self._observe(self._frame)
         return self._obs
+
+    @property
+    def _step_count(self) -> int:
+        return self.episode._step_count
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
         generators = self._generators
         self.scenario.reset(self.world, WorldRandom([generators[i] for i in env_ids]), env_ids)
         for alive in self.alive.values():
             alive[env_ids] = True
+        for ended_at in self.episode.ended_at.values():
+            ended_at[env_ids] = 0
         self._some_dead = not all(a.all() for a in self.alive.values())
         for group in self.alive:
             self._returns[group][env_ids] = 0.0
@@ -145,9 +159,9 @@ class VectorEnv:
         oldest = self._step_count - int(self._episode_start.min())
         self._steps_to_time_limit = self.cfg.max_steps - oldest
 
-    def _observe(self) -> dict[str, np.ndarray]:
+    def _observe(self, frame: Frame) -> dict[str, np.ndarray]:
         """The scenario's observations with the rows of dead agents zeroed."""
-        obs = self.scenario.observe(self.world)
+        obs = self.scenario.observe(frame)
         if self._some_dead:
             for group, alive in self.alive.items():
                 obs[group][~alive] = 0.0
@@ -164,7 +178,8 @@ class VectorEnv:
             kept = self._restart_obs = {g: np.empty_like(o) for g, o in obs.items()}
         for group, values in obs.items():
             np.copyto(kept[group], values)
-        fresh = self.scenario.observe(self.world)
+        self._frame = self.scenario.sense(self.world, self.episode)
+        fresh = self._observe(self._frame)
         for group, values in kept.items():
             values[env_ids] = fresh[group][env_ids]
         return kept
@@ -177,15 +192,15 @@ class VectorEnv:
         scenario, world = self.scenario, self.world
         scenario.apply_actions(world, actions)
         world.step()
-        obs = self._observe()
-        rew = scenario.reward(world)
-        terminated = scenario.terminated(world)
-        self._step_count += 1
+        self.episode._step_count += 1
+        self._frame = frame = scenario.sense(world, self.episode)
+        obs = self._observe(frame)
+        rew, terms = scenario.reward(frame)
+        terminated = scenario.terminated(frame)
         for group, alive in self.alive.items():
             if self._some_dead:
                 rew[group] *= alive
             self._returns[group] += rew[group]
-        self._accumulate(scenario.reward_terms, scenario.metrics(world))
         # Steps until the oldest episode hits the time limit: while it is positive and nobody
         # can terminate, no world can end and the end-of-step checks are skipped.
         self._steps_to_time_limit -= 1
@@ -202,15 +217,14 @@ class VectorEnv:
                 terminated = self._never_terminated
                 ended = time_up
             else:
-                for group, alive in self.alive.items():
-                    terminated[group] &= alive
-                    alive &= ~terminated[group]
-                self._some_dead = not all(a.all() for a in self.alive.values())
+                self._apply_terminations(terminated)
                 still_acting = [a.any(axis=1) for a in self.alive.values()]
                 ended = time_up | ~np.logical_or.reduce(still_acting)
             for group, truncated in self._truncated.items():
                 np.logical_and(time_up[:, None], self.alive[group], out=truncated)
             self._truncation_flagged = True
+        metrics = scenario.metrics(frame)
+        self._accumulate(terms, metrics)
         info: dict[str, Any] = {
             "episodes": [],
             "final_obs": self._final_obs,
@@ -218,7 +232,7 @@ class VectorEnv:
         }
         if ended is not None and ended.any():
             ended_ids = np.flatnonzero(ended)
-            info = self._end_episodes(ended_ids, obs)
+            info = self._end_episodes(ended_ids, obs, frame, metrics)
             if self.autoreset:
                 obs = self._observe_restarted(obs, ended_ids)
         self._obs = obs
@@ -302,13 +316,38 @@ class VectorEnv:
             plan.append((name, _REDUCERS[how][0], current))
         return plan
 
-    def _end_episodes(self, env_ids: np.ndarray, obs: dict[str, np.ndarray]) -> dict[str, Any]:
+    def _apply_terminations(self, terminated: dict[str, np.ndarray]) -> None:
+        """Agents that terminated this step leave the episode: they are no longer alive, the
+        step is written in ``Episode.ended_at``, and their bodies are parked out of the way."""
+        for group, alive in self.alive.items():
+            done = terminated[group]
+            done &= alive
+            if not done.any():
+                continue
+            alive &= ~done
+            env_ids, agent_ids = np.nonzero(done)
+            self.episode.ended_at[group][env_ids, agent_ids] = (
+                self._step_count - self._episode_start[env_ids]
+            )
+            body = self._parked.get(group)
+            if body is not None:
+                self.world.park_bodies(body, env_ids, agent_ids)
+        self._some_dead = not all(a.all() for a in self.alive.values())
+
+    def _end_episodes(
+        self,
+        env_ids: np.ndarray,
+        obs: dict[str, np.ndarray],
+        frame: Frame,
+        metrics: dict[str, np.ndarray],
+    ) -> dict[str, Any]:
         for group, final in self._final_obs.items():
             final[env_ids] = obs[group][env_ids]
-        state = self.scenario.state(self.world)
+        state = self.scenario.state(frame)
         if state is not None:
             self._final_state[env_ids] = state[env_ids]
-        episodes = self._episode_records(env_ids)
+        end_figures = self.scenario.episode_end(frame, env_ids)
+        episodes = self._episode_records(env_ids, metrics, end_figures)
         if self.autoreset:
             self._reset_worlds(env_ids)
         return {
@@ -317,8 +356,12 @@ class VectorEnv:
             "final_state": self._final_state,
         }
 
-    def _episode_records(self, env_ids: np.ndarray) -> list[dict[str, Any]]:
-        """One plain record per ended world; every figure reduced for all of them at once."""
+    def _episode_records(
+        self, env_ids: np.ndarray, step_metrics: dict[str, np.ndarray], end_figures: dict
+    ) -> list[dict[str, Any]]:
+        """One plain record per ended world; every figure reduced for all of them at once:
+        the accumulated metrics, the "last" metrics from this step's ``step_metrics``, and the
+        scenario's ``episode_end`` figures (one value per ended world)."""
         count = len(env_ids)
         lengths = self._step_count - self._episode_start[env_ids]
 
@@ -334,11 +377,13 @@ class VectorEnv:
         reduce = self.scenario.metric_reduce
         metrics = {
             name: per_world(values, "last")
-            for name, values in self.scenario.metrics(self.world).items()
+            for name, values in step_metrics.items()
             if reduce.get(name, "mean") == "last"
         }
         for name, values in self._metric_values.items():
             metrics[name] = per_world(values, reduce.get(name, "mean"))
+        for name, values in end_figures.items():
+            metrics[name] = np.asarray(values, np.float64).reshape(count).tolist()
         returns = {g: per_world(r, "sum") for g, r in self._returns.items()}
         terms = {n: per_world(v, "sum") for n, v in self._term_sums.items()}
         return [
@@ -357,21 +402,31 @@ class VectorEnv:
     # ----------------------------------------------------------------------------- queries
     def state(self) -> np.ndarray:
         """Global state ``(B, state_size)`` for a centralized critic."""
-        state = self.scenario.state(self.world)
+        state = self.scenario.state(self._current_frame())
         if state is None:
             raise NotImplementedError(f"{self.scenario_id} offers no global state")
         return state
 
     def action_mask(self) -> dict[str, np.ndarray] | None:
         """Legal actions ``{group: bool (B, N, n_actions)}``, or None without masks."""
-        return self.scenario.action_mask(self.world)
+        return self.scenario.action_mask(self._current_frame())
+
+    def measure(self) -> Frame:
+        """A fresh frame of the worlds as they are now (``Scenario.sense``), for tests and tools
+        that place bodies by hand and call the scenario's hooks; the step makes its own."""
+        return self.scenario.sense(self.world, self.episode)
+
+    def _current_frame(self) -> Frame:
+        if self._frame is None:
+            raise RuntimeError(f"{self.scenario_id}: call reset() before state() or action_mask()")
+        return self._frame
 
     def render(self, env_index: int = 0, size: int = 480) -> np.ndarray:
         """World ``env_index`` as an RGB array ``(H, W, 3)``."""
         from worlds.render import draw_world
 
         canvas = draw_world(self.world, env_index, size=size)
-        self.scenario.render_extra(self.world, canvas, env_index)
+        self.scenario.render_extra(self._current_frame(), canvas, env_index)
         return canvas.array()
 
     def close(self) -> None:

@@ -14,6 +14,34 @@ def test_scenarios_lists_the_registry(capsys):
     assert "Discrete(5)" in out
 
 
+def test_scenarios_shows_layout_and_config_ranges_for_a_changed_config():
+    """The user's path: the installed ``marl`` command in a subprocess."""
+    import subprocess
+
+    done = subprocess.run(
+        ["marl", "scenarios", "swarm/spread-v0", "--obs", "--config", "-e", "n_agents=5"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("swarm/spread-v0:") and "swarm/pursuit-v0" not in done.stdout
+    # 5 landmarks of 2 values after the 4 own values; then 3 neighbours of 4 plus 3 flags.
+    assert [line.split()[:3] for line in lines if line.split()[2:3] == ["landmarks"]] == [
+        ["4", "10", "landmarks"]
+    ]
+    assert any(line.split() == ["29", "total"] for line in lines)
+    (n_agents,) = [line for line in lines if line.strip().startswith("n_agents =")]
+    assert "= 5" in n_agents and "in [1, 1024]" in n_agents and "Number of drones" in n_agents
+    bad = subprocess.run(
+        ["marl", "scenarios", "swarm/spread-v0", "-e", "n_agents=0"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "marl scenarios: swarm/spread-v0: n_agents must be in [1, 1024], got 0"
+    )
+
+
 def test_play_writes_a_replay_of_the_baseline(tmp_path, capsys):
     out = tmp_path / "spread.gif"
     assert (

@@ -217,7 +217,21 @@ class GridField:
         np.minimum(rows, np.float32(g), out=rows)
         rows += self._slot_offsets(num_worlds, n)
         slots = rows.astype(np.intp).reshape(-1)
-        masks = np.zeros((words, n, num_worlds, g + 2), self._word_dtype)
+        masks = self._chord_masks(start, end, slots, (n, num_worlds, g + 2))
+        lines = np.bitwise_or.reduce(masks, axis=1)[..., 1 : g + 1]  # (words, B, G)
+        if words > 1:
+            lines = lines.transpose(1, 2, 0)
+        lines = np.ascontiguousarray(lines).reshape(-1).view(np.uint8)
+        unpacked = np.unpackbits(lines, bitorder="little")
+        return unpacked.reshape(num_worlds, g, words * bits)
+
+    def _chord_masks(
+        self, start: np.ndarray, end: np.ndarray, slots: np.ndarray, shape: tuple[int, int, int]
+    ) -> np.ndarray:
+        """Each chord's columns ``[start, end)`` as bit masks, word by word, written to its slot
+        of a zeroed ``(words, points, worlds, rows)`` table."""
+        bits, words = self._word_bits, self._words
+        masks = np.zeros((words, *shape), self._word_dtype)
         for word in range(words):
             # The chord's columns in this word, [low, high), clamped so that low <= high.
             floor, ceiling = np.float32(word * bits), np.float32((word + 1) * bits)
@@ -232,12 +246,7 @@ class GridField:
             chord = np.ldexp(1.0, high.astype(np.int32))
             chord -= np.ldexp(1.0, low.astype(np.int32))
             masks[word].reshape(-1)[slots] = chord.reshape(-1).astype(self._word_dtype)
-        lines = np.bitwise_or.reduce(masks, axis=1)[..., 1 : g + 1]  # (words, B, G)
-        if words > 1:
-            lines = lines.transpose(1, 2, 0)
-        lines = np.ascontiguousarray(lines).reshape(-1).view(np.uint8)
-        unpacked = np.unpackbits(lines, bitorder="little")
-        return unpacked.reshape(num_worlds, g, words * bits)
+        return masks
 
     def _row_steps(self, reach: int) -> np.ndarray:
         """``(2 reach + 1, 1, 1)`` float32 ``-reach ... reach``, kept between calls."""

@@ -62,8 +62,15 @@ class StaticGeometry:
         """Static shapes one world gets."""
         return len(self.segments) + len(self.polygons)
 
-    def build_into(self, space: pymunk.Space, origin_x: np.ndarray, origin_y: np.ndarray) -> None:
-        """Add the geometry to ``space`` once per world, offset by each world's origin."""
+    def build_into(
+        self,
+        space: pymunk.Space,
+        origin_x: np.ndarray,
+        origin_y: np.ndarray,
+        shape_filter: pymunk.ShapeFilter | None = None,
+    ) -> None:
+        """Add the geometry to ``space`` once per world, offset by each world's origin, with
+        ``shape_filter`` (the world's collision rules; pymunk's default when None)."""
         body = space.static_body
         shapes = []
         for ox, oy in zip(origin_x.tolist(), origin_y.tolist(), strict=True):
@@ -77,6 +84,8 @@ class StaticGeometry:
             shape.elasticity = self.elasticity
             shape.friction = self.friction
             shape.collision_type = self.collision_type
+            if shape_filter is not None:
+                shape.filter = shape_filter
         if shapes:
             space.add(*shapes)
 

@@ -1,13 +1,15 @@
 """Rendering one world of a batch to an RGB array, a window, or a replay file.
 
 A ``Canvas`` maps world-local coordinates to pixels with a camera that fits the world's bounds
-(y points up). ``draw_world`` paints static geometry and every body group; scenarios add their own
-marks (landmarks, links, targets) through the same canvas. Rendering is for people, not for the
-step loop, so it may loop over shapes.
+(y points up). ``draw_world`` paints static geometry and every body group (circles, and boxes and
+polygons turned by their angle; a white mark shows the heading of bodies whose dynamics has one,
+none otherwise); scenarios add their own marks (landmarks, links, targets) through the same
+canvas. Rendering is for people, not for the step loop, so it may loop over shapes.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from worlds.world import WorldBatch
+from worlds.world import BodyGroup, WorldBatch
 
 Color = tuple[int, int, int]
 GROUP_COLORS: Sequence[Color] = ((52, 101, 164), (204, 0, 0), (78, 154, 6), (117, 80, 123))
@@ -64,7 +66,13 @@ class Canvas:
 
 
 def draw_world(world: WorldBatch, env_index: int = 0, size: int = 480) -> Canvas:
-    """A canvas with world ``env_index``'s static geometry and bodies drawn on it."""
+    """A canvas with world ``env_index``'s static geometry and bodies drawn on it.
+
+    Circles are discs; boxes and polygons are turned by the body's angle. Where a group's
+    dynamics has a heading (``dynamics.needs_angle``), a white mark shows where each body faces:
+    a tick from the body's centre to its front (a circle's rim). Groups without a
+    heading get no mark (their angle carries no meaning).
+    """
     xmin, xmax, ymin, ymax = world.local_bounds()
     canvas = Canvas((xmin, xmax, ymin, ymax), size=size)
     for vertices in world.geometry.polygons:
@@ -72,14 +80,46 @@ def draw_world(world: WorldBatch, env_index: int = 0, size: int = 480) -> Canvas
     for a, b, radius in world.geometry.segments:
         canvas.line(*a, *b, (90, 90, 90), width=max(1, int(2 * radius * canvas.scale)))
     for i, group in enumerate(world.groups.values()):
-        color = GROUP_COLORS[i % len(GROUP_COLORS)]
-        x, y, angle = group.x[env_index], group.y[env_index], group.angle[env_index]
-        for j in range(group.n):
-            canvas.circle(float(x[j]), float(y[j]), group.radius, fill=color)
-            tip_x = x[j] + group.radius * np.cos(angle[j])
-            tip_y = y[j] + group.radius * np.sin(angle[j])
-            canvas.line(float(x[j]), float(y[j]), float(tip_x), float(tip_y), (255, 255, 255))
+        _draw_group(canvas, group, env_index, GROUP_COLORS[i % len(GROUP_COLORS)])
     return canvas
+
+
+_MARK: Color = (255, 255, 255)
+
+
+def _draw_group(canvas: Canvas, group: BodyGroup, env_index: int, color: Color) -> None:
+    """Draw one group's bodies of world ``env_index``, with heading marks where it has one."""
+    x = group.x[env_index].tolist()
+    y = group.y[env_index].tolist()
+    angle = group.angle[env_index].tolist()
+    heading = group.dynamics.needs_angle
+    outline = group.shape.outline()
+    front = _front_distance(outline) if outline else group.radius
+    mark_width = max(2, round(0.1 * group.radius * canvas.scale))
+    for j in range(group.n):
+        cos, sin = math.cos(angle[j]), math.sin(angle[j])
+        if outline:
+            turned = [
+                (x[j] + cos * px - sin * py, y[j] + sin * px + cos * py) for px, py in outline
+            ]
+            canvas.polygon(turned, fill=color)
+        else:
+            canvas.circle(x[j], y[j], group.radius, fill=color)
+        if heading:
+            # A tick from the centre to the front, along the heading (local +x).
+            tip = (x[j] + front * cos, y[j] + front * sin)
+            canvas.line(x[j], y[j], *tip, _MARK, width=1 if not outline else mark_width)
+
+
+def _front_distance(outline: list[tuple[float, float]]) -> float:
+    """How far the local +x axis runs from the body's origin to the polygon's edge (the
+    farthest x of a vertex if the axis meets no edge: an origin outside the polygon)."""
+    crossings = []
+    for (ax, ay), (bx, by) in zip(outline, outline[1:] + outline[:1], strict=True):
+        if (ay <= 0 <= by or by <= 0 <= ay) and ay != by:
+            crossings.append(ax + (bx - ax) * (0 - ay) / (by - ay))
+    ahead = [value for value in crossings if value > 0]
+    return max(ahead) if ahead else max(px for px, _ in outline)
 
 
 def save_replay(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: int = 15) -> Path:

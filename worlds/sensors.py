@@ -104,20 +104,7 @@ def nearest_neighbours(
     if not 0 <= k < n:
         raise ValueError(f"k must be in [0, {n - 1}] for {n} bodies, got {k}")
     pair = pair or pairwise(pos)
-    index_bits = max(1, int(n - 1).bit_length())
-    if radius is None and alive is None and index_bits <= 10:
-        # The bits of a non-negative float32, read as an int32, rank as the float does: the
-        # key keeps the squared distance's bits above the index bits. Self gets the largest key
-        # (sorts last). Each key depends on its own pair only, never on the other worlds.
-        dist2 = pair.dist2
-        keys = np.right_shift(dist2.view(np.int32), index_bits)
-        keys <<= index_bits
-        keys |= _index_grid(num_worlds, n, index_bits)  # the index; all ones on the diagonal
-        keys.sort(axis=-1)
-        index = np.bitwise_and(keys[..., :k], (1 << index_bits) - 1)
-    else:
-        dist2 = _masked_dist2(pair, radius, alive)
-        index = np.argsort(dist2, axis=-1, kind="stable")[..., :k].astype(np.int32)
+    index, dist2 = _nearest_index(pair, k, radius, alive)
     # Gather through flat indices: one take per quantity beats fancy indexing over 3 axes.
     row_base, world_base = _bases(num_worlds, n)
     flat = index + row_base  # (world * n + i) * n + j
@@ -141,6 +128,27 @@ def nearest_neighbours(
         dist,
         mask,
     )
+
+
+def _nearest_index(
+    pair: Pairwise, k: int, radius: float | None, alive: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest others' indices ``(B, N, k)`` int32 and the squared distances they were
+    ranked by (masked to infinity out of range or dead); see ``nearest_neighbours``."""
+    num_worlds, n, _ = pair.dist2.shape
+    index_bits = max(1, int(n - 1).bit_length())
+    if radius is None and alive is None and index_bits <= 10:
+        # The bits of a non-negative float32, read as an int32, rank as the float does: the
+        # key keeps the squared distance's bits above the index bits. Self gets the largest key
+        # (sorts last). Each key depends on its own pair only, never on the other worlds.
+        dist2 = pair.dist2
+        keys = np.right_shift(dist2.view(np.int32), index_bits)
+        keys <<= index_bits
+        keys |= _index_grid(num_worlds, n, index_bits)  # the index; all ones on the diagonal
+        keys.sort(axis=-1)
+        return np.bitwise_and(keys[..., :k], (1 << index_bits) - 1), dist2
+    dist2 = _masked_dist2(pair, radius, alive)
+    return np.argsort(dist2, axis=-1, kind="stable")[..., :k].astype(np.int32), dist2
 
 
 @functools.lru_cache(maxsize=32)

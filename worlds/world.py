@@ -25,9 +25,9 @@ two things from a step to the next that are not in the bodies' position and velo
 bias velocity (the push that separates overlapping bodies, applied at the start of the next step)
 and, per touching pair, a cached arbiter whose impulses warm-start the next solve. Both exist only
 for bodies that touched something in the last substep; ``reset_bodies`` clears them for the
-bodies it places (``_forget``), so a reset world carries nothing of its past: same positions and
-actions, same trajectory, bit for bit. (``place_bodies`` moves bodies within an episode and leaves
-them: that memory belongs to the world's own episode.)
+bodies it places (``contacts.forget``, for bodies of any shape), so a reset world carries nothing
+of its past: same positions and actions, same trajectory, bit for bit. (``place_bodies`` moves
+bodies within an episode and leaves them: that memory belongs to the world's own episode.)
 
 State is exposed per body group as float32 arrays of shape ``(B, N)`` in **world-local**
 coordinates (the origin is each world's centre): ``x, y, vx, vy, angle, angvel``. x and y are kept
@@ -35,31 +35,34 @@ in separate contiguous arrays rather than a trailing axis of length 2, because n
 arithmetic on ``(..., 2)`` arrays ran about ten times slower here; ``group.pos`` stacks them for
 code that is not on a hot path.
 
-All reads and writes go through ``pymunk.batch`` in bulk: there is no Python loop over bodies in
-``step``. Chipmunk clears forces after every ``Space.step``, so commands are written before each
-substep. Contacts are counted from the space's arbiters (``collision_persistence=1`` so that the
-cache holds only current contacts).
+All reads and writes go through ``pymunk.batch`` in bulk (``bodies.BulkBodies``): there is no
+Python loop over bodies in ``step``. Chipmunk clears forces after every ``Space.step``, so
+commands are written before each substep. Contacts are counted from the space's arbiters
+(``worlds.contacts``).
+
+Bodies are circles, boxes or convex polygons (``worlds.shapes``); a group's ``radius`` is its
+shape's bounding radius. Who collides with whom is the world's: ``set_collision`` between groups,
+or between a group and ``"static"`` geometry. So are bodies out of play: ``park_bodies`` moves
+them away and marks them ``parked``; the step zeroes their commanded velocities and forces (one
+check of a flag per substep while nothing is parked) until ``reset_bodies`` places them again.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pymunk
 import pymunk.batch as pbatch
-from pymunk._chipmunk_cffi import lib as _cp
 
+from worlds.bodies import BodyGroup, BulkBodies, build_bodies, check_body_order
+from worlds.contacts import STATIC, CollisionRules, ContactTable, forget
 from worlds.dynamics import Dynamics
 from worlds.geometry import StaticGeometry
+from worlds.placement import body_values, park_spots, write_rows
+from worlds.shapes import Circle, Shape
 
 _F = pbatch.BodyFields
-_ARBITER_FIELDS = (
-    pbatch.ArbiterFields.BODY_A_ID
-    | pbatch.ArbiterFields.BODY_B_ID
-    | pbatch.ArbiterFields.CONTACT_COUNT
-)
 # The raw buffers' columns depend on which fields the models need (pymunk.batch lays fields out
 # in the order position, angle, velocity, angular velocity, force).
 # The batch buffers get a few spare rows: the static body is visited as the last row, and the C
@@ -67,106 +70,21 @@ _ARBITER_FIELDS = (
 _SPARE_ROWS = 4
 
 
-class _BulkBodies:
-    """``pymunk.batch.get_space_bodies`` / ``set_space_bodies`` with the C call's arguments built
-    once: the public functions allocate a cffi struct per call, which is most of their cost for
-    a one-world batch. Falls back to the public functions if pymunk's internals change."""
-
-    def __init__(
-        self, space: pymunk.Space, fields: pbatch.BodyFields, buffer: pbatch.Buffer, setter: bool
-    ) -> None:
-        self.space, self.fields, self.buffer, self.setter = space, fields, buffer, setter
-        try:
-            ffi, lib = pbatch.ffi, pbatch.lib
-            self._data = ffi.new("pmBatchedData *")
-            self._data.fields = fields.value
-            self._data.floatArray = buffer._float_arr
-            self._data.intArray = buffer._int_arr
-            name = (
-                "pmSpaceBodySetIteratorFuncBatched"
-                if setter
-                else "pmSpaceBodyGetIteratorFuncBatched"
-            )
-            self._function = ffi.addressof(lib, name)
-            self._each_body = lib.cpSpaceEachBody
-            self._space_pointer = space._space
-            self._floats = buffer._float_arr
-        except (AttributeError, TypeError):  # pragma: no cover - other pymunk internals
-            self._data = None
-
-    def __call__(self) -> None:
-        if self._data is None:  # pragma: no cover
-            if self.setter:
-                pbatch.set_space_bodies(self.space, self.fields, self.buffer)
-            else:
-                self.buffer.clear()
-                pbatch.get_space_bodies(self.space, self.fields, self.buffer)
-            return
-        floats = self._floats
-        count = floats.num
-        floats.num = 0
-        self._each_body(self._space_pointer, self._function, self._data)
-        if self.setter:
-            floats.num = count
-
-
 class PhysicsError(RuntimeError):
     """The simulation produced non-finite state (a blow-up); the batch must be reset."""
-
-
-@dataclass
-class BodyGroup:
-    """N bodies per world that share shape, mass and dynamics model.
-
-    State arrays are views ``(B, N)`` into the batch's float32 state, refreshed after every step.
-    ``position`` and ``velocity`` are the same state as complex64 ``x + iy`` views, so that 2D
-    vector arithmetic is one numpy call per operation (no trailing axis of length 2, which
-    numpy broadcasts slowly). ``kinematics`` is the ``(B, N, 4)`` view x, y, vx, vy.
-    ``command`` holds the last action given to the dynamics model, ``(B, N, act_dim)``.
-    """
-
-    name: str
-    n: int
-    radius: float
-    mass: float
-    dynamics: Dynamics
-    start: int = 0
-    bodies: list[pymunk.Body] = field(default_factory=list, repr=False)
-    x: np.ndarray = field(default=None, repr=False)
-    y: np.ndarray = field(default=None, repr=False)
-    angle: np.ndarray = field(default=None, repr=False)
-    vx: np.ndarray = field(default=None, repr=False)
-    vy: np.ndarray = field(default=None, repr=False)
-    angvel: np.ndarray = field(default=None, repr=False)
-    command: np.ndarray = field(default=None, repr=False)
-    kinematics: np.ndarray = field(default=None, repr=False)
-    position: np.ndarray = field(default=None, repr=False)
-    velocity: np.ndarray = field(default=None, repr=False)
-    contacts: np.ndarray = field(default=None, repr=False)
-    static_contacts: np.ndarray = field(default=None, repr=False)
-
-    @property
-    def pos(self) -> np.ndarray:
-        """Positions as ``(B, N, 2)``, a copy (not for hot paths)."""
-        return np.stack([self.x, self.y], axis=-1)
-
-    @property
-    def vel(self) -> np.ndarray:
-        """Velocities as ``(B, N, 2)``, a copy (not for hot paths)."""
-        return np.stack([self.vx, self.vy], axis=-1)
 
 
 class WorldBatch:
     """B independent worlds of size ``width x height`` stepped together with a fixed ``dt``.
 
-    Build it by adding static geometry (``geometry``) and body groups (``add_group``) before the
-    first ``reset_bodies`` or ``step``; each world gets identical static geometry and the same
-    groups. ``damping`` is the fraction of velocity a free body keeps per second (linear drag,
-    applied in C by chipmunk). The broadphase is chipmunk's spatial hash with cells of 12 radii of
-    the largest body (see the module docstring for why never the tree).
-    ``collision_slop`` is the overlap the solver tolerates, in
-    metres; ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts
-    after every step.
+    Build it by adding static geometry (``geometry``), body groups (``add_group``) and collision
+    rules (``set_collision``) before the first ``reset_bodies`` or ``step``; each world gets
+    identical static geometry and the same groups. ``damping`` is the fraction of velocity a free
+    body keeps per second (linear drag, applied in C by chipmunk). The broadphase is chipmunk's
+    spatial hash with cells of 12 bounding radii of the largest body (see the module docstring
+    for why never the tree). ``collision_slop`` is the overlap the solver tolerates, in metres;
+    ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts after
+    every step.
     """
 
     def __init__(
@@ -201,9 +119,10 @@ class WorldBatch:
         self.space.collision_slop = float(collision_slop)
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
+        self.collision_rules = CollisionRules()
         self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
         self._shape_ids: list[int] = []
-        self._touching: np.ndarray | None = None
+        self._any_parked = False
         self._finalized = False
         # World cells on a square grid, far enough apart that no body reaches a neighbour.
         gap = 0.5 * max(width, height)
@@ -218,49 +137,74 @@ class WorldBatch:
         name: str,
         n: int,
         *,
-        radius: float,
+        shape: Shape | None = None,
+        radius: float | None = None,
         mass: float = 1.0,
         dynamics: Dynamics,
         elasticity: float = 0.2,
         friction: float = 0.0,
         collision_type: int = 1,
     ) -> BodyGroup:
-        """Add ``n`` circular bodies per world, driven by ``dynamics``. Returns the group."""
+        """Add ``n`` bodies per world of ``shape`` (``worlds.shapes``: ``Circle``, ``Box``,
+        ``Polygon``), driven by ``dynamics``, and return the group. ``radius=r`` is the short
+        form of ``shape=Circle(r)``; give exactly one of the two. Bodies whose dynamics has a
+        heading get pymunk's moment of inertia for their shape; the others never turn."""
         if self._finalized:
             raise RuntimeError("add_group after the batch was finalized (first step or reset)")
-        if name in self.groups:
-            raise ValueError(f"body group {name!r} already exists")
-        if n < 1 or radius <= 0 or mass <= 0:
-            raise ValueError(f"group {name!r}: need n >= 1, radius > 0, mass > 0")
+        if name in self.groups or name == STATIC:
+            raise ValueError(f"body group {name!r} already exists (or is reserved)")
+        owner = f"group {name!r}"
+        if (shape is None) == (radius is None):
+            raise ValueError(f"{owner}: give exactly one of shape= and radius=")
+        shape = Circle(radius) if shape is None else shape
+        if not isinstance(shape, Shape):
+            raise ValueError(f"{owner}: shape must be a worlds.shapes Circle, Box or Polygon")
+        shape.check(owner)
+        if not (isinstance(n, int | np.integer) and n >= 1):
+            raise ValueError(f"{owner}: n must be an integer >= 1, got {n!r}")
+        if not (math.isfinite(mass) and mass > 0):
+            raise ValueError(f"{owner}: mass must be a finite number > 0, got {mass!r}")
         start = sum(g.n for g in self.groups.values()) * self.num_worlds
-        group = BodyGroup(name, n, float(radius), float(mass), dynamics, start=start)
-        # Bodies whose model has no heading cannot turn (an infinite moment of inertia): the
-        # numerical torques of contacts would otherwise leave angles of 1e-15 rad that no reset
-        # writes back, a memory that changes later contacts in the last bits.
-        moment = pymunk.moment_for_circle(mass, 0, radius) if dynamics.needs_angle else math.inf
-        space_pointer = self.space._space
-        for world in range(self.num_worlds):
-            for _ in range(n):
-                body = pymunk.Body(mass, moment)
-                body.position = (self.origin_x[world], self.origin_y[world])
-                shape = pymunk.Circle(body, radius)
-                shape.elasticity = elasticity
-                shape.friction = friction
-                shape.collision_type = collision_type
-                # The id chipmunk gives the shape: the broadphase visits shapes in id order, so
-                # a shape taken out and put back (``_forget``) must get the same id again.
-                self._shape_ids.append(_cp.cpSpaceGetShapeIDCounter(space_pointer))
-                self.space.add(body, shape)
-                group.bodies.append(body)
-                self._shapes.append(shape)
+        group = BodyGroup(
+            name, int(n), shape.bounding_radius, float(mass), dynamics, start=start, shape=shape
+        )
+        material = {
+            "elasticity": elasticity,
+            "friction": friction,
+            "collision_type": collision_type,
+        }
+        origins = (self.origin_x, self.origin_y)
+        self._shapes += build_bodies(self.space, group, origins, material, self._shape_ids)
         self.groups[name] = group
         return group
+
+    def set_collision(self, group_a: str, group_b: str, collide: bool) -> None:
+        """Say whether the bodies of ``group_a`` collide with those of ``group_b`` (the same name
+        twice: with each other; ``"static"``: with the static geometry). Everything collides
+        unless told otherwise. Call it after both groups are added and before the first reset
+        or step; rules use one pymunk ``ShapeFilter`` category per group, so at most 31 groups.
+        Bodies that pass through walls can leave their world (and reach a neighbouring one)."""
+        if self._finalized:
+            raise RuntimeError("set_collision after the batch was finalized (first step or reset)")
+        for field, value in (("group_a", group_a), ("group_b", group_b)):
+            if value not in self.groups and value != STATIC:
+                known = ", ".join([*map(repr, self.groups), repr(STATIC)])
+                raise ValueError(f"set_collision: {field} {value!r} is not one of {known}")
+        if group_a == group_b == STATIC:
+            raise ValueError("set_collision: group_a and group_b cannot both be 'static'")
+        self.collision_rules.set(group_a, group_b, bool(collide))
 
     def _finalize(self) -> None:
         if self._finalized:
             return
         if not self.groups:
             raise RuntimeError("a WorldBatch needs at least one body group")
+        group_filters, static_filter = self.collision_rules.filters(list(self.groups))
+        if self.collision_rules.apart:
+            for group in self.groups.values():
+                rows = self.group_rows(group)
+                for shape in self._shapes[rows]:
+                    shape.filter = group_filters[group.name]
         # Cells of about a dozen body radii: measured 40% faster than the bounding-box tree
         # for 64 worlds x 16 moving drones (tools/bench/world_layout.py), and history-free.
         # The hash comes before the static geometry, so that walls enter its cells in the order
@@ -269,10 +213,28 @@ class WorldBatch:
         statics = self.geometry.shape_count() * self.num_worlds
         cells = 4 * (len(self.space.shapes) + statics) + 1000
         self.space.use_spatial_hash(12 * largest, cells)
-        self.geometry.build_into(self.space, self.origin_x, self.origin_y)
-        self.num_bodies = m = sum(g.n for g in self.groups.values()) * self.num_worlds
+        self.geometry.build_into(self.space, self.origin_x, self.origin_y, static_filter)
+        self.num_bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
+        self._make_buffers()
+        body_ids = self._bind_groups()
+        self._adjust_writes = bool(self._velocity_copies)
+        self._contact_table = ContactTable(self.space, body_ids)
+        try:
+            self._space_step = pbatch.lib.cpSpaceStep
+            self._space_pointer = self.space._space
+            self._direct_step = not self.space.threaded
+        except AttributeError:  # pragma: no cover - other pymunk internals
+            self._direct_step = False
+        self._finalized = True
+        check_body_order(self.space, body_ids)
+        self._pull()
+
+    def _make_buffers(self) -> None:
+        """The raw float64 read and write buffers, with the columns the models need."""
         dynamics = [g.dynamics for g in self.groups.values()]
-        self._with_angle = any(d.needs_angle for d in dynamics)
+        # A box or polygon's angle matters to its contacts, so it is read even without heading.
+        turned = any(not isinstance(g.shape, Circle) for g in self.groups.values())
+        self._with_angle = turned or any(d.needs_angle for d in dynamics)
         self._with_velocity_command = any(d.writes_velocity for d in dynamics)
         if self._with_angle:
             self._read_fields = _F.POSITION | _F.ANGLE | _F.VELOCITY | _F.ANGULAR_VELOCITY
@@ -286,68 +248,53 @@ class WorldBatch:
         else:
             self._write_fields = _F.FORCE
             self._write_columns = {"fx": 0, "fy": 1}
-        rows = m + _SPARE_ROWS
+        rows = self.num_bodies + _SPARE_ROWS
         self._read = np.zeros((rows, len(self._read_columns)), dtype=np.float64)
         self._read_buffer = pbatch.Buffer()
         self._read_buffer.set_float_buf(self._read.reshape(-1))
         self._write = np.zeros((rows, len(self._write_columns)), dtype=np.float64)
         self._write_buffer = pbatch.Buffer()
         self._write_buffer.set_float_buf(self._write.reshape(-1))
-        self._get_bodies = _BulkBodies(self.space, self._read_fields, self._read_buffer, False)
-        self._set_bodies = _BulkBodies(self.space, self._write_fields, self._write_buffer, True)
+        self._get_bodies = BulkBodies(self.space, self._read_fields, self._read_buffer, False)
+        self._set_bodies = BulkBodies(self.space, self._write_fields, self._write_buffer, True)
+
+    def _bind_groups(self) -> np.ndarray:
+        """Give each group its state views and bind its dynamics; return the body ids by row."""
+        m = self.num_bodies
         # float32 local state, a row per body with columns x, y, vx, vy (angle, angvel): a step
         # converts the raw read with one subtraction of the world offsets (a single numpy call
         # matters for tiny batches).
         columns = {"x": 0, "y": 1, "vx": 2, "vy": 3}
         if self._with_angle:
             columns.update(angle=4, angvel=5)
-            raw = self._read_columns
-            self._state_order = [raw[name] for name in columns]
+            self._state_order = [self._read_columns[name] for name in columns]
         self._state = np.zeros((m, len(columns)), dtype=np.float32)
         self._offsets = np.zeros((m, len(columns)))
         self._offset_x = self._offsets[:, 0]
         self._offset_y = self._offsets[:, 1]
+        self._parked = np.zeros(m, dtype=bool)
+        self._parked_rows = np.zeros(0, dtype=np.intp)
+        self._velocity_copies = []
         body_ids = np.empty(m, dtype=np.uint64)
         for group in self.groups.values():
-            rows_slice = slice(group.start, group.start + group.n * self.num_worlds)
+            rows_slice = self.group_rows(group)
             self._offset_x[rows_slice] = np.repeat(self.origin_x, group.n)
             self._offset_y[rows_slice] = np.repeat(self.origin_y, group.n)
             body_ids[rows_slice] = [body.id for body in group.bodies]
-            shape = (self.num_worlds, group.n)
-            rows = self._state[rows_slice]
-            for name in ("x", "y", "vx", "vy", "angle", "angvel"):
-                if name in columns:
-                    setattr(group, name, rows[:, columns[name]].reshape(shape))
-                else:  # models without headings: bodies do not turn
-                    setattr(group, name, np.zeros(shape, np.float32))
-            group.position = rows[:, 0:2].view(np.complex64).reshape(shape)
-            group.velocity = rows[:, 2:4].view(np.complex64).reshape(shape)
-            group.kinematics = rows[:, 0:4].reshape(*shape, 4)
-            group.command = np.zeros((*shape, group.dynamics.act_dim), dtype=np.float32)
-            group.contacts = np.zeros(shape, dtype=np.int32)
-            group.static_contacts = np.zeros(shape, dtype=np.int32)
+            group.attach_state(self._state[rows_slice], columns, self._parked[rows_slice])
+            if self._with_velocity_command and not group.dynamics.writes_velocity:
+                self._velocity_copies += self._velocity_passthrough(rows_slice)
             group.dynamics.bind(group, self)
-        self._body_order = np.argsort(body_ids)
-        self._sorted_ids = body_ids[self._body_order]
-        self._contacts = np.zeros(m + 1, dtype=np.int64)
-        self._static_contacts = np.zeros(m + 1, dtype=np.int64)
-        self._arbiter_buffer = pbatch.Buffer()
-        try:
-            self._space_step = pbatch.lib.cpSpaceStep
-            self._space_pointer = self.space._space
-            self._direct_step = not self.space.threaded
-        except AttributeError:  # pragma: no cover - other pymunk internals
-            self._direct_step = False
-        self._finalized = True
-        self._check_layout(body_ids)
-        self._pull()
+        return body_ids
 
-    def _check_layout(self, body_ids: np.ndarray) -> None:
-        probe = pbatch.Buffer()
-        pbatch.get_space_bodies(self.space, pbatch.BodyFields.BODY_ID, probe)
-        seen = np.frombuffer(probe.int_buf(), dtype=np.uintp)[: self.num_bodies]
-        if not np.array_equal(seen.astype(np.uint64), body_ids):
-            raise RuntimeError("pymunk body order differs from insertion order")
+    def _velocity_passthrough(self, rows: slice) -> list[tuple[np.ndarray, np.ndarray | float]]:
+        """Where some model commands velocities, every body's velocity is written each substep:
+        a force-driven group's rows must carry its current velocity, or it would be zeroed."""
+        read, write = self._read_columns, self._write
+        copies = [(write[rows, 0:2], self._read[rows, read["vx"] : read["vx"] + 2])]
+        if "angvel" in read:
+            copies.append((write[rows, 2], self._read[rows, read["angvel"]]))
+        return copies
 
     # ----------------------------------------------------------------------------------- state
     def _read_raw(self) -> None:
@@ -368,6 +315,7 @@ class WorldBatch:
             )
 
     def group_rows(self, group: BodyGroup) -> slice:
+        """The group's rows in the batch's body order (world by world, body by body)."""
         return slice(group.start, group.start + group.n * self.num_worlds)
 
     def read_view(self, group: BodyGroup, column: str) -> np.ndarray | None:
@@ -411,38 +359,20 @@ class WorldBatch:
         vx: np.ndarray | float = 0.0,
         vy: np.ndarray | float = 0.0,
     ) -> None:
-        """Place the group's bodies of worlds ``env_ids`` at local ``(x, y)``, arrays ``(E, N)``."""
+        """Place the group's bodies of worlds ``env_ids`` at local ``(x, y)``, arrays ``(E, N)``,
+        with heading ``angle`` and velocity ``(vx, vy)``; they forget their past contacts and are
+        no longer parked, and the group's dynamics resets those worlds."""
         self._finalize()
         body_group = self.groups[group]
         env_ids = np.asarray(env_ids, dtype=np.intp)
-        rows = (
-            body_group.start + env_ids[:, None] * body_group.n + np.arange(body_group.n)
-        ).ravel()
-        shape = (env_ids.size, body_group.n)
-        values = {
-            "x": np.broadcast_to(x, shape).ravel() + self._offset_x[rows],
-            "y": np.broadcast_to(y, shape).ravel() + self._offset_y[rows],
-            "angle": np.broadcast_to(angle, shape).ravel(),
-            "vx": np.broadcast_to(vx, shape).ravel(),
-            "vy": np.broadcast_to(vy, shape).ravel(),
-        }
-        if not all(np.isfinite(v).all() for v in values.values()):
-            raise ValueError(f"reset_bodies({group!r}): non-finite position or velocity")
+        rows = body_group.start + env_ids[:, None] * body_group.n + np.arange(body_group.n)
+        caller = f"reset_bodies({group!r})"
+        values = body_values(self, caller, rows, x=x, y=y, angle=angle, vx=vx, vy=vy)
+        rows = rows.ravel()
         self._forget(rows)
-        if rows.size <= 16:
-            # For a handful of bodies, per-body writes beat a bulk write of the whole space.
-            for i, row in enumerate(rows.tolist()):
-                body = body_group.bodies[row - body_group.start]
-                body.position = (values["x"][i], values["y"][i])
-                body.angle = float(values["angle"][i])
-                body.velocity = (values["vx"][i], values["vy"][i])
-                body.angular_velocity = 0.0
-        else:
-            for name, column in self._read_columns.items():
-                self._read[rows, column] = values.get(name, 0.0)
-            buffer = pbatch.Buffer()
-            buffer.set_float_buf(self._read.reshape(-1))
-            pbatch.set_space_bodies(self.space, self._read_fields, buffer)
+        write_rows(self, body_group, rows, values)
+        if self._any_parked:
+            self._set_parked(rows, False)
         body_group.dynamics.reset(env_ids)
         self._pull()
 
@@ -460,8 +390,8 @@ class WorldBatch:
         """Place single bodies: body ``body_ids[k]`` of world ``env_ids[k]`` at local
         ``(x[k], y[k])`` with velocity ``(vx[k], vy[k])``, arrays ``(K,)``; the others stay.
 
-        For bodies that leave the play (parked out of the way) or teleport mid-episode; unlike
-        ``reset_bodies`` it leaves the dynamics models' per-world state alone.
+        For bodies that teleport mid-episode; unlike ``reset_bodies`` it leaves the dynamics
+        models' per-world state, the bodies' headings and whether they are parked alone.
         """
         self._finalize()
         body_group = self.groups[group]
@@ -472,116 +402,61 @@ class WorldBatch:
         if env_ids.size == 0:
             return
         rows = body_group.start + env_ids * body_group.n + body_ids
-        shape = rows.shape
-        values = {
-            "x": np.broadcast_to(x, shape).ravel() + self._offset_x[rows],
-            "y": np.broadcast_to(y, shape).ravel() + self._offset_y[rows],
-            "vx": np.broadcast_to(vx, shape).ravel(),
-            "vy": np.broadcast_to(vy, shape).ravel(),
-        }
-        if not all(np.isfinite(v).all() for v in values.values()):
-            raise ValueError(f"place_bodies({group!r}): non-finite position or velocity")
-        if rows.size <= 16:
-            # For a handful of bodies, per-body writes beat a bulk write of the whole space.
-            for i, row in enumerate(rows.tolist()):
-                body = body_group.bodies[row - body_group.start]
-                body.position = (values["x"][i], values["y"][i])
-                body.velocity = (values["vx"][i], values["vy"][i])
-                body.angular_velocity = 0.0
-        else:
-            for name in ("x", "y", "vx", "vy"):
-                self._read[rows, self._read_columns[name]] = values[name]
-            buffer = pbatch.Buffer()
-            buffer.set_float_buf(self._read.reshape(-1))
-            pbatch.set_space_bodies(self.space, self._read_fields, buffer)
+        values = body_values(self, f"place_bodies({group!r})", rows, x=x, y=y, vx=vx, vy=vy)
+        write_rows(self, body_group, rows, values)
         self._pull()
 
     def park_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray) -> None:
         """Move bodies that left the play (a captured evader, a dropped drone) out of the way:
         body ``body_ids[k]`` of world ``env_ids[k]`` goes to a spot of its own below the whole
-        grid of worlds, at rest. Spots are four radii apart, so parked bodies never touch each
-        other (nor any other world's), and farther from every arena than any two bodies inside
-        one. A body's spot, in its world's coordinates, does not depend on the batch size."""
+        grid of worlds, at rest, and is marked in the group's ``parked``: the world applies no
+        command to it (it stays exactly at its spot) until ``reset_bodies`` places it again.
+        Spots are four bounding radii apart, so parked bodies never touch each other (nor any
+        other world's), and farther from every arena than any two bodies inside one."""
         self._finalize()
         env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
         body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
-        per_world = sum(g.n for g in self.groups.values())
-        before = 0
-        for name, other in self.groups.items():
-            if name == group:
-                break
-            before += other.n
-        spacing = 4 * max(g.radius for g in self.groups.values())
-        spot = (env_ids * per_world + before + body_ids) * spacing
-        size = max(self.width, self.height)
-        self.place_bodies(
-            group,
-            env_ids,
-            body_ids,
-            spot - self.origin_x[env_ids],
-            -(2 * size + self.height) - self.origin_y[env_ids],
-        )
+        self.place_bodies(group, env_ids, body_ids, *park_spots(self, group, env_ids, body_ids))
+        body_group = self.groups[group]
+        self._set_parked(body_group.start + env_ids * body_group.n + body_ids, True)
+
+    def _set_parked(self, rows: np.ndarray, parked: bool) -> None:
+        """Mark body ``rows`` parked or not, and refresh the rows the step zeroes (rare: on
+        park and on resets while something is parked, never in the step)."""
+        self._parked[rows] = parked
+        self._parked_rows = np.flatnonzero(self._parked)
+        self._any_parked = self._parked_rows.size > 0
+        self._adjust_writes = self._any_parked or bool(self._velocity_copies)
 
     def _forget(self, rows: np.ndarray) -> None:
-        """Clear what chipmunk keeps of bodies ``rows``' last step besides their state: the bias
-        velocity that pushes overlapping bodies apart at the start of the next step, and the
-        cached arbiters (contact impulses that warm-start the next solve) of every pair they are
-        in. Both exist only for bodies that touched something in the last substep, so only
-        those are visited: their shape is taken out of the space (which drops its arbiters) and
-        put back under its old id, and their position is integrated over a zero time step
-        (which zeroes the bias)."""
-        touching = self._touching_rows()
-        forget = rows[touching[rows]]
-        if forget.size == 0:
-            return
-        touching[forget] = False  # their arbiters are gone now
-        space = self.space._space
-        counter = _cp.cpSpaceGetShapeIDCounter(space)
-        for row in forget.tolist():
-            shape = self._shapes[row]._shape
-            _cp.cpSpaceRemoveShape(space, shape)
-            _cp.cpSpaceSetShapeIDCounter(space, self._shape_ids[row])
-            _cp.cpSpaceAddShape(space, shape)
-            _cp.cpBodyUpdatePosition(self._shapes[row].body._body, 0.0)
-        _cp.cpSpaceSetShapeIDCounter(space, counter)
+        """Clear chipmunk's memory of body ``rows``' last contacts (``contacts.forget``)."""
+        forget(self.space, self._shapes, self._shape_ids, rows, self._touching_rows())
 
     def _arbiter_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Body rows ``(K, 2)`` of the space's cached arbiters with contacts (row ``m`` stands
         for static geometry), and whether each side is a body of the batch ``(K, 2)``."""
-        buffer = self._arbiter_buffer
-        buffer.clear()
-        pbatch.get_space_arbiters(self.space, _ARBITER_FIELDS, buffer)
-        raw = np.frombuffer(buffer.int_buf(), dtype=np.uintp).reshape(-1, 3)
-        raw = raw[raw[:, 2] > 0]
-        m = self.num_bodies
-        # Static geometry belongs to space.static_body, which is not in the sorted id table:
-        # searchsorted maps it to some index, so check the match and send misses to slot m.
-        ids = raw[:, :2].astype(np.uint64)
-        position = np.minimum(np.searchsorted(self._sorted_ids, ids), m - 1)
-        found = self._sorted_ids[position] == ids
-        return np.where(found, self._body_order[position], m), found
+        return self._contact_table.arbiter_rows()
 
     def _touching_rows(self) -> np.ndarray:
         """Whether each body row touched anything in the last substep: bool ``(m + 1,)`` (row
         ``m`` is static geometry), read once per step (resets of several groups share it)."""
-        if self._touching is None:
-            rows, _ = self._arbiter_rows()
-            self._touching = np.zeros(self.num_bodies + 1, bool)
-            self._touching[rows.ravel()] = True
-        return self._touching
+        return self._contact_table.touching_rows()
 
     # ------------------------------------------------------------------------------------ step
     def step(self) -> None:
         """Advance every world by ``dt`` in ``substeps`` substeps, driven by each group's
-        ``command`` (set it before calling). Refreshes state and contact counts."""
+        ``command`` (set it before calling); parked bodies get no command. Refreshes state and
+        contact counts."""
         self._finalize()
-        self._touching = None
+        self._contact_table.touching = None
         sub_dt = self.dt / self.substeps
         for substep in range(self.substeps):
             if substep:
                 self._read_raw()
             for group in self.groups.values():
                 group.dynamics.control(sub_dt)
+            if self._adjust_writes:  # one check per substep while there is nothing to adjust
+                self._adjust_commands()
             self._set_bodies()
             self._step_space(sub_dt)
         self._pull()
@@ -589,6 +464,14 @@ class WorldBatch:
             group.dynamics.after_step()
         if self.track_contacts:
             self._count_contacts()
+
+    def _adjust_commands(self) -> None:
+        """After the models' control: force-driven groups keep their velocity where velocities
+        are written (``_velocity_passthrough``), and parked bodies get no command at all."""
+        for target, source in self._velocity_copies:
+            np.copyto(target, source)
+        if self._any_parked:
+            self._write[self._parked_rows] = 0.0
 
     def _step_space(self, dt: float) -> None:
         """``Space.step`` without its Python bookkeeping when there is none to do (no pending
@@ -605,18 +488,12 @@ class WorldBatch:
             space.step(dt)  # the first step also checks every body's mass and moment
 
     def _count_contacts(self) -> None:
-        rows, found = self._arbiter_rows()
-        m = self.num_bodies
-        both = found.all(axis=1)
-        self._contacts[:] = np.bincount(rows[both].ravel(), minlength=m + 1)
-        one = found.any(axis=1) & ~both
-        self._static_contacts[:] = np.bincount(rows[one].ravel(), minlength=m + 1)
+        table = self._contact_table
+        table.count()
         for group in self.groups.values():
-            rows_slice = self.group_rows(group)
-            group.contacts[...] = self._contacts[rows_slice].reshape(group.contacts.shape)
-            group.static_contacts[...] = self._static_contacts[rows_slice].reshape(
-                group.contacts.shape
-            )
+            rows = self.group_rows(group)
+            group.contacts[...] = table.contacts[rows].reshape(group.contacts.shape)
+            group.static_contacts[...] = table.static_contacts[rows].reshape(group.contacts.shape)
 
     def local_bounds(self) -> tuple[float, float, float, float]:
         """``(xmin, xmax, ymin, ymax)`` of one world in local coordinates."""

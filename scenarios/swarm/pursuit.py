@@ -11,15 +11,14 @@ Agents
     A captured evader is done (per-agent termination); its body is parked outside the arena.
     When every evader of a world is captured the pursuers are done too and the world ends.
 
-Observation (float32, per drone; the same layout for both teams; its size does not depend on
-the team sizes)
-    ``[x, y, vx, vy, hx, hy`` (own state and unit heading),
-    ``(dx, dy, dvx, dvy)`` of the ``k_teammates`` nearest teammates still in the game, a valid
-    flag for each, ``(dx, dy, dvx, dvy)`` of the ``k_opponents`` nearest *visible* opponents
-    (in the view cone, in range, line of sight clear of obstacles, not captured), a valid flag
-    for each, and ``n_rays`` lidar distances against walls and obstacles (rays at angles
-    ``2 pi r / n_rays`` from +x, ``lidar_range`` when nothing is hit)``]``. Size
-    ``6 + 5 * (k_teammates + k_opponents) + n_rays``. Missing entries are zeros.
+Observation (float32, per drone; the same layout for both teams, whose size does not depend on
+the team sizes; blocks in this order, sizes for the default config)
+{observation}
+    ``own``: position, velocity and unit heading. ``teammates``: the ``k_teammates`` nearest
+    teammates still in the game. ``opponents``: the ``k_opponents`` nearest *visible* opponents
+    (in the view cone, in range, line of sight clear of obstacles, not captured). ``lidar``:
+    ``n_rays`` distances against walls and obstacles (rays at angles ``2 pi r / n_rays`` from
+    +x, ``lidar_range`` when nothing is hit). Missing entries are zeros.
 
 Actions
     ``Discrete(5)`` (default): no thrust, +x, -x, +y, -y at full thrust. With
@@ -66,22 +65,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
-from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.core import MAX_STEPS, Episode, Frame, GroupSpec, Reward, Scenario, check
 from scenarios.fields import param
-from scenarios.registry import register
+from scenarios.layout import ObsLayout, entities, vector
+from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
-from scenarios.swarm.common import (
-    DroneConfig,
-    steer,
-    thrust_action,
-    thrust_space,
-    write_thrust,
-)
+from scenarios.swarm.common import DroneConfig, thrust_space, write_thrust
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.sensors import nearest_neighbours
-from worlds.visibility import box_lidar, in_field_of_view, line_of_sight, ray_directions
+from worlds.visibility import box_lidar, in_field_of_view, line_of_sight
 
 TEAMS = ("pursuer", "evader")
 
@@ -167,31 +160,45 @@ class PursuitConfig(DroneConfig):
         return (x[free] + 1j * y[free]).astype(np.complex64)
 
 
+def observation_layout(cfg: PursuitConfig) -> ObsLayout:
+    """A drone's observation, block by block (the same for both teams)."""
+    relative = ("dx", "dy", "dvx", "dvy")
+    blocks = [
+        vector("own", ("x", "y", "vx", "vy", "hx", "hy"), "position, velocity, heading"),
+        entities("teammates", cfg.k_teammates, relative, "nearest teammates in", valid=True),
+        entities("opponents", cfg.k_opponents, relative, "nearest opponents seen", valid=True),
+    ]
+    if cfg.n_rays:
+        blocks.append(vector("lidar", cfg.n_rays, "distance to walls and obstacles per ray"))
+    return ObsLayout(*blocks)
+
+
+@dataclass
+class PursuitFrame(Frame):
+    """What one step measured (``Pursuit.sense``)."""
+
+    sees: dict[str, np.ndarray]
+    """Who sees whom: ``"pursuer"`` ``(B, Np, Ne)`` and ``"evader"`` ``(B, Ne, Np)``."""
+    captured: np.ndarray
+    """Evaders captured at this step ``(B, Ne)`` (free ones within a pursuer's reach)."""
+    free: np.ndarray
+    """Evaders still free when the step began ``(B, Ne)``."""
+
+
 @register("swarm/pursuit-v0")
 class Pursuit(Scenario):
     config_class = PursuitConfig
-    metric_reduce = {
-        "capture_rate": "last",
-        "time_to_capture": "last",
-        "survival_time": "last",
-        "visible": "mean",
-    }
+    metric_reduce = {"visible": "mean"}
+    parked_bodies = {"evader": "evader"}
 
     def __init__(self, cfg: PursuitConfig) -> None:
         super().__init__(cfg)
-        self.obs_size = 6 + 5 * (cfg.k_teammates + cfg.k_opponents) + cfg.n_rays
+        self.layout = observation_layout(cfg)
         action_space = thrust_space(cfg.continuous_actions)
         counts = {"pursuer": cfg.n_pursuers, "evader": cfg.n_evaders}
         self._groups = {
-            team: GroupSpec(
-                team,
-                counts[team],
-                spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32),
-                action_space,
-            )
-            for team in TEAMS
+            team: GroupSpec.of(team, counts[team], self.layout, action_space) for team in TEAMS
         }
-        self.reward_terms: dict[str, np.ndarray] = {}
 
     def groups(self) -> dict[str, GroupSpec]:
         return self._groups
@@ -227,21 +234,14 @@ class Pursuit(Scenario):
             [(ox, oy, half, half) for ox, oy, half in cfg.obstacles], np.float32
         ).reshape(-1, 4)
         self.occluders = world.geometry.lidar_segments()[16:]  # obstacle edges, not walls
-        self.world = world
         self.spawn_slots = cfg.spawn_slots
+        # Each drone's heading: the direction of its velocity, kept while it hovers. Per-world
+        # state across steps, updated in ``sense`` only (idempotent for one world state).
         self.heading = {
             team: np.ones((num_worlds, group.n), np.complex64) for team, group in self.teams.items()
         }
-        self._obs = {
-            team: np.zeros((num_worlds, group.n, self.obs_size), np.float32)
-            for team, group in self.teams.items()
-        }
-        self.free = np.ones((num_worlds, cfg.n_evaders), bool)
-        self.capture_step = np.zeros((num_worlds, cfg.n_evaders), np.int64)
-        self.steps = np.zeros(num_worlds, np.int64)
+        self.obs = {team: self.layout.buffer(num_worlds, g.n) for team, g in self.teams.items()}
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
-        self._captured = np.zeros((num_worlds, cfg.n_evaders), bool)
-        self._visible_any = np.zeros(num_worlds, bool)
         self._team_reward = {
             team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
         }
@@ -266,50 +266,14 @@ class Pursuit(Scenario):
             self.heading[team][env_ids] = np.where(np.abs(part) > 1e-6, toward, 1).astype(
                 np.complex64
             )
-        self.free[env_ids] = True
-        self.capture_step[env_ids] = 0
-        self.steps[env_ids] = 0
-        self._captured[env_ids] = False
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
         cfg = self.cfg
-        write_thrust(
-            actions["pursuer"],
-            self.teams["pursuer"].command,
-            cfg.pursuer_force,
-            cfg.continuous_actions,
-        )
-        write_thrust(
-            actions["evader"],
-            self.teams["evader"].command,
-            cfg.evader_force,
-            cfg.continuous_actions,
-        )
-        self.teams["evader"].command[~self.free] = 0.0  # parked bodies stay put
-        self.steps += 1
+        for team, force in (("pursuer", cfg.pursuer_force), ("evader", cfg.evader_force)):
+            write_thrust(actions[team], self.teams[team].command, force, cfg.continuous_actions)
 
-    def _visibility(self) -> tuple[np.ndarray, np.ndarray]:
-        """Who sees whom: pursuers -> evaders ``(B, Np, Ne)`` and evaders -> pursuers."""
-        cfg = self.cfg
-        pursuers, evaders = self.teams["pursuer"].position, self.teams["evader"].position
-        offset = evaders[:, None, :] - pursuers[:, :, None]  # (B, Np, Ne)
-        clear = line_of_sight(pursuers, evaders, self.occluders) & self.free[:, None, :]
-        sees = in_field_of_view(
-            offset,
-            self.heading["pursuer"],
-            math.radians(cfg.pursuer_fov_degrees) / 2,
-            cfg.view_range,
-        )
-        seen_by = in_field_of_view(
-            -offset.transpose(0, 2, 1),
-            self.heading["evader"],
-            math.radians(cfg.evader_fov_degrees) / 2,
-            cfg.view_range,
-        )
-        return sees & clear, seen_by & clear.transpose(0, 2, 1)
-
-    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def sense(self, world: WorldBatch, episode: Episode) -> PursuitFrame:
         cfg = self.cfg
         for team, group in self.teams.items():
             speed = np.abs(group.velocity)
@@ -317,41 +281,56 @@ class Pursuit(Scenario):
             self.heading[team] = np.where(
                 moving, group.velocity / np.maximum(speed, 1e-6), self.heading[team]
             ).astype(np.complex64)
-        pursuer_sees, evader_sees = self._visibility()
-        self._pursuer_sees = pursuer_sees
-        self._visible_any = pursuer_sees.any(axis=(1, 2))
-        alive = {"pursuer": None, "evader": self.free}
-        for team, other, sees in (
-            ("pursuer", "evader", pursuer_sees),
-            ("evader", "pursuer", evader_sees),
-        ):
-            group, opponents, obs = self.teams[team], self.teams[other], self._obs[team]
-            obs[..., :4] = group.kinematics
-            obs[..., 4] = self.heading[team].real
-            obs[..., 5] = self.heading[team].imag
-            start = 6
+        free = episode.alive["evader"]
+        pursuers, evaders = self.teams["pursuer"].position, self.teams["evader"].position
+        offset = evaders[:, None, :] - pursuers[:, :, None]  # (B, Np, Ne)
+        clear = line_of_sight(pursuers, evaders, self.occluders) & free[:, None, :]
+        half_angle = {team: math.radians(getattr(cfg, f"{team}_fov_degrees")) / 2 for team in TEAMS}
+        sees = {
+            "pursuer": in_field_of_view(
+                offset, self.heading["pursuer"], half_angle["pursuer"], cfg.view_range
+            )
+            & clear,
+            "evader": in_field_of_view(
+                -offset.transpose(0, 2, 1),
+                self.heading["evader"],
+                half_angle["evader"],
+                cfg.view_range,
+            )
+            & clear.transpose(0, 2, 1),
+        }
+        gap = np.abs(offset).min(axis=1)  # (B, Ne): each evader's nearest pursuer
+        captured = (gap <= cfg.capture_radius) & free
+        return PursuitFrame(world, episode, sees=sees, captured=captured, free=free)
+
+    def observe(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
+        cfg = self.cfg
+        alive = {"pursuer": None, "evader": frame.free}
+        for team, other in (("pursuer", "evader"), ("evader", "pursuer")):
+            group, opponents, obs = self.teams[team], self.teams[other], self.obs[team]
+            own = obs["own"]
+            own[..., :4] = group.kinematics
+            own[..., 4] = self.heading[team].real
+            own[..., 5] = self.heading[team].imag
             k = min(cfg.k_teammates, group.n - 1)
-            block = obs[..., start : start + 5 * cfg.k_teammates]
-            block[...] = 0.0
+            if cfg.k_teammates:
+                _clear(obs, "teammates")
             if k:
                 near = nearest_neighbours(group.position, group.velocity, k, alive=alive[team])
-                _write_neighbours(block, cfg.k_teammates, near.offset, near.velocity, near.mask)
-            start += 5 * cfg.k_teammates
-            block = obs[..., start : start + 5 * cfg.k_opponents]
-            block[...] = 0.0
+                _write_neighbours(obs, "teammates", near.offset, near.velocity, near.mask)
             if cfg.k_opponents:
-                offset, velocity, mask = _nearest_visible(
+                _clear(obs, "opponents")
+                found = _nearest_visible(
                     group.position,
                     group.velocity,
                     opponents.position,
                     opponents.velocity,
-                    sees,
+                    frame.sees[team],
                     cfg.k_opponents,
                 )
-                _write_neighbours(block, cfg.k_opponents, offset, velocity, mask)
-            start += 5 * cfg.k_opponents
+                _write_neighbours(obs, "opponents", *found)
             if cfg.n_rays:
-                obs[..., start:] = box_lidar(
+                obs["lidar"][...] = box_lidar(
                     group.x,
                     group.y,
                     cfg.n_rays,
@@ -359,75 +338,73 @@ class Pursuit(Scenario):
                     room=(cfg.side / 2, cfg.side / 2),
                     boxes=self.obstacle_boxes,
                 )
-        return self._obs
+        return {team: buffer.array for team, buffer in self.obs.items()}
 
-    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def reward(self, frame: PursuitFrame) -> Reward:
         cfg = self.cfg
-        pursuers, evaders = self.teams["pursuer"].position, self.teams["evader"].position
-        gap = np.abs(evaders[:, None, :] - pursuers[:, :, None]).min(axis=1)  # (B, Ne)
-        self._captured = (gap <= cfg.capture_radius) & self.free
-        captures = self._captured.sum(axis=1, keepdims=True).astype(np.float32)
+        captures = frame.captured.sum(axis=1, keepdims=True).astype(np.float32)
         capture = captures * np.float32(cfg.capture_reward)
-        free_fraction = self.free.mean(axis=1, keepdims=True).astype(np.float32)
+        free_fraction = frame.free.mean(axis=1, keepdims=True).astype(np.float32)
         time = free_fraction * np.float32(-cfg.time_penalty)
         team = capture + time
         self._team_reward["pursuer"][...] = team
         np.negative(team, out=self._team_reward["evader"][:, :1])
         self._team_reward["evader"][...] = self._team_reward["evader"][:, :1]
-        self.reward_terms = {"capture": capture, "time": time}
-        return self._team_reward
+        return Reward(self._team_reward, {"capture": capture, "time": time})
 
-    def terminated(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        captured = self._captured
-        if captured.any():
-            env_ids, evader_ids = np.nonzero(captured)
-            self.capture_step[env_ids, evader_ids] = self.steps[env_ids]
-            self.free &= ~captured
-            world.park_bodies("evader", env_ids, evader_ids)
-        done = ~self.free.any(axis=1)
+    def terminated(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
+        captured = frame.captured
+        done = ~(frame.free & ~captured).any(axis=1)
         return {
             "pursuer": np.broadcast_to(done[:, None], (len(done), self.cfg.n_pursuers)).copy(),
             "evader": captured.copy(),
         }
 
-    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def metrics(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
+        return {"visible": frame.sees["pursuer"].any(axis=(1, 2))}
+
+    def episode_end(self, frame: PursuitFrame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Capture rate, mean time to capture (NaN when none was caught) and mean survival
+        time of the ended episodes, from the steps at which evaders left."""
         dt = self.cfg.dt
-        caught = ~self.free
+        caught = ~frame.episode.alive["evader"][env_ids]
+        capture_step = frame.episode.ended_at["evader"][env_ids]
         count = caught.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             time_to_capture = np.where(
-                count > 0, (self.capture_step * caught).sum(axis=1) * dt / count, np.nan
+                count > 0, (capture_step * caught).sum(axis=1) * dt / count, np.nan
             )
-        survival = np.where(caught, self.capture_step, self.steps[:, None]) * dt
+        steps = frame.episode.steps[env_ids]
+        survival = np.where(caught, capture_step, steps[:, None]) * dt
         return {
-            "capture_rate": caught,
+            "capture_rate": caught.mean(axis=1),
             "time_to_capture": time_to_capture,
-            "survival_time": survival,
-            "visible": self._visible_any,
+            "survival_time": survival.mean(axis=1),
         }
 
-    def state(self, world: WorldBatch) -> np.ndarray:
+    def state(self, frame: Frame) -> np.ndarray:
         state, column = self._state, 0
         for team in TEAMS:
             group = self.teams[team]
             for values in (group.x, group.y, group.vx, group.vy):
                 state[:, column : column + group.n] = values
                 column += group.n
-        state[:, column:] = self.free
+        state[:, column:] = frame.episode.alive["evader"]
         return state
 
     # ---------------------------------------------------------------------------- render
-    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+    def render_extra(self, frame: PursuitFrame, canvas, env_index: int) -> None:
         from worlds.render import GROUP_COLORS  # rendering only: keep Pillow off the import
 
         cfg = self.cfg
+        free = frame.episode.alive["evader"][env_index]
         for team, color, fov in (
             ("pursuer", (52, 101, 164), cfg.pursuer_fov_degrees),
             ("evader", (204, 0, 0), cfg.evader_fov_degrees),
         ):
             group = self.teams[team]
             for i in range(group.n):
-                if team == "evader" and not self.free[env_index, i]:
+                if team == "evader" and not free[i]:
                     continue
                 x, y = float(group.x[env_index, i]), float(group.y[env_index, i])
                 heading = complex(self.heading[team][env_index, i])
@@ -442,36 +419,48 @@ class Pursuit(Scenario):
                     canvas.polygon(points, fill=(220, 230, 245), outline=color)
                 if team == "evader":
                     canvas.circle(x, y, cfg.capture_radius, fill=None, outline=color)
-        if hasattr(self, "_pursuer_sees"):
-            sees = self._pursuer_sees[env_index]
-            pursuers, evaders = self.teams["pursuer"], self.teams["evader"]
-            for i, j in zip(*np.nonzero(sees), strict=True):
-                canvas.line(
-                    float(pursuers.x[env_index, i]),
-                    float(pursuers.y[env_index, i]),
-                    float(evaders.x[env_index, j]),
-                    float(evaders.y[env_index, j]),
-                    (245, 121, 0),
-                )
+        sees = frame.sees["pursuer"][env_index]
+        pursuers, evaders = self.teams["pursuer"], self.teams["evader"]
+        for i, j in zip(*np.nonzero(sees), strict=True):
+            canvas.line(
+                float(pursuers.x[env_index, i]),
+                float(pursuers.y[env_index, i]),
+                float(evaders.x[env_index, j]),
+                float(evaders.y[env_index, j]),
+                (245, 121, 0),
+            )
         for index, team in enumerate(TEAMS):  # the drones again, on top of the view cones
             group = self.teams[team]
             for i in range(group.n):
                 x, y = float(group.x[env_index, i]), float(group.y[env_index, i])
                 canvas.circle(x, y, cfg.drone_radius, fill=GROUP_COLORS[index])
-        free = int(self.free[env_index].sum())
-        canvas.text(-cfg.side / 2, cfg.side / 2, f"free evaders {free}/{cfg.n_evaders}")
+        canvas.text(-cfg.side / 2, cfg.side / 2, f"free evaders {int(free.sum())}/{cfg.n_evaders}")
 
-    def scripted_policy(self) -> PursuitBaseline:
+    def scripted_policy(self):
+        """Pure pursuit for the pursuers and evasion for the evaders
+        (``scenarios.swarm.pursuit_baselines``)."""
+        from scenarios.swarm.pursuit_baselines import (
+            EvasionPolicy,
+            PurePursuitPolicy,
+            PursuitBaseline,
+        )
+
         return PursuitBaseline(PurePursuitPolicy(self.cfg), EvasionPolicy(self.cfg))
 
 
-def _write_neighbours(block, k, offset, velocity, mask) -> None:
-    """Write ``(dx, dy, dvx, dvy)`` blocks then valid flags into ``block`` ``(B, N, 5 k)``."""
+def _clear(obs, name: str) -> None:
+    obs[name][...] = 0.0
+    obs.valid(name)[...] = 0.0
+
+
+def _write_neighbours(obs, name: str, offset, velocity, mask) -> None:
+    """Write complex offsets and relative velocities ``(B, N, found)`` of the entities found,
+    where ``mask``, and their valid flags into set block ``name``."""
     found = offset.shape[-1]
-    pairs = block[..., : 4 * k].view(np.complex64).reshape(*block.shape[:2], k, 2)
+    pairs = obs.complex(name)
     pairs[..., :found, 0] = np.where(mask, offset, 0)
     pairs[..., :found, 1] = np.where(mask, velocity, 0)
-    block[..., 4 * k : 4 * k + found] = mask
+    obs.valid(name)[..., :found] = mask
 
 
 def _nearest_visible(position, velocity, other_position, other_velocity, sees, k):
@@ -492,116 +481,7 @@ def _nearest_visible(position, velocity, other_position, other_velocity, sees, k
     return near_offset.astype(np.complex64), relative.astype(np.complex64), mask
 
 
-# ---------------------------------------------------------------------------------- baselines
-def _own(o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (o[..., 0] + 1j * o[..., 1]), (o[..., 2] + 1j * o[..., 3])
-
-
-def _opponents(o: np.ndarray, cfg: PursuitConfig):
-    """Nearest visible opponent's offset and relative velocity, and whether there is one."""
-    start = 6 + 5 * cfg.k_teammates
-    if not cfg.k_opponents:
-        zero = np.zeros(o.shape[:2], np.complex64)
-        return zero, zero, np.zeros(o.shape[:2], bool)
-    offset = o[..., start] + 1j * o[..., start + 1]
-    velocity = o[..., start + 2] + 1j * o[..., start + 3]
-    return offset, velocity, o[..., start + 4 * cfg.k_opponents] > 0.5
-
-
-class PurePursuitPolicy:
-    """Pursuers' baseline: pure pursuit with lead, arena sweep when nothing is in sight."""
-
-    group = "pursuer"
-
-    def __init__(self, cfg: PursuitConfig, gain: float = 3.0) -> None:
-        self.cfg = cfg
-        self.gain = gain
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        cfg = self.cfg
-        o = obs["pursuer"]
-        position, velocity = _own(o)
-        offset, relative, seen = _opponents(o, cfg)
-        evader_velocity = relative + velocity
-        lead = np.abs(offset) / cfg.pursuer_speed
-        chase = position + offset + evader_velocity * np.minimum(lead, 1.5)
-        # Sweep: a point ahead on a circle of radius 0.3 side, direction by the drone's index.
-        angle = np.angle(position)
-        direction = np.where(np.arange(o.shape[1]) % 2 == 0, 1.0, -1.0)
-        sweep = 0.3 * cfg.side * np.exp(1j * (angle + 0.6 * direction))
-        goal = np.where(seen, chase, sweep)
-        action = steer(
-            position,
-            velocity,
-            goal,
-            gain=self.gain,
-            max_speed=cfg.pursuer_speed,
-            continuous=cfg.continuous_actions,
-        )
-        return {"pursuer": action}
-
-
-class EvasionPolicy:
-    """Evaders' baseline: go where the minimum distance to the seen pursuers will be largest.
-
-    Candidates are ``n_directions`` headings at full speed for ``horizon`` seconds (kept inside
-    the arena, away from obstacles); each is scored by its minimum distance to the seen
-    pursuers' positions extrapolated over the same horizon; the best one wins.
-    """
-
-    group = "evader"
-
-    def __init__(self, cfg: PursuitConfig, horizon: float = 0.8, n_directions: int = 16) -> None:
-        self.cfg = cfg
-        self.horizon = horizon
-        self.directions = ray_directions(n_directions).astype(np.complex128)
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        cfg = self.cfg
-        o = obs["evader"].astype(np.float64)
-        position, velocity = _own(o)
-        start = 6 + 5 * cfg.k_teammates
-        k = cfg.k_opponents
-        slots = np.arange(k)
-        offset = o[..., start + 4 * slots] + 1j * o[..., start + 4 * slots + 1]  # (B, N, k)
-        relative = o[..., start + 4 * slots + 2] + 1j * o[..., start + 4 * slots + 3]
-        valid = o[..., start + 4 * k + slots] > 0.5
-        # Pursuers' positions after the horizon, relative to the evader now.
-        threat = offset + (relative + velocity[..., None]) * self.horizon
-        reach = cfg.evader_speed * self.horizon
-        step = self.directions * reach  # (D,)
-        limit = cfg.side / 2 - 2 * cfg.drone_radius
-        target = position[..., None] + step  # (B, N, D)
-        inside = np.clip(target.real, -limit, limit) + 1j * np.clip(target.imag, -limit, limit)
-        moved = inside - position[..., None]
-        gap = np.abs(moved[..., :, None] - threat[..., None, :])  # (B, N, D, k)
-        gap = np.where(valid[..., None, :], gap, np.inf).min(axis=-1)
-        score = np.minimum(gap, 10.0) + 0.3 * np.abs(moved)  # prefer moving when tied
-        for ox, oy, half in cfg.obstacles:
-            blocked = (np.abs(inside.real - ox) < half + 0.15) & (
-                np.abs(inside.imag - oy) < half + 0.15
-            )
-            score = np.where(blocked, score - 5.0, score)
-        best = np.take_along_axis(moved, score.argmax(axis=-1)[..., None], axis=-1)[..., 0]
-        seen = valid.any(axis=-1)
-        desired = best / np.maximum(np.abs(best), 1e-9) * cfg.evader_speed
-        thrust = np.where(seen, desired - velocity, -velocity)
-        return {"evader": thrust_action(thrust.astype(np.complex64), cfg.continuous_actions)}
-
-
-class PursuitBaseline:
-    """Acts for both teams by combining one policy per team (e.g. a scripted side against a
-    learned one): ``PursuitBaseline(PurePursuitPolicy(cfg), EvasionPolicy(cfg))``."""
-
-    def __init__(self, pursuer_policy, evader_policy) -> None:
-        self.policies = {"pursuer": pursuer_policy, "evader": evader_policy}
-
-    def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        actions = {}
-        for team, policy in self.policies.items():
-            actions[team] = policy.act(obs, action_mask, deterministic)[team]
-        return actions
-
+document(Pursuit)
 
 if __name__ == "__main__":
     import sys

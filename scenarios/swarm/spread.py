@@ -7,11 +7,11 @@ on how close the landmarks' nearest drones are.
 Agents
     One group, ``drone``, of ``n_agents`` drones (ids ``drone_0`` ...). No drone ends early.
 
-Observation (float32, per drone)
-    ``[x, y, vx, vy, (lx_j - x, ly_j - y) for each landmark j,
-    (dx, dy, dvx, dvy) for each of the k nearest drones, valid for each of them]``, where
+Observation (float32, per drone; blocks in this order, sizes for the default config)
+{observation}
     ``k = min(k_neighbours, n_agents - 1)``; neighbours are sorted by distance. Size
-    ``4 + 2 * n_agents + 5 * k``. Positions are in metres with the arena centred on the origin.
+    ``4 + 2 * n_agents + 5 * k``. Positions are in metres with the arena centred on the origin;
+    ``marl scenarios --obs swarm/spread-v0 -e n_agents=8`` prints the table for other configs.
 
 Actions
     ``Discrete(5)`` (default): no thrust, +x, -x, +y, -y at full thrust. With
@@ -49,16 +49,31 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
-from scenarios.core import MAX_STEPS, GroupSpec, Scenario, check
+from scenarios.core import (
+    MAX_STEPS,
+    Episode,
+    Frame,
+    GroupSpec,
+    Reward,
+    Scenario,
+    ScriptedPolicy,
+    check,
+)
 from scenarios.fields import param
-from scenarios.registry import register
+from scenarios.layout import ObsLayout, entities, vector
+from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
-from scenarios.swarm.common import DIRECTIONS, SwarmConfig
-from scenarios.swarm.common import spaced_points as _spaced_points
+from scenarios.swarm.common import (
+    SwarmConfig,
+    overlap_counts,
+    spaced_points,
+    steer,
+    thrust_space,
+    write_thrust,
+)
 from worlds import HolonomicPointMass, WorldBatch
-from worlds.sensors import nearest_neighbours, pairwise
+from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,38 @@ class SpreadConfig(SwarmConfig):
         return min(self.k_neighbours, self.n_agents - 1)
 
 
+def observation_layout(cfg: SpreadConfig) -> ObsLayout:
+    """The drone's observation, block by block."""
+    return ObsLayout(
+        vector("own", ("x", "y", "vx", "vy"), "position and velocity"),
+        entities("landmarks", cfg.n_agents, ("dx", "dy"), "each landmark, relative"),
+        entities(
+            "neighbours",
+            cfg.k,
+            ("dx", "dy", "dvx", "dvy"),
+            "nearest drones, relative, by distance",
+            valid=True,
+        ),
+    )
+
+
+@dataclass
+class SpreadFrame(Frame):
+    """What one step measured (``Spread.sense``)."""
+
+    pair: Pairwise
+    """Distances between the drones."""
+    near: Neighbours | None
+    """Nearest drones of each drone (at least one when there are two drones)."""
+    landmark_offset: np.ndarray
+    """Landmarks relative to each drone ``(B, N drones, N landmarks)`` complex: a view of the
+    observation's landmark block."""
+    nearest: np.ndarray
+    """Distance from each landmark to its nearest drone ``(B, L)``."""
+    overlaps: np.ndarray
+    """Other drones each drone overlaps ``(B, N)`` float32."""
+
+
 @register("swarm/spread-v0")
 class Spread(Scenario):
     config_class = SpreadConfig
@@ -107,19 +154,13 @@ class Spread(Scenario):
 
     def __init__(self, cfg: SpreadConfig) -> None:
         super().__init__(cfg)
-        n, k = cfg.n_agents, cfg.k
-        self.k = k
+        n = cfg.n_agents
         # The search finds at least the nearest drone (collisions, min_separation), also when
         # the observation shows none; a lone drone has no neighbour at all.
-        self.k_search = min(max(k, 1), n - 1)
-        self.obs_size = 4 + 2 * n + 5 * k
-        if cfg.continuous_actions:
-            action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        else:
-            action_space = spaces.Discrete(len(DIRECTIONS))
-        observation_space = spaces.Box(-np.inf, np.inf, (self.obs_size,), np.float32)
-        self._groups = {"drone": GroupSpec("drone", n, observation_space, action_space)}
-        self.reward_terms: dict[str, np.ndarray] = {}
+        self.k_search = min(max(cfg.k, 1), n - 1)
+        self.layout = observation_layout(cfg)
+        action_space = thrust_space(cfg.continuous_actions)
+        self._groups = {"drone": GroupSpec.of("drone", n, self.layout, action_space)}
 
     def groups(self) -> dict[str, GroupSpec]:
         return self._groups
@@ -145,19 +186,12 @@ class Spread(Scenario):
         )
         n = cfg.n_agents
         self.landmarks = np.zeros((num_worlds, n), np.complex64)  # x + iy
-        self.landmark_x, self.landmark_y = self.landmarks.real, self.landmarks.imag
-        self._obs = obs = np.zeros((num_worlds, n, self.obs_size), np.float32)
-        # Complex views of the observation's (x, y) pairs: one write per block of vectors.
-        k = self.k
-        self._obs_landmarks = obs[..., 4 : 4 + 2 * n].view(np.complex64)
-        neighbours = obs[..., 4 + 2 * n : 4 + 2 * n + 4 * k].view(np.complex64)
-        self._obs_neighbours = neighbours.reshape(num_worlds, n, k, 2)
-        self._obs_valid = obs[..., 4 + 2 * n + 4 * k :]
+        self.obs = self.layout.buffer(num_worlds, n)
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._ones = np.ones(n, np.float32)
         self._minus_mean = np.float32(-1.0 / n)
-        self._zero_count = np.zeros((num_worlds, n), np.float32)
+        self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
 
@@ -165,131 +199,119 @@ class Spread(Scenario):
         cfg = self.cfg
         n, count = cfg.n_agents, len(env_ids)
         reach = cfg.side / 2 - 2 * cfg.drone_radius
-        self.landmark_x[env_ids] = rng.uniform(-reach, reach, (count, n))
-        self.landmark_y[env_ids] = rng.uniform(-reach, reach, (count, n))
-        x, y = _spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
+        self.landmarks.real[env_ids] = rng.uniform(-reach, reach, (count, n))
+        self.landmarks.imag[env_ids] = rng.uniform(-reach, reach, (count, n))
+        x, y = spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
         world.reset_bodies("drone", env_ids, x, y)
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
-        act = actions["drone"]
-        command = self.drones.command
-        if self.cfg.continuous_actions:
-            np.clip(act, -1.0, 1.0, out=command)
-            command *= self.cfg.max_force
-        else:
-            np.multiply(DIRECTIONS[act], self.cfg.max_force, out=command)
+        cfg = self.cfg
+        write_thrust(actions["drone"], self.drones.command, cfg.max_force, cfg.continuous_actions)
 
-    def observe(self, world: WorldBatch) -> dict[str, np.ndarray]:
+    def sense(self, world: WorldBatch, episode: Episode) -> SpreadFrame:
         drones = self.drones
-        self._obs[..., :4] = drones.kinematics  # x, y, vx, vy in one copy
-        # Landmarks relative to each drone (B, N drones, N landmarks), computed straight into
-        # the observation through its complex view; the reward reuses them.
-        np.subtract(
-            self.landmarks[:, None, :], drones.position[:, :, None], out=self._obs_landmarks
-        )
-        self._pair = pair = pairwise(drones.position)
+        # Landmarks relative to each drone, computed straight into the observation.
+        offset = self.obs.complex("landmarks")[..., 0]
+        np.subtract(self.landmarks[:, None, :], drones.position[:, :, None], out=offset)
+        pair = pairwise(drones.position)
+        near = None
         if self.k_search:
-            self._near = near = nearest_neighbours(
-                drones.position, drones.velocity, self.k_search, pair=pair
-            )
-        if self.k:
-            k = self.k
-            self._obs_neighbours[..., 0] = near.offset[..., :k]
-            self._obs_neighbours[..., 1] = near.velocity[..., :k]
-            self._obs_valid[...] = near.mask[..., :k]
-        return {"drone": self._obs}
+            near = nearest_neighbours(drones.position, drones.velocity, self.k_search, pair=pair)
+        return SpreadFrame(
+            world,
+            episode,
+            pair=pair,
+            near=near,
+            landmark_offset=offset,
+            nearest=np.minimum.reduce(np.abs(offset), axis=1),
+            overlaps=self._overlaps(pair, near),
+        )
 
-    def _nearest_landmark_distance(self) -> np.ndarray:
-        """Distance from each landmark to its nearest drone, ``(B, L)``."""
-        return np.minimum.reduce(np.abs(self._obs_landmarks), axis=1)
-
-    def _overlaps(self) -> np.ndarray:
-        """Number of other drones each drone overlaps, ``(B, N)`` float32."""
+    def _overlaps(self, pair: Pairwise, near: Neighbours | None) -> np.ndarray:
         limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        if self.k_search == 0 or self._near.dist[..., 0].min() >= limit:
-            return self._zero_count  # the common case: nobody touches anybody
-        touching = self._pair.dist2 < limit * limit  # includes each drone itself
-        # Row sums through a matrix product: numpy reductions over a short last axis are slow.
-        return touching.astype(np.float32) @ self._ones - 1.0
+        if near is None or near.dist[..., 0].min() >= limit:
+            return self._no_overlaps  # the common case: nobody touches anybody
+        return overlap_counts(pair.dist2, limit, self._ones)
 
-    def reward(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        nearest = self._nearest_landmark_distance()
+    def observe(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
+        obs = self.obs
+        obs["own"][...] = self.drones.kinematics  # x, y, vx, vy in one copy
+        if self.cfg.k:
+            k, near, neighbours = self.cfg.k, frame.near, obs.complex("neighbours")
+            neighbours[..., 0] = near.offset[..., :k]
+            neighbours[..., 1] = near.velocity[..., :k]
+            obs.valid("neighbours")[...] = near.mask[..., :k]
+        return {"drone": obs.array}
+
+    def reward(self, frame: SpreadFrame) -> Reward:
         # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
         # in an order that depends on how many rows there are (world 0 would depend on B).
-        coverage = np.add.reduce(nearest, axis=1, keepdims=True)
+        coverage = np.add.reduce(frame.nearest, axis=1, keepdims=True)
         coverage *= self._minus_mean
-        collisions = self._overlaps()
-        self._collisions = collisions
-        self._nearest = nearest
-        collision = collisions * np.float32(-self.cfg.collision_penalty)
+        collision = frame.overlaps * np.float32(-self.cfg.collision_penalty)
         np.add(coverage, collision, out=self._reward)
         # The team term is (B, 1): the same for every drone.
-        self.reward_terms = {"coverage": coverage, "collision": collision}
-        return {"drone": self._reward}
+        return Reward({"drone": self._reward}, {"coverage": coverage, "collision": collision})
 
-    def metrics(self, world: WorldBatch) -> dict[str, np.ndarray]:
-        covered = self._nearest < self.cfg.cover_radius  # (B, L): mean over landmarks
+    def metrics(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
+        covered = frame.nearest < self.cfg.cover_radius  # (B, L): mean over landmarks
         return {
             "coverage": covered,
             "coverage_mean": covered,
-            "collisions": self._collisions,
-            "min_separation": self._near.dist[..., 0] if self.k_search else self._no_neighbour,
+            "collisions": frame.overlaps,
+            "min_separation": self._no_neighbour if frame.near is None else frame.near.dist[..., 0],
         }
 
-    def state(self, world: WorldBatch) -> np.ndarray:
+    def state(self, frame: Frame) -> np.ndarray:
         n, drones, state = self.cfg.n_agents, self.drones, self._state
-        for i, values in enumerate(
-            (drones.x, drones.y, drones.vx, drones.vy, self.landmark_x, self.landmark_y)
-        ):
+        landmarks = self.landmarks
+        columns = (drones.x, drones.y, drones.vx, drones.vy, landmarks.real, landmarks.imag)
+        for i, values in enumerate(columns):
             state[:, i * n : (i + 1) * n] = values
         return state
 
-    def render_extra(self, world: WorldBatch, canvas, env_index: int) -> None:
+    def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
         drones = self.drones
-        for lx, ly in zip(self.landmark_x[env_index], self.landmark_y[env_index], strict=True):
+        for landmark in self.landmarks[env_index].tolist():
+            lx, ly = landmark.real, landmark.imag
             distance = np.hypot(drones.x[env_index] - lx, drones.y[env_index] - ly).min()
             color = (138, 226, 52) if distance < self.cfg.cover_radius else (252, 175, 62)
-            canvas.circle(
-                float(lx), float(ly), self.cfg.cover_radius, fill=None, outline=color, width=2
-            )
-            canvas.circle(float(lx), float(ly), 0.03, fill=color)
+            canvas.circle(lx, ly, self.cfg.cover_radius, fill=None, outline=color, width=2)
+            canvas.circle(lx, ly, 0.03, fill=color)
 
     def scripted_policy(self) -> GreedySpreadPolicy:
         return GreedySpreadPolicy(self.cfg)
 
 
-class GreedySpreadPolicy:
-    """Scripted baseline: greedy landmark assignment, then a proportional velocity controller.
+class GreedySpreadPolicy(ScriptedPolicy):
+    """Scripted baseline: greedy landmark assignment, then a proportional velocity controller
+    (``common.steer``). Acts for every drone of every world at once from the joint observation
+    ``(B, N, obs)``; it has no memory."""
 
-    Acts for every drone of every world at once from the joint observation ``(B, N, obs)``.
-    """
+    groups = ("drone",)
 
     def __init__(self, cfg: SpreadConfig, gain: float = 2.0) -> None:
         self.cfg = cfg
         self.gain = gain
+        self.layout = observation_layout(cfg)
 
     def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        cfg = self.cfg
+        cfg, layout = self.cfg, self.layout
         o = obs["drone"]
-        n = cfg.n_agents
-        px, py, vx, vy = o[..., 0], o[..., 1], o[..., 2], o[..., 3]
-        lx = px[:, :1, None] + o[:, :1, 4 : 4 + 2 * n : 2]  # (B, 1, L) from drone 0's view
-        ly = py[:, :1, None] + o[:, :1, 5 : 4 + 2 * n : 2]
-        dist = np.hypot(lx - px[..., None], ly - py[..., None])  # (B, N, L)
-        target = self._assign(dist)
-        rows = np.arange(len(o))[:, None]
-        goal_x, goal_y = lx[:, 0][rows, target], ly[:, 0][rows, target]
-        want_x, want_y = self.gain * (goal_x - px), self.gain * (goal_y - py)
-        speed = np.maximum(np.hypot(want_x, want_y) / cfg.max_speed, 1.0)
-        thrust_x, thrust_y = want_x / speed - vx, want_y / speed - vy
-        if cfg.continuous_actions:
-            scale = np.maximum(np.hypot(thrust_x, thrust_y), 1e-6)
-            unit = np.minimum(1.0, 4.0 * scale) / scale
-            return {"drone": np.stack([thrust_x * unit, thrust_y * unit], -1).astype(np.float32)}
-        score = thrust_x[..., None] * DIRECTIONS[:, 0] + thrust_y[..., None] * DIRECTIONS[:, 1]
-        action = score.argmax(axis=-1)
-        action[np.hypot(thrust_x, thrust_y) < 0.1] = 0
-        return {"drone": action.astype(np.int64)}
+        position, velocity = layout.read_complex(o, "own").transpose(2, 0, 1)  # (B, N) each
+        # Drone 0's view of the landmarks, in world coordinates: (B, 1, L) complex.
+        landmarks = position[:, :1, None] + layout.read_complex(o[:, :1], "landmarks")[..., 0]
+        target = self._assign(np.abs(landmarks - position[..., None]))
+        goal = np.take_along_axis(landmarks[:, 0], target, axis=1)
+        action = steer(
+            position,
+            velocity,
+            goal,
+            gain=self.gain,
+            max_speed=cfg.max_speed,
+            continuous=cfg.continuous_actions,
+        )
+        return {"drone": action}
 
     @staticmethod
     def _assign(dist: np.ndarray) -> np.ndarray:
@@ -306,6 +328,8 @@ class GreedySpreadPolicy:
             dist[rows, :, landmark] = np.inf
         return target
 
+
+document(Spread)
 
 if __name__ == "__main__":
     import sys

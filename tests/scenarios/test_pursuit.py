@@ -6,7 +6,7 @@ import pytest
 from episodes import mean_metrics, run_episodes
 
 import scenarios
-from scenarios.swarm.pursuit import EvasionPolicy, PurePursuitPolicy
+from scenarios.swarm.pursuit_baselines import EvasionPolicy, PurePursuitPolicy
 from worlds.visibility import in_field_of_view, line_of_sight
 
 
@@ -62,15 +62,16 @@ def test_view_cone_and_occlusion_decide_what_pursuers_see():
     # The pursuer faces +x; evader 0 is ahead in the open, evader 1 behind it.
     place(venv, "pursuer", [(-1.5, -1.5)], heading=1 + 0j)
     place(venv, "evader", [(-0.5, -1.5), (-1.9, -1.5)])
-    obs = scenario.observe(venv.world)["pursuer"][0, 0]
-    start = 6 + 5 * scenario.cfg.k_teammates
-    np.testing.assert_allclose(obs[start : start + 4], [1.0, 0.0, 0.0, 0.0], atol=1e-5)
-    np.testing.assert_allclose(obs[start + 8 : start + 10], [1.0, 0.0])  # only one seen
+    layout = venv.groups["pursuer"].layout
+    seen, valid = layout.slice("opponents"), layout.valid_slice("opponents")
+    obs = scenario.observe(venv.measure())["pursuer"][0, 0]
+    np.testing.assert_allclose(obs[seen][:4], [1.0, 0.0, 0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(obs[valid], [1.0, 0.0])  # only one seen
     # Behind the obstacle (on the line through its centre), out of sight though in the cone.
     place(venv, "pursuer", [(ox - half - 0.4, oy)], heading=1 + 0j)
     place(venv, "evader", [(ox + half + 0.4, oy), (-1.9, -1.9)])
-    obs = scenario.observe(venv.world)["pursuer"][0, 0]
-    np.testing.assert_allclose(obs[start + 8 : start + 10], [0.0, 0.0])
+    obs = scenario.observe(venv.measure())["pursuer"][0, 0]
+    np.testing.assert_allclose(obs[valid], [0.0, 0.0])
 
 
 def test_visibility_helpers_by_hand():

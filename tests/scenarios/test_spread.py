@@ -19,37 +19,39 @@ def placed(n=3, **config):
 def put(venv, drones, landmarks):
     scenario = venv.scenario
     drones = np.asarray(drones, float)
-    scenario.landmark_x[0] = [p[0] for p in landmarks]
-    scenario.landmark_y[0] = [p[1] for p in landmarks]
+    scenario.landmarks[0] = [complex(*p) for p in landmarks]
     venv.world.reset_bodies("drone", np.array([0]), drones[None, :, 0], drones[None, :, 1])
 
 
 def test_observation_layout_is_as_documented():
     venv = placed(n=3)
     put(venv, [(0.0, 0.0), (0.5, 0.0), (0.0, -0.3)], [(0.2, 0.1), (-0.4, 0.4), (0.6, -0.6)])
-    obs = venv.scenario.observe(venv.world)["drone"][0]
+    obs = venv.scenario.observe(venv.measure())["drone"][0]
+    layout = venv.groups["drone"].layout
+    assert layout.names == ["own", "landmarks", "neighbours"]
     assert obs.shape == (3, 4 + 2 * 3 + 5 * 2)
-    np.testing.assert_allclose(obs[1, 0:4], [0.5, 0.0, 0.0, 0.0], atol=1e-6)  # x, y, vx, vy
-    np.testing.assert_allclose(obs[0, 4:10], [0.2, 0.1, -0.4, 0.4, 0.6, -0.6], atol=1e-6)
+    own, landmarks = obs[:, layout.slice("own")], obs[:, layout.slice("landmarks")]
+    neighbours = obs[:, layout.slice("neighbours")]
+    np.testing.assert_allclose(own[1], [0.5, 0.0, 0.0, 0.0], atol=1e-6)  # x, y, vx, vy
+    np.testing.assert_allclose(landmarks[0], [0.2, 0.1, -0.4, 0.4, 0.6, -0.6], atol=1e-6)
     # Drone 0's nearest drone is drone 2 (0.3 away), then drone 1 (0.5 away).
-    np.testing.assert_allclose(obs[0, 10:14], [0.0, -0.3, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(obs[0, 14:18], [0.5, 0.0, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(obs[0, 18:20], [1.0, 1.0])  # both neighbours valid
+    np.testing.assert_allclose(neighbours[0, 0:4], [0.0, -0.3, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(neighbours[0, 4:8], [0.5, 0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(obs[0, layout.valid_slice("neighbours")], [1.0, 1.0])
 
 
 def test_reward_and_metrics_match_hand_computation():
     venv = placed(n=3, collision_penalty=2.0)
     # Drones 0 and 1 overlap (0.1 apart, radius 0.08); drone 2 sits on landmark 2.
     put(venv, [(0.0, 0.0), (0.1, 0.0), (0.6, -0.6)], [(0.0, 0.3), (-0.4, 0.0), (0.6, -0.6)])
-    scenario, world = venv.scenario, venv.world
-    scenario.observe(world)
-    reward = scenario.reward(world)["drone"][0]
+    scenario, frame = venv.scenario, venv.measure()
+    reward = scenario.reward(frame).agents["drone"][0]
     nearest = [0.3, 0.4, 0.0]  # landmark 0 <- drone 0, landmark 1 <- drone 0, landmark 2 <- 2
     coverage_term = -sum(nearest) / 3
     np.testing.assert_allclose(
         reward, [coverage_term - 2, coverage_term - 2, coverage_term], atol=1e-5
     )
-    metrics = scenario.metrics(world)
+    metrics = scenario.metrics(frame)
     # A step's figure: the mean over the trailing axes (the min for min_separation).
     assert np.mean(metrics["coverage"][0]) == pytest.approx(1 / 3)  # only landmark 2 in 0.15
     assert np.mean(metrics["collisions"][0]) == pytest.approx(2 / 3)  # two drones touch one

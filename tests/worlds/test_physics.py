@@ -176,3 +176,18 @@ def test_bad_construction_is_rejected():
     world.add_group("a", 1, radius=0.1, dynamics=HolonomicPointMass(1, 1))
     with pytest.raises(ValueError, match="already exists"):
         world.add_group("a", 1, radius=0.1, dynamics=HolonomicPointMass(1, 1))
+
+
+def test_force_driven_bodies_keep_their_speed_beside_velocity_driven_ones():
+    # Where one group's model commands velocities, every body's velocity is written each
+    # substep: a force-driven group's must be its own, not zero.
+    world = WorldBatch(1, 10, 10, dt=0.1, substeps=2)
+    ball = world.add_group("ball", 1, radius=0.1, dynamics=HolonomicPointMass(10.0, 10.0))
+    world.add_group("robot", 1, radius=0.1, dynamics=DifferentialDrive(1.0, 1.0))
+    world.reset_bodies("ball", np.arange(1), np.zeros((1, 1)), np.zeros((1, 1)))
+    world.reset_bodies("robot", np.arange(1), np.ones((1, 1)), np.ones((1, 1)))
+    ball.command[0, 0] = (1.0, 0.0)  # 1 m/s^2 on a 1 kg body
+    for _ in range(10):
+        world.step()
+    assert float(ball.vx[0, 0]) == pytest.approx(1.0, rel=1e-4)
+    assert 0.45 < float(ball.x[0, 0]) < 0.55  # it travelled: half a metre in one second

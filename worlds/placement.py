@@ -1,0 +1,74 @@
+"""Writing bodies' positions and velocities outside the step: resets, teleports, parking spots.
+
+These are ``WorldBatch``'s helpers for ``reset_bodies``, ``place_bodies`` and ``park_bodies``
+(not a public interface). For a handful of bodies per-body writes are used, for more a bulk write
+of the whole space: measured, per-body sets beat the bulk write for 1-3 worlds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pymunk.batch as pbatch
+
+if TYPE_CHECKING:
+    from worlds.bodies import BodyGroup
+    from worlds.world import WorldBatch
+
+_PER_BODY_LIMIT = 16
+
+
+def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> dict:
+    """Broadcast ``values`` (local ``x``, ``y`` and others) to ``rows``' shape, flattened, with
+    ``x`` and ``y`` moved into the space's coordinates; raise ``ValueError`` naming ``caller`` if
+    any is not finite."""
+    flat = {name: np.broadcast_to(value, rows.shape).ravel() for name, value in values.items()}
+    rows = rows.ravel()
+    flat["x"] = flat["x"] + world._offset_x[rows]
+    flat["y"] = flat["y"] + world._offset_y[rows]
+    if not all(np.isfinite(value).all() for value in flat.values()):
+        raise ValueError(f"{caller}: non-finite position or velocity")
+    return flat
+
+
+def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: dict) -> None:
+    """Write position, velocity (and angle, when given) of ``group``'s body ``rows`` (flat
+    batch rows); their angular velocities become zero."""
+    if rows.size <= _PER_BODY_LIMIT:
+        angles = values.get("angle")
+        for i, row in enumerate(rows.tolist()):
+            body = group.bodies[row - group.start]
+            body.position = (values["x"][i], values["y"][i])
+            if angles is not None:
+                body.angle = float(angles[i])
+            body.velocity = (values["vx"][i], values["vy"][i])
+            body.angular_velocity = 0.0
+        return
+    read = world._read
+    for name, column in world._read_columns.items():
+        if name in values:
+            read[rows, column] = values[name]
+        elif name == "angvel":
+            read[rows, column] = 0.0
+    buffer = pbatch.Buffer()
+    buffer.set_float_buf(read.reshape(-1))
+    pbatch.set_space_bodies(world.space, world._read_fields, buffer)
+
+
+def park_spots(
+    world: WorldBatch, group: str, env_ids: np.ndarray, body_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local ``(x, y)`` of the parking spots of body ``body_ids[k]`` of world ``env_ids[k]``: a
+    row below the whole grid of worlds, one spot per body of the batch, four bounding radii
+    apart. A body's spot, in its world's coordinates, does not depend on the batch size."""
+    per_world = sum(g.n for g in world.groups.values())
+    before = 0
+    for name, other in world.groups.items():
+        if name == group:
+            break
+        before += other.n
+    spacing = 4 * max(g.radius for g in world.groups.values())
+    spot = (env_ids * per_world + before + body_ids) * spacing
+    size = max(world.width, world.height)
+    return spot - world.origin_x[env_ids], -(2 * size + world.height) - world.origin_y[env_ids]
