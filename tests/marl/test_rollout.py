@@ -93,29 +93,37 @@ def test_the_set_encoder_without_a_set_is_a_one_line_error(capsys):
     assert "\n" not in err
 
 
-@pytest.mark.parametrize("kind", ["deepsets", "attention"])
-def test_neighbour_encoder_trains_on_spread(tmp_path, kind):
+@pytest.mark.parametrize(
+    ("scenario", "env", "kind"),
+    [
+        ("swarm/spread-v0", {"n_agents": 3}, "deepsets"),
+        ("swarm/spread-v0", {"n_agents": 3}, "attention"),
+        ("swarm/pursuit-v0", {"max_steps": 20}, "deepsets"),  # two sets per group
+    ],
+)
+def test_set_encoder_trains_on_the_layouts_sets(tmp_path, scenario, env, kind):
     import scenarios
-
-    layout = scenarios.make_vec("swarm/spread-v0", n_agents=3).groups["drone"].layout
-    if layout is None or not layout.sets():
-        pytest.skip("swarm/spread-v0 declares no observation layout yet")
-    cfg = TrainConfig(
-        env_id="swarm/spread-v0",
-        env={"n_agents": 3},
-        num_envs=8,
-        num_steps=16,
-        total_steps=8 * 16 * 3 * 2,
-        encoder=kind,
-        run_dir=str(tmp_path / kind),
-        progress=False,
-    )
-    result = train(cfg)
-    assert result.global_step == 8 * 16 * 3 * 2
     from policies import load_policy
 
-    sets = load_policy(tmp_path / kind).spec["groups"]["drone"]["sets"]
-    assert [s["name"] for s in sets] == [s.name for s in layout.sets()]
+    groups = scenarios.make_vec(scenario, **env).groups
+    cfg = TrainConfig(
+        env_id=scenario,
+        env=env,
+        num_envs=4,
+        num_steps=8,
+        total_steps=4 * 8 * 5 * 2,
+        encoder=kind,
+        encoder_dim=8,
+        run_dir=str(tmp_path / kind),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    policy = load_policy(tmp_path / kind)
+    for name, group in groups.items():
+        sets = policy.spec["groups"][name]["sets"]
+        assert sets == [s.to_dict() for s in group.layout.sets()]
+        assert len(policy.groups[name].encoder.sets) == len(sets)
 
 
 def test_two_groups_get_their_own_policies(tmp_path):
