@@ -33,18 +33,6 @@ from policies.spec import (
 )
 from scenarios.fields import Range, param
 
-FIXED_KINDS = ("scripted", "random")
-NETWORK_FIELDS = (
-    "hidden_sizes",
-    "activation",
-    "agent_id",
-    "encoder",
-    "encoder_dim",
-    "continuous",
-    "log_std_init",
-    "recurrent",
-)
-
 
 def _opt(
     default: Any,
@@ -197,7 +185,8 @@ class TrainConfig:
 
     def net_config(self) -> NetConfig:
         """The network settings of this run, as a checkpoint's spec stores them."""
-        return NetConfig(**{name: getattr(self, name) for name in NETWORK_FIELDS})
+        names = [spec.name for spec in dataclasses.fields(NetConfig)]
+        return NetConfig(**{name: getattr(self, name) for name in names})
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
