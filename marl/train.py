@@ -5,6 +5,7 @@ Run folder layout::
     RUN_DIR/config.json                   resolved TrainConfig (+ git revision)
     RUN_DIR/.lock                         writer lock (flock; released when the process ends)
     RUN_DIR/init/                         initial weights of an --init-from run (its own copy)
+    RUN_DIR/fixed/<group>/                the policy a fixed group plays (--fixed GROUP=RUN_DIR)
     RUN_DIR/tb/                           TensorBoard event files
     RUN_DIR/checkpoints/LATEST            name of the newest checkpoint folder
     RUN_DIR/checkpoints/update_000010/    policy.safetensors, spec.json, trainer.safetensors
