@@ -9,18 +9,24 @@ For exact resume a collector also keeps the actions it gave its environments sin
 seeded reset (``action_log``), and can rebuild that state in a new process: ``replay`` resets with
 the same seed and steps the environments with the logged actions (no policy involved), then
 restores the recurrent memory; ``digest`` fingerprints the observations to check the result.
+
+Groups that play a fixed policy (``marl train --fixed``) act through ``make_fixed(seed)``, a
+fresh policy built at every seeded reset (a random one draws from that seed), so a replay that
+rebuilds it with the same seed and lets it act on the replayed observations rebuilds its state
+too; its actions must then equal the logged ones.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from marl.ppo import Rollout, allocate_rollout, collect_rollout, initial_memory
-from policies import Policy
+from marl.rollout import Rollout, allocate_rollout, collect_rollout, fixed_actions, initial_memory
+from policies import NetworkPolicy, Policy
 
 
 class RolloutCollector(Protocol):
@@ -37,14 +43,24 @@ class RolloutCollector(Protocol):
 
 
 class LocalCollector:
-    """Collects from one in-process vector env with a CPU policy."""
+    """Collects from one in-process vector env with a CPU policy for the learning groups (the
+    groups of ``policy``) and, when some groups are fixed, ``make_fixed(seed)`` for the rest."""
 
-    def __init__(self, venv, policy: Policy, algo: str, pin_memory: bool = False) -> None:
+    def __init__(
+        self,
+        venv,
+        policy: NetworkPolicy,
+        algo: str,
+        pin_memory: bool = False,
+        make_fixed: Callable[[int | None], Policy] | None = None,
+    ) -> None:
         self.venv = venv
         self.policy = policy
         self.algo = algo
         self.pin_memory = pin_memory
         self.recurrent = policy.net_config.recurrent
+        self.make_fixed = make_fixed
+        self.fixed: Policy | None = None
         self.obs = None
         self.memory = None
         self.action_log: list[dict[str, np.ndarray]] = []
@@ -52,8 +68,10 @@ class LocalCollector:
 
     def reset(self, seed: int | None) -> None:
         self.obs = self.venv.reset(seed=seed)
-        self.memory = initial_memory(self.venv, self.recurrent)
+        self.memory = initial_memory(self.venv, self.recurrent, list(self.policy.groups))
         self.action_log = []
+        if self.make_fixed is not None:
+            self.fixed = self.make_fixed(seed)
 
     def collect(self, weights: dict[str, torch.Tensor] | None, num_steps: int) -> Rollout:
         if weights is not None:
@@ -62,7 +80,12 @@ class LocalCollector:
             self.reset(None)
         if self._buffers is None or next(iter(self._buffers.values())).obs.shape[0] != num_steps:
             self._buffers = allocate_rollout(
-                self.venv, self.algo, num_steps, self.pin_memory, self.recurrent
+                self.venv,
+                self.algo,
+                num_steps,
+                self.pin_memory,
+                self.recurrent,
+                groups=list(self.policy.groups),
             )
         rollout, self.obs = collect_rollout(
             self.venv,
@@ -72,6 +95,7 @@ class LocalCollector:
             self.algo,
             self.memory,
             self.action_log,
+            self.fixed,
         )
         return rollout
 
@@ -80,36 +104,29 @@ class LocalCollector:
         seed: int,
         actions: dict[str, np.ndarray],
         memory: dict[str, dict[str, torch.Tensor | None]],
-    ) -> None:
+    ) -> bool:
         """Reset with ``seed``, step with the logged ``actions`` (``{group: (steps, ...)}``),
-        then take ``memory`` as the recurrent memory."""
+        then take ``memory`` as the recurrent memory. The fixed groups' policy acts on the way
+        (rebuilding its state); returns whether its actions equalled the logged ones."""
         self.reset(seed)
         steps = next(iter(actions.values())).shape[0] if actions else 0
+        same = True
         for t in range(steps):
             joint = {g: np.ascontiguousarray(a[t]) for g, a in actions.items()}
+            if self.fixed is not None:
+                again = fixed_actions(
+                    self.fixed, self.venv.groups, self.obs, self.venv.action_mask()
+                )
+                same = same and all(np.array_equal(a, joint[g]) for g, a in again.items())
             self.action_log.append({g: a.copy() for g, a in joint.items()})
-            self.obs, *_ = self.venv.step(joint)
+            self.obs, _, _, _, info = self.venv.step(joint)
+            if self.fixed is not None and info.get("episodes"):
+                self.fixed.reset(np.array([e["env_id"] for e in info["episodes"]], np.int64))
         self.memory = {
             g: {k: None if v is None else v.clone() for k, v in m.items()}
             for g, m in memory.items()
         }
-
-    def logged_actions(self, steps: int | None = None) -> dict[str, np.ndarray]:
-        """The first ``steps`` (default: all) logged actions, stacked per group."""
-        log = self.action_log if steps is None else self.action_log[:steps]
-        if not log:
-            return {
-                g: np.zeros((0, *a.shape), a.dtype) for g, a in self._action_templates().items()
-            }
-        return {g: np.stack([entry[g] for entry in log]) for g in log[0]}
-
-    def _action_templates(self) -> dict[str, np.ndarray]:
-        out = {}
-        for name, spec in self.venv.groups.items():
-            shape = (self.venv.num_envs, spec.n_agents, *spec.action_space.shape)
-            dtype = np.int64 if hasattr(spec.action_space, "n") else np.float32
-            out[name] = np.zeros(shape, dtype)
-        return out
+        return same
 
     def memory_copy(self) -> dict[str, dict[str, torch.Tensor | None]]:
         return {

@@ -1,26 +1,193 @@
-"""Config loading and the argparse CLI generated from :class:`marl.ppo.TrainConfig`.
+"""The training run's settings: :class:`TrainConfig`, and its conversion from and to plain data.
 
-Every dataclass field becomes ``--field-name VALUE`` (underscores also accepted); booleans take
-true/false; tuples take comma-separated values; scenario overrides are ``-e name=value``
-(repeatable; the value is parsed as JSON when it can be, else kept as a string). A config file
-(JSON, or YAML read with ``yaml.safe_load``) holds the same field names; ``env`` holds overrides.
-Unknown fields anywhere raise :class:`ConfigError` naming the field.
+Every field declares its default, its one-line help (``marl train --help`` is generated from it,
+:mod:`marl.arguments`) and its valid values; a config is checked when it is built and a bad value
+raises :class:`ConfigError` naming the field. The network's settings are fields here too
+(:meth:`TrainConfig.net_config` turns them into the ``policies.NetConfig`` a checkpoint stores).
+A config file (JSON, or YAML read with ``yaml.safe_load``) holds the same field names; ``env``
+holds scenario overrides and ``fixed`` the groups that play a fixed policy. Unknown fields
+anywhere raise :class:`ConfigError` naming the field.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import numbers
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marl.ppo import TrainConfig
-from marl.validation import ConfigError
-from scenarios.fields import field_range
-from scenarios.replay import parse_overrides
+from marl.validation import ConfigError, check_fields
+from policies import NetConfig
+from policies.spec import (
+    ACTIVATIONS,
+    CONTINUOUS,
+    ENCODERS,
+    MAX_GROUPS,
+    MAX_LAYERS,
+    MAX_NAME,
+    MAX_WIDTH,
+)
+from scenarios.fields import Range, param
+
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    items: Range | None = None,
+    length: tuple[int, int] | None = None,
+    pattern: str | None = None,
+    **bounds: Any,
+):
+    """A config field: default, one-line help (the CLI's), and its valid values declared with it:
+    ``low``/``high``/``low_open``/``high_open`` (a :class:`scenarios.fields.Range`; floats are
+    always finite), ``choices`` or a regular-expression ``pattern`` for strings, and
+    ``items``/``length`` for tuples of integers."""
+    metadata: dict[str, Any] = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    if pattern is not None:
+        metadata["pattern"] = pattern
+    if items is not None:
+        metadata.update(items=items, length=length or (1, MAX_LAYERS))
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return param(default, **bounds, **metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (saved as ``config.json`` in the run folder).
+
+    Every field is checked when the config is built (type, range, choices):
+    :class:`marl.validation.ConfigError` names the first bad field.
+    """
+
+    env_id: str = _opt(
+        "swarm/spread-v0",
+        "scenario id, or pz:MODULE for a PettingZoo ParallelEnv",
+        pattern=r"[\w./:-]{1,200}",
+    )
+    env: dict = _opt({}, "scenario config overrides, e.g. {'n_agents': 5}")
+    algo: str = _opt(
+        "mappo",
+        "mappo (critic reads the global state) or ippo (own observation)",
+        choices=("mappo", "ippo"),
+    )
+    total_steps: int = _opt(
+        500_000,
+        "agent-steps to train: vector steps x worlds x agents (rounded up to whole updates)",
+        low=1,
+        high=10**12,
+    )
+    num_envs: int = _opt(
+        64, "worlds simulated in parallel (the vector env's batch)", low=1, high=4096
+    )
+    num_steps: int = _opt(64, "vector steps per rollout (per update)", low=1, high=4096)
+    seed: int = _opt(0, "seed of torch, numpy and the environments", low=0, high=2**32 - 1)
+    device: str = _opt(
+        "auto",
+        "where the update runs: auto, cpu, cuda or cuda:N (rollouts stay on CPU)",
+        pattern=r"auto|cpu|cuda(:\d{1,3})?",
+    )
+    torch_threads: int = _opt(
+        1, "torch CPU threads (1 is fastest on small machines)", low=1, high=256
+    )
+    lr: float = _opt(3e-3, "Adam learning rate", low=0, high=1, low_open=True)
+    anneal_lr: bool = _opt(
+        True,
+        "anneal the learning rate linearly to zero at total_steps (a run extended with --resume "
+        "--steps follows the new total's line from where it stopped)",
+    )
+    gamma: float = _opt(0.99, "discount factor", low=0, high=1)
+    gae_lambda: float = _opt(0.95, "GAE lambda", low=0, high=1)
+    epochs: int = _opt(5, "passes over each rollout", low=1, high=100)
+    minibatches: int = _opt(4, "minibatches per epoch (per group)", low=1, high=4096)
+    clip_coef: float = _opt(0.2, "PPO ratio clip", low=0, high=10, low_open=True)
+    clip_value_loss: bool = _opt(True, "clip the value loss around the old values")
+    value_clip_coef: float = _opt(
+        0.2, "value clip range (in normalized value units)", low=0, high=1000, low_open=True
+    )
+    ent_coef: float = _opt(0.003, "entropy bonus coefficient", low=0, high=10)
+    vf_coef: float = _opt(0.5, "value loss coefficient", low=0, high=100)
+    max_grad_norm: float = _opt(
+        0.5, "gradient norm clip, applied to actor and critic apart (0: off)", low=0, high=1e6
+    )
+    norm_adv: bool = _opt(True, "normalize advantages over the batch")
+    value_norm: bool = _opt(True, "normalize value targets with running mean and std")
+    target_kl: float = _opt(
+        0.0, "stop the epochs early above this approximate KL (0: never)", low=0, high=100
+    )
+    adv_filter: float = _opt(
+        0.0,
+        "drop samples with |adv| < this x running max |adv| (0: off)",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    adv_filter_decay: float = _opt(
+        0.99, "per-update decay of the running max |advantage|", low=0, high=1
+    )
+    hidden_sizes: tuple = _opt(
+        (64, 64), "hidden layer sizes of actor and critic MLPs", items=Range(1, MAX_WIDTH)
+    )
+    activation: str = _opt(
+        "tanh", "hidden activation: tanh, relu, elu or silu", choices=ACTIVATIONS
+    )
+    agent_id: bool = _opt(False, "append a one-hot agent id to actor and critic inputs")
+    encoder: str = _opt(
+        "none",
+        "encoder of the entity sets that the scenario's observation layout declares (e.g. the "
+        "k nearest neighbours; each set pooled by its own encoder): none, deepsets or attention",
+        choices=ENCODERS,
+    )
+    encoder_dim: int = _opt(32, "width of each entity-set encoder", low=1, high=MAX_WIDTH)
+    continuous: str = _opt(
+        "squash", "continuous actions: squash (tanh) or clip to the Box", choices=CONTINUOUS
+    )
+    log_std_init: float = _opt(-0.5, "initial log std of continuous actions", low=-20, high=20)
+    recurrent: int = _opt(
+        0, "GRU state size of the actor (0: feed-forward actor)", low=0, high=MAX_WIDTH
+    )
+    fixed: dict = _opt(
+        {},
+        "groups that play a fixed policy instead of learning: GROUP=scripted (the scenario's "
+        "baseline), GROUP=random or GROUP=RUN_DIR (a trained run's policy for that group, "
+        "greedy); repeatable",
+    )
+    run_dir: str = _opt("", "run folder (default: runs/<scenario>_<algo>_s<seed>_<time>)")
+    checkpoint_every: int = _opt(
+        10, "updates between checkpoints (envs reseed at each)", low=1, high=10_000
+    )
+    keep_checkpoints: int = _opt(2, "checkpoints kept in the run folder", low=1, high=1000)
+    init_from: str = _opt("", "start from this run folder or checkpoint's weights")
+    tensorboard: bool = _opt(True, "write TensorBoard logs to RUN_DIR/tb")
+    progress: bool = _opt(True, "show a progress bar")
+    compile: bool = _opt(False, "torch.compile the loss (optional speed-up)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if len(self.fixed) > MAX_GROUPS:
+            raise ConfigError(f"config field 'fixed': at most {MAX_GROUPS} groups")
+        for group, source in self.fixed.items():
+            if not re.fullmatch(rf"\w{{1,{MAX_NAME}}}", group):
+                raise ConfigError(f"config field 'fixed': {group[:60]!r} is not a group name")
+            if not isinstance(source, str) or not 0 < len(source) <= 4096:
+                raise ConfigError(
+                    f"config field 'fixed': group {group!r} takes scripted, random or a run "
+                    f"folder, got {str(source)[:60]!r}"
+                )
+
+    def net_config(self) -> NetConfig:
+        """The network settings of this run, as a checkpoint's spec stores them."""
+        names = [spec.name for spec in dataclasses.fields(NetConfig)]
+        return NetConfig(**{name: getattr(self, name) for name in names})
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -119,105 +286,3 @@ def load_config_file(path: str) -> dict[str, Any]:
         if key not in FIELDS:
             raise ConfigError(f"config file {path}: unknown config field {key!r}")
     return data
-
-
-def allowed(spec: dataclasses.Field) -> str:
-    """``; in [1, 4096]`` for a field whose range is declared (shown in ``--help``)."""
-    bounds = field_range(spec)
-    if bounds is not None and (bounds.low is not None or bounds.high is not None):
-        return f"; {bounds.describe()}"
-    if "items" in spec.metadata:
-        return f"; each {spec.metadata['items'].describe()}"
-    return ""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``marl train`` parser, one option per config field with its doc line as help."""
-    parser = argparse.ArgumentParser(
-        prog="marl train",
-        description="Train shared-parameter MAPPO/IPPO on a scenario (or pz:MODULE for any "
-        "PettingZoo ParallelEnv, e.g. pz:mpe2.simple_spread_v3). Steps count agent-steps.",
-        epilog="Scenario overrides: -e NAME=VALUE (repeatable), e.g. -e n_agents=5. "
-        "Precedence: defaults < --config file < command line. --resume RUN_DIR continues a run "
-        "from its last checkpoint with the saved config: fields given again must keep their "
-        "saved value, except device, progress, tensorboard, torch_threads and --steps (which "
-        "extends the run; with --anneal-lr the rate then follows the new total's line from the "
-        "update where the run stopped, so it steps up there and reaches zero at the new end). "
-        "Ctrl-C or SIGTERM saves a checkpoint at the end of the current update and exits "
-        "(130/143); a second one exits sooner.",
-    )
-    parser.add_argument("scenario", nargs="?", help="scenario id (not needed with --resume)")
-    parser.add_argument("--config", help="JSON or YAML file of config fields")
-    parser.add_argument(
-        "--resume",
-        metavar="RUN_DIR",
-        help="continue this run from its last checkpoint (or from the start if it has none); "
-        "--steps N extends it to N agent-steps",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="a new run may replace the run in RUN_DIR (its config.json, checkpoints/, tb/, init/)",
-    )
-    parser.add_argument(
-        "--allow-import",
-        action="store_true",
-        help="with --resume: import the pz: module that the run's config.json names, without "
-        "naming it on the command line",
-    )
-    parser.add_argument(
-        "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="scenario override"
-    )
-    aliases = {"total_steps": ["--steps"]}
-    for name, spec in FIELDS.items():
-        if name in ("env_id", "env"):
-            continue
-        flags = [f"--{name.replace('_', '-')}"]
-        if "_" in name:
-            flags.append(f"--{name}")
-        flags += aliases.get(name, [])
-        default = spec.default
-        parser.add_argument(
-            *flags,
-            dest=name,
-            default=None,
-            metavar=type(default).__name__.upper() if default is not None else "VALUE",
-            help=f"{spec.metadata['help']} (default: {default}{allowed(spec)})",
-        )
-    return parser
-
-
-def parse_args(
-    argv: list[str],
-) -> tuple[TrainConfig | None, str | None, dict[str, Any], dict[str, bool]]:
-    """Parse ``marl train`` arguments: the config (None with ``--resume``: the run's saved one
-    applies), the run folder to resume, the fields given, and the flags (overwrite,
-    allow_import)."""
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        raise ConfigError(f"unknown config field {unknown[0]!r} (see --help)")
-    data: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    env = dict(data.get("env", {}) or {})
-    try:
-        env.update(parse_overrides(args.env))
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    if env:
-        data["env"] = env
-    for name in FIELDS:
-        value = getattr(args, name, None)
-        if value is not None and name not in ("env_id", "env"):
-            data[name] = value
-    if args.scenario:
-        data["env_id"] = args.scenario
-    elif not args.resume and "env_id" not in data:
-        raise ConfigError("missing SCENARIO (e.g. swarm/spread-v0 or pz:mpe2.simple_spread_v3)")
-    flags = {"overwrite": args.overwrite, "allow_import": args.allow_import}
-    if args.resume is not None:
-        if args.overwrite:
-            raise ConfigError("--overwrite starts a new run; it cannot go with --resume")
-        for key, value in data.items():
-            coerce(key, value)  # unknown fields and bad values fail here, in one line
-        return None, args.resume, data, flags
-    return config_from_dict(data), args.resume, data, flags

@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from policies import Policy
+from scenarios.core import GroupSpec
+
 PETTINGZOO_PREFIX = "pz:"
-
-
-@dataclass
-class GroupSpec:
-    """A group of agents sharing one observation and action space."""
-
-    n_agents: int
-    observation_space: gym.spaces.Box
-    action_space: gym.Space
-    agent_ids: list[str] = field(default_factory=list)
 
 
 def make_env(env_id: str, num_envs: int, seed: int | None, **config: Any):
@@ -37,6 +29,33 @@ def make_env(env_id: str, num_envs: int, seed: int | None, **config: Any):
     import scenarios  # reached only by id, as the package layering asks
 
     return scenarios.make_vec(env_id, num_envs=num_envs, seed=seed, **config)
+
+
+class ScriptedGroups:
+    """A scripted baseline seen as a :class:`policies.Policy` acting for every group of its
+    scenario, for baselines that do not declare ``groups`` and ``reset`` themselves (they keep
+    no state between steps)."""
+
+    def __init__(self, scripted, groups: tuple[str, ...]) -> None:
+        self.scripted = scripted
+        self.groups = groups
+
+    def act(self, obs, action_mask=None, deterministic: bool = True) -> dict[str, np.ndarray]:
+        """The baseline's actions for the observations given."""
+        return self.scripted.act(obs, action_mask, deterministic)
+
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        """Nothing to clear."""
+
+
+def scripted_baseline(venv) -> Policy | None:
+    """The scripted baseline of ``venv``'s scenario as a Policy (None for a ``pz:`` env or a
+    scenario without one)."""
+    scenario = getattr(venv, "scenario", None)
+    scripted = scenario.scripted_policy() if scenario is not None else None
+    if scripted is None or isinstance(scripted, Policy):
+        return scripted
+    return ScriptedGroups(scripted, tuple(venv.groups))
 
 
 def make_pettingzoo(
@@ -89,7 +108,8 @@ def group_agents(agent_ids: list[str], obs_spaces, act_spaces) -> dict[str, list
 class PettingZooVecEnv:
     """``num_envs`` PettingZoo ``ParallelEnv`` copies behind the array vector-env contract.
 
-    Agents are grouped by id prefix (``agent_0, agent_1`` -> group ``agent``); groups may have
+    Agents are grouped by id prefix (``agent_0, agent_1`` -> group ``agent``), each group a
+    ``scenarios.GroupSpec`` with its name and agent ids and no observation layout; groups may have
     different spaces (``adversary`` and ``agent`` in MPE's simple_tag), discrete or continuous.
     Agents that leave ``env.agents`` early are dead: zero observation and reward, ``alive``
     False, actions ignored. A copy whose agents are all gone is reset in place (unless
@@ -116,7 +136,9 @@ class PettingZooVecEnv:
                 raise ValueError(f"agent {agent}: only 1-D Box observations, got {space}")
         members = group_agents(self.agent_ids, obs_spaces, act_spaces)
         self.groups = {
-            name: GroupSpec(len(ids), obs_spaces[ids[0]], act_spaces[ids[0]], ids)
+            name: GroupSpec(
+                name, len(ids), obs_spaces[ids[0]], act_spaces[ids[0]], agents=tuple(ids)
+            )
             for name, ids in members.items()
         }
         self._has_state = callable(getattr(first, "state", None))

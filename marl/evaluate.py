@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from marl.envs import make_env
+from policies import NetworkPolicy, Policy, PolicyMismatchError
 
 
 @dataclass
@@ -73,29 +74,21 @@ def format_figures(
     return text + ("; " + ", ".join(parts) if parts else "")
 
 
-class RandomPolicy:
-    """Uniform random actions from each group's action space (seeded)."""
-
-    def __init__(self, venv, seed: int = 0) -> None:
-        self.groups = venv.groups
-        self.num_envs = venv.num_envs
-        self.rng = np.random.default_rng(seed)
-
-    def act(self, obs, action_mask=None, deterministic: bool = True):
-        actions = {}
-        for name, spec in self.groups.items():
-            n = spec.n_agents
-            if hasattr(spec.action_space, "n"):
-                actions[name] = self.rng.integers(0, spec.action_space.n, (self.num_envs, n))
-            else:
-                low, high = spec.action_space.low, spec.action_space.high
-                shape = (self.num_envs, n, *spec.action_space.shape)
-                actions[name] = self.rng.uniform(low, high, shape).astype(np.float32)
-        return actions
+def check_policy(policy: Policy, groups: dict[str, Any], where: str) -> None:
+    """Raise :class:`policies.PolicyMismatchError` (one line) unless ``policy`` is a Policy that
+    acts for exactly the env's ``groups``; a network policy's spaces are checked too."""
+    if not isinstance(policy, Policy):
+        raise TypeError(f"{type(policy).__name__} is not a Policy (groups, act, reset)")
+    if set(policy.groups) != set(groups):
+        raise PolicyMismatchError(
+            f"policy has groups {sorted(policy.groups)}, {where} has {sorted(groups)}"
+        )
+    if isinstance(policy, NetworkPolicy):
+        policy.check_groups(groups, where=where)
 
 
 def evaluate(
-    policy: Any,
+    policy: Policy,
     env_id: str,
     env_config: dict | None = None,
     episodes: int = 100,
@@ -104,18 +97,16 @@ def evaluate(
     deterministic: bool = True,
     venv=None,
 ) -> EvalResult:
-    """Run ``policy.act`` until ``episodes`` episodes finish; ``policy`` may be a callable
-    ``venv -> policy`` (for scripted or random baselines built around the env). A policy with
-    ``check_groups`` (a loaded :class:`policies.Policy`) is first checked against the env's groups
-    and spaces: a mismatch is one ``ValueError`` line naming the group, expected and got."""
+    """Run ``policy`` (any :class:`policies.Policy`: learned, scripted, random or a
+    :class:`policies.JointPolicy` of them) on ``env_id`` (or on ``venv`` when given) until
+    ``episodes`` episodes finish, and average their figures. The policy must act for every
+    group of the env: a mismatch of groups or spaces is one ``PolicyMismatchError`` line naming
+    the group, expected and got."""
     own_env = venv is None
     if venv is None:
         venv = make_env(env_id, num_envs, seed, **(env_config or {}))
     try:
-        if isinstance(policy, type) or (callable(policy) and not hasattr(policy, "act")):
-            policy = policy(venv)
-        if hasattr(policy, "check_groups"):
-            policy.check_groups(venv.groups, where=env_id)
+        check_policy(policy, venv.groups, env_id)
         finished = _play(policy, venv, episodes, seed, deterministic)
     finally:
         if own_env:
@@ -130,15 +121,15 @@ def evaluate(
     )
 
 
-def _play(policy, venv, episodes: int, seed: int, deterministic: bool) -> list[dict]:
+def _play(policy: Policy, venv, episodes: int, seed: int, deterministic: bool) -> list[dict]:
     obs = venv.reset(seed=seed)
-    if hasattr(policy, "reset_state"):
-        policy.reset_state()
+    policy.reset()
     finished: list[dict] = []
     while len(finished) < episodes:
         actions = policy.act(obs, venv.action_mask(), deterministic=deterministic)
-        obs, _, terminated, truncated, info = venv.step(actions)
-        finished.extend(info.get("episodes", ()))
-        if hasattr(policy, "reset_state"):
-            policy.reset_state({g: terminated[g] | truncated[g] for g in terminated})
+        obs, _, _, _, info = venv.step(actions)
+        ended = info.get("episodes", ())
+        finished.extend(ended)
+        if ended:
+            policy.reset(np.array([episode["env_id"] for episode in ended], np.int64))
     return finished[:episodes]

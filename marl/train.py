@@ -5,6 +5,7 @@ Run folder layout::
     RUN_DIR/config.json                   resolved TrainConfig (+ git revision)
     RUN_DIR/.lock                         writer lock (flock; released when the process ends)
     RUN_DIR/init/                         initial weights of an --init-from run (its own copy)
+    RUN_DIR/fixed/<group>/                the policy a fixed group plays (--fixed GROUP=RUN_DIR)
     RUN_DIR/tb/                           TensorBoard event files
     RUN_DIR/checkpoints/LATEST            name of the newest checkpoint folder
     RUN_DIR/checkpoints/update_000010/    policy.safetensors, spec.json, trainer.safetensors
@@ -12,7 +13,7 @@ Run folder layout::
 Exact resume. Every ``checkpoint_every`` updates (a *boundary*, also in an unbroken run) every
 environment is reset with a seed derived from ``(seed, update)``, and a checkpoint is written.
 A checkpoint stores the weights, the Adam moments, the value normalizers, the advantage-filter
-maximum and torch's RNG state (:mod:`marl.checkpoints`). A checkpoint taken between boundaries
+maximum and torch's RNG state (:mod:`marl.runs.checkpoints`). A checkpoint taken between boundaries
 (on Ctrl-C or SIGTERM, after a crash, or at the end of a run) also stores the actions given to the
 environments since the last boundary and the collector's recurrent memory: resuming resets the
 environments with the boundary's seed and replays those actions (environment steps only), checks
@@ -52,22 +53,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from marl.checkpoints import CheckpointWriteError
-from marl.config import ConfigError, parse_args
+from marl.arguments import parse_args
+from marl.config import TrainConfig
 from marl.evaluate import episode_figures, format_figures
-from marl.ppo import TrainConfig, ppo_loss, ppo_loss_recurrent, ppo_update, prepare_group_batch
-from marl.run_folder import RunFolderError
-from marl.session import (
-    Session,
-    build_spec,
-    make_optimizer,
-    open_session,
-    segment_seed,
-    take_snapshot,
-    write_snapshot,
-)
+from marl.ppo import ppo_loss, ppo_loss_recurrent, ppo_update, prepare_group_batch
+from marl.runs.checkpoints import CheckpointWriteError
+from marl.runs.folder import RunFolderError
+from marl.runs.session import Session, open_session
+from marl.runs.snapshots import segment_seed, take_snapshot, write_snapshot
+from marl.validation import ConfigError
 from policies import CheckpointError
-from policies.checkpoint import load_policy
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -352,15 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = [
-    "RunResult",
-    "build_spec",
-    "load_policy",
-    "main",
-    "make_optimizer",
-    "segment_seed",
-    "train",
-]
+__all__ = ["RunResult", "main", "train"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
 """Checkpoint format: a folder with ``policy.safetensors`` (weights) and ``spec.json``.
 
 ``spec.json`` holds the format version, each group's spaces, the network config, the scenario id
-and its config, the algorithm and the git revision: enough to rebuild the :class:`Policy` and its
-environment without the training code. A run folder keeps its checkpoints under
+and its config, the algorithm and the git revision: enough to rebuild the :class:`NetworkPolicy`
+and its environment without the training code. A run folder keeps its checkpoints under
 ``checkpoints/<name>/`` and names the newest in ``checkpoints/LATEST``. Every file is written to a
 temporary name and moved into place with ``os.replace``; a checkpoint folder is assembled under a
 temporary name and renamed whole, so a killed writer never leaves a half checkpoint behind.
@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from policies.policy import Policy
+from policies.policy import NetworkPolicy
 from policies.spec import SpecError, check_spec
 
 FORMAT = "marl-worlds-policy"
@@ -154,12 +154,12 @@ def read_tensors(path: Path, limit: int = 1 << 32) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: {problem}") from None
 
 
-def policy_tensors(policy: Policy) -> dict[str, torch.Tensor]:
+def policy_tensors(policy: NetworkPolicy) -> dict[str, torch.Tensor]:
     """The policy's parameters and buffers as contiguous CPU tensors."""
     return {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items()}
 
 
-def write_policy(folder: Path, policy: Policy) -> None:
+def write_policy(folder: Path, policy: NetworkPolicy) -> None:
     """Write ``policy.safetensors`` and ``spec.json`` into ``folder`` (which must exist)."""
     folder = Path(folder)
     atomic_write_bytes(folder / WEIGHTS_FILE, save_safetensors(policy_tensors(policy)))
@@ -285,24 +285,26 @@ def read_spec(folder: Path) -> dict:
     return spec
 
 
-def build_policy(spec: dict, source: Path) -> Policy:
-    """A :class:`Policy` from a checked spec (:class:`CheckpointError` if it cannot be built)."""
+def build_policy(spec: dict, source: Path) -> NetworkPolicy:
+    """A :class:`NetworkPolicy` from a checked spec (:class:`CheckpointError` if it cannot be
+    built)."""
     try:
-        return Policy(spec)
+        return NetworkPolicy(spec)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"{source}: invalid spec ({first})") from None
 
 
-def weights_limit(policy: Policy) -> int:
+def weights_limit(policy: NetworkPolicy) -> int:
     """The largest ``policy.safetensors`` that can hold ``policy``'s weights."""
     state = policy.state_dict()
     data = sum(t.numel() * t.element_size() for t in state.values())
     return data + HEADER_SLACK + 256 * len(state)
 
 
-def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:
-    """Load a :class:`Policy` from a run folder (its latest checkpoint) or a checkpoint folder.
+def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> NetworkPolicy:
+    """Load a :class:`NetworkPolicy` from a run folder (its latest checkpoint) or a checkpoint
+    folder.
 
     Raises :class:`CheckpointError` with a one-line message naming the file when the path is
     missing, the spec or weights are corrupt, truncated, oversized, hold NaN or infinity, or do
@@ -316,7 +318,7 @@ def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     return policy.to(device).eval()
 
 
-def load_weights(policy: Policy, tensors: dict[str, torch.Tensor], source: Path) -> None:
+def load_weights(policy: NetworkPolicy, tensors: dict[str, torch.Tensor], source: Path) -> None:
     """Copy ``tensors`` into ``policy``, raising :class:`CheckpointError` on any mismatch (names,
     shapes, dtypes) or on NaN or infinite values."""
     expected = policy.state_dict()
@@ -346,8 +348,12 @@ def check_compatible(spec: dict, groups: dict[str, dict], source: str = "checkpo
     """Raise :class:`CheckpointError` when a checkpoint's groups or spaces differ from ``groups``.
 
     ``groups`` maps group name to a spec entry as built by :func:`policies.policy.group_spec`.
+    The entity sets count only where the network encodes them.
     """
     saved = spec["groups"]
+    keys = ["n_agents", "observation_space", "action_space", "critic_dim"]
+    if spec["network"].get("encoder", "none") != "none":
+        keys.append("sets")
     if set(saved) != set(groups):
         raise CheckpointError(
             f"{source}: incompatible groups: checkpoint has {sorted(saved)}, "
@@ -355,7 +361,7 @@ def check_compatible(spec: dict, groups: dict[str, dict], source: str = "checkpo
         )
     for name, want in groups.items():
         have = saved[name]
-        for key in ("n_agents", "observation_space", "action_space", "critic_dim"):
+        for key in keys:
             if _normalize(have.get(key)) != _normalize(want.get(key)):
                 raise CheckpointError(
                     f"{source}: incompatible {key} for group {name!r}: checkpoint "

@@ -30,18 +30,6 @@ def categorical_sample(logits: torch.Tensor) -> torch.Tensor:
     return torch.argmax(logits - torch.log(-torch.log(uniform)), dim=-1)
 
 
-def categorical_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Log-probability of integer ``actions`` under the categorical with these logits."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-
-
-def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the categorical with these logits (masked actions contribute zero)."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return -(log_probs.exp() * log_probs).sum(-1)
-
-
 def gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """Sample a raw action from the diagonal Gaussian."""
     return mean + log_std.exp() * torch.randn_like(mean)

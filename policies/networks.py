@@ -1,14 +1,17 @@
 """Torch networks: one actor-critic per group, its parameters shared by the group's agents.
 
 The actor reads an agent's observation (optionally with a one-hot agent id, and optionally with a
-permutation-invariant encoder over a block of k nearest neighbours inside the observation). The
-critic reads whatever the learner feeds it: the agent's own observation (IPPO) or the global state
-(MAPPO), with the same optional one-hot id.
+permutation-invariant encoder over each entity set of the observation: the sets a scenario's
+observation layout declares, such as the k nearest neighbours, saved in the spec as plain
+``{name, start, count, features, valid_start}`` records). The critic reads whatever the learner
+feeds it: the agent's own observation (IPPO) or the global state (MAPPO), with the same optional
+one-hot id.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,25 +22,31 @@ from policies.distributions import (
     gaussian_log_prob,
     mask_logits,
 )
+from policies.spec import LEGACY_NETWORK_FIELDS, check_network
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
 
 
 @dataclass
 class NetConfig:
-    """Network settings shared by every group's actor-critic (stored in the checkpoint spec)."""
+    """Network settings shared by every group's actor-critic (stored in the checkpoint spec).
+
+    Checked when built (:func:`policies.spec.check_network`): a bad value raises
+    :class:`policies.spec.SpecError` naming the field. Where the encoder's entity sets sit is
+    not a setting: it is each group's (``sets`` in the spec's group entry).
+    """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     agent_id: bool = True
     encoder: str = "none"
-    knn_start: int = 0
-    knn_count: int = 0
-    knn_features: int = 0
     encoder_dim: int = 32
     continuous: str = "squash"
     log_std_init: float = -0.5
     recurrent: int = 0
+
+    def __post_init__(self) -> None:
+        check_network(self.to_dict())
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict of the settings."""
@@ -47,8 +56,8 @@ class NetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> NetConfig:
-        """Rebuild from :meth:`to_dict` output."""
-        data = dict(data)
+        """Rebuild from :meth:`to_dict` output (fields of earlier versions' specs dropped)."""
+        data = {k: v for k, v in data.items() if k not in LEGACY_NETWORK_FIELDS}
         data["hidden_sizes"] = tuple(data.get("hidden_sizes", (64, 64)))
         return cls(**data)
 
@@ -68,48 +77,86 @@ def mlp(sizes: list[int], activation: str, out_gain: float) -> nn.Sequential:
 
 
 class SetEncoder(nn.Module):
-    """Permutation-invariant encoder of the k-neighbour block ``obs[start : start + k * f]``.
+    """Permutation-invariant encoder of one entity set of the observation.
 
-    Each neighbour's ``f`` features go through a shared MLP; ``deepsets`` mean-pools the results,
-    ``attention`` first lets the neighbours attend to each other (one head, residual). The pooled
-    vector replaces the block; the rest of the observation passes through unchanged.
+    The set is ``count`` entities of ``features`` values from ``start`` (entity-major), with a
+    validity flag per entity from ``valid_start`` (None: every slot holds an entity). Each
+    entity goes through a shared MLP; ``attention`` first lets the valid entities attend to each
+    other (one head, residual); the result is the mean over the valid entities (zeros when there
+    are none).
     """
 
-    def __init__(self, obs_dim: int, cfg: NetConfig) -> None:
+    def __init__(self, entity_set: dict[str, Any], kind: str, dim: int, activation: str) -> None:
         super().__init__()
-        if cfg.encoder not in ("deepsets", "attention"):
-            raise ValueError(f"encoder must be none, deepsets or attention, got {cfg.encoder!r}")
-        self.start = cfg.knn_start
-        self.count = cfg.knn_count
-        self.features = cfg.knn_features
+        if kind not in ("deepsets", "attention"):
+            raise ValueError(f"encoder must be deepsets or attention, got {kind!r}")
+        self.start = int(entity_set["start"])
+        self.count = int(entity_set["count"])
+        self.features = int(entity_set["features"])
         self.end = self.start + self.count * self.features
-        if self.count < 1 or self.features < 1 or self.end > obs_dim:
-            raise ValueError(
-                f"knn block [{self.start}:{self.end}] (count={self.count}, "
-                f"features={self.features}) does not fit an observation of {obs_dim}"
-            )
-        dim = cfg.encoder_dim
-        self.element = mlp([self.features, dim, dim], cfg.activation, float(np.sqrt(2.0)))
+        valid_start = entity_set.get("valid_start")
+        self.valid_start = None if valid_start is None else int(valid_start)
+        self.element = mlp([self.features, dim, dim], activation, float(np.sqrt(2.0)))
         self.attention = (
-            nn.MultiheadAttention(dim, 1, batch_first=True) if cfg.encoder == "attention" else None
+            nn.MultiheadAttention(dim, 1, batch_first=True) if kind == "attention" else None
         )
-        self.out_dim = obs_dim - self.count * self.features + dim
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         lead = obs.shape[:-1]
         block = obs[..., self.start : self.end].reshape(-1, self.count, self.features)
         encoded = self.element(block)
+        valid = None
+        if self.valid_start is not None:
+            flags = obs[..., self.valid_start : self.valid_start + self.count]
+            valid = flags.reshape(-1, self.count) > 0.5
         if self.attention is not None:
-            encoded = encoded + self.attention(encoded, encoded, encoded, need_weights=False)[0]
-        pooled = encoded.mean(1).reshape(*lead, -1)
-        return torch.cat([obs[..., : self.start], obs[..., self.end :], pooled], dim=-1)
+            # A row without any valid entity attends to all (its output is dropped below).
+            padding = None if valid is None else ~valid & valid.any(-1, keepdim=True)
+            attended = self.attention(
+                encoded, encoded, encoded, key_padding_mask=padding, need_weights=False
+            )[0]
+            encoded = encoded + attended
+        if valid is None:
+            pooled = encoded.mean(1)
+        else:
+            weight = valid.to(encoded.dtype).unsqueeze(-1)
+            pooled = (encoded * weight).sum(1) / weight.sum(1).clamp(min=1.0)
+        return pooled.reshape(*lead, -1)
+
+
+class ObservationEncoder(nn.Module):
+    """Replaces each entity set of the observation by its :class:`SetEncoder`'s pooled vector:
+    the entries outside every set pass through unchanged, then one pooled vector per set."""
+
+    def __init__(self, obs_dim: int, sets: list[dict[str, Any]], cfg: NetConfig) -> None:
+        super().__init__()
+        if not sets:
+            raise ValueError(f"the {cfg.encoder} encoder needs at least one entity set")
+        self.sets = nn.ModuleList(
+            SetEncoder(s, cfg.encoder, cfg.encoder_dim, cfg.activation) for s in sets
+        )
+        taken = np.zeros(obs_dim, bool)
+        for encoder in self.sets:
+            taken[encoder.start : encoder.end] = True
+            if encoder.valid_start is not None:
+                taken[encoder.valid_start : encoder.valid_start + encoder.count] = True
+        # Contiguous runs of the entries that pass through, as slices (cheaper than a gather).
+        edges = np.flatnonzero(np.diff(np.concatenate([[1], taken, [1]]).astype(np.int8)))
+        self.kept = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        self.out_dim = int((~taken).sum()) + cfg.encoder_dim * len(sets)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        parts = [obs[..., a:b] for a, b in self.kept]
+        parts += [encoder(obs) for encoder in self.sets]
+        return torch.cat(parts, dim=-1)
 
 
 class GroupActorCritic(nn.Module):
     """Actor and critic of one group. Inputs are flat ``(M, dim)`` rows with ``agent_index (M,)``.
 
     ``action_kind`` is ``"discrete"`` (``action_dim`` = number of actions) or ``"continuous"``
-    (``action_dim`` = Box size, bounds ``action_low``/``action_high``).
+    (``action_dim`` = Box size, bounds ``action_low``/``action_high``). ``sets`` are the entity
+    sets of the observation that the encoder pools (needed when ``cfg.encoder`` is not none).
     """
 
     def __init__(
@@ -122,6 +169,7 @@ class GroupActorCritic(nn.Module):
         cfg: NetConfig,
         action_low: np.ndarray | None = None,
         action_high: np.ndarray | None = None,
+        sets: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -132,7 +180,9 @@ class GroupActorCritic(nn.Module):
         if cfg.continuous not in ("squash", "clip"):
             raise ValueError(f"continuous must be squash or clip, got {cfg.continuous!r}")
         id_dim = n_agents if cfg.agent_id else 0
-        self.encoder = SetEncoder(obs_dim, cfg) if cfg.encoder != "none" else None
+        self.encoder = (
+            ObservationEncoder(obs_dim, list(sets or []), cfg) if cfg.encoder != "none" else None
+        )
         actor_in = (self.encoder.out_dim if self.encoder else obs_dim) + id_dim
         hidden = list(cfg.hidden_sizes)
         self.recurrent = int(cfg.recurrent)

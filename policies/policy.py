@@ -1,7 +1,8 @@
-"""The Policy: one actor-critic per group, acting on batched observation dicts.
+"""The learner's policy: one actor-critic per group, acting on batched observation dicts.
 
-A Policy is built from a plain spec (groups, spaces, network config), so a checkpoint can rebuild
-it without any training or scenario code.
+A :class:`NetworkPolicy` is built from a plain spec (groups, spaces, entity sets, network
+config), so a checkpoint can rebuild it without any training or scenario code. It implements the
+:class:`policies.protocol.Policy` protocol.
 """
 
 from __future__ import annotations
@@ -65,13 +66,22 @@ def _same_action_space(saved: dict, given: dict) -> bool:
     return np.allclose(saved["low"], given["low"]) and np.allclose(saved["high"], given["high"])
 
 
-def group_spec(n_agents: int, obs_space: gym.Space, act_space: gym.Space, critic_dim: int) -> dict:
-    """The spec entry of one group: agent count, spaces and the critic input size."""
+def group_spec(
+    n_agents: int,
+    obs_space: gym.Space,
+    act_space: gym.Space,
+    critic_dim: int,
+    sets: list[dict[str, Any]] | None = None,
+) -> dict:
+    """The spec entry of one group: agent count, spaces, the critic input size and the entity
+    sets of its observation (plain ``{name, start, count, features, valid_start}`` records, as
+    ``scenarios.layout.EntitySet.to_dict`` writes them; only the set encoder reads them)."""
     return {
         "n_agents": int(n_agents),
         "observation_space": space_to_dict(obs_space),
         "action_space": space_to_dict(act_space),
         "critic_dim": int(critic_dim),
+        "sets": [dict(s) for s in sets or []],
     }
 
 
@@ -79,9 +89,10 @@ def build_group_module(spec: dict, net: NetConfig) -> GroupActorCritic:
     """Build one group's actor-critic from its spec entry."""
     obs_dim = int(np.prod(spec["observation_space"]["shape"]))
     act = spec["action_space"]
+    sets = spec.get("sets") or []
     if act["type"] == "Discrete":
         return GroupActorCritic(
-            obs_dim, spec["critic_dim"], spec["n_agents"], "discrete", act["n"], net
+            obs_dim, spec["critic_dim"], spec["n_agents"], "discrete", act["n"], net, sets=sets
         )
     low = None if act["low"] is None else np.asarray(act["low"], dtype=np.float32)
     high = None if act["high"] is None else np.asarray(act["high"], dtype=np.float32)
@@ -94,11 +105,18 @@ def build_group_module(spec: dict, net: NetConfig) -> GroupActorCritic:
         net,
         low,
         high,
+        sets,
     )
 
 
-class Policy(nn.Module):
-    """Per-group actor-critics. ``act`` maps observation dicts to action dicts (numpy in/out)."""
+class NetworkPolicy(nn.Module):
+    """Per-group actor-critics: the learner's policy and what a checkpoint loads.
+
+    ``groups`` maps each group name to its :class:`GroupActorCritic` (iterating it gives the
+    names, as the :class:`policies.protocol.Policy` protocol asks). ``act`` maps observation
+    dicts to action dicts (numpy in and out) and keeps a recurrent actor's state per world
+    until :meth:`reset`.
+    """
 
     def __init__(self, spec: dict) -> None:
         super().__init__()
@@ -148,20 +166,24 @@ class Policy(nn.Module):
                     f"{saved['n_agents']} agents, {where} has {spec.n_agents}"
                 )
 
-    @property
-    def recurrent(self) -> bool:
-        return self.net_config.recurrent > 0
+    def restricted_to(self, groups: list[str]) -> NetworkPolicy:
+        """A policy for ``groups`` only, with this one's weights for them (a fixed opponent
+        taken from a run that trained more groups)."""
+        spec = dict(self.spec, groups={g: self.spec["groups"][g] for g in groups})
+        policy = NetworkPolicy(spec).to(self.device)
+        prefixes = tuple(f"groups.{g}." for g in groups)
+        state = {k: v for k, v in self.state_dict().items() if k.startswith(prefixes)}
+        policy.load_state_dict(state)
+        return policy.train(self.training)
 
-    def reset_state(self, done: dict[str, np.ndarray] | None = None) -> None:
-        """Forget the GRU state kept by :meth:`act` (all of it, or where ``done (B, N)``)."""
-        if done is None:
+    def reset(self, env_ids: np.ndarray | None = None) -> None:
+        """Forget the GRU state that :meth:`act` keeps for worlds ``env_ids`` (all when None)."""
+        if env_ids is None:
             self._act_hidden.clear()
             return
-        for group, flags in done.items():
-            hidden = self._act_hidden.get(group)
-            if hidden is not None:
-                keep = torch.as_tensor(~np.asarray(flags, bool), device=hidden.device)
-                hidden.mul_(keep.reshape(-1, 1).to(hidden.dtype))
+        rows = torch.as_tensor(np.asarray(env_ids, dtype=np.int64).reshape(-1))
+        for hidden in self._act_hidden.values():
+            hidden[rows.to(hidden.device)] = 0.0
 
     @property
     def device(self) -> torch.device:
@@ -219,8 +241,8 @@ class Policy(nn.Module):
         """Actions per group for ``obs (B, N, obs_dim)``: int64 ``(B, N)`` or float32 ``(B, N, A)``.
 
         ``action_mask`` (group -> bool ``(B, N, n_actions)``) excludes invalid discrete actions.
-        Recurrent policies keep their GRU state between calls: call :meth:`reset_state` when
-        episodes end.
+        Recurrent policies keep their GRU state ``(B, N, R)`` per group between calls: call
+        :meth:`reset` with the worlds whose episodes ended.
         """
         actions = {}
         for group in self.groups:
@@ -244,11 +266,12 @@ class Policy(nn.Module):
             if action_mask is not None and action_mask.get(group) is not None:
                 mask = torch.as_tensor(action_mask[group], dtype=torch.bool, device=self.device)
             hidden = self._act_hidden.get(group)
-            if hidden is not None and hidden.shape[0] != x.shape[0] * x.shape[1]:
+            if hidden is not None and hidden.shape[:2] != x.shape[:2]:
                 hidden = None
-            _, _, env_action, hidden = self.sample(group, x, mask, deterministic, hidden)
-            if hidden is not None:
-                self._act_hidden[group] = hidden
+            flat = None if hidden is None else hidden.reshape(x.shape[0] * x.shape[1], -1)
+            _, _, env_action, flat = self.sample(group, x, mask, deterministic, flat)
+            if flat is not None:
+                self._act_hidden[group] = flat.reshape(x.shape[0], x.shape[1], -1)
             if self.groups[group].action_kind == "discrete":
                 actions[group] = env_action.cpu().numpy().astype(np.int64)
             else:

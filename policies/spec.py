@@ -22,10 +22,29 @@ MAX_LAYERS = 8
 MAX_WIDTH = 8192  # hidden layer, GRU state and encoder sizes
 MAX_PARAMETERS = 1 << 28  # 1 GiB of float32 weights
 MAX_NAME = 200  # characters of a group name
+MAX_SETS = 16  # entity sets of one group's observation
 
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 ENCODERS = ("none", "deepsets", "attention")
 CONTINUOUS = ("squash", "clip")
+
+
+NETWORK_FIELDS = frozenset(
+    {
+        "hidden_sizes",
+        "activation",
+        "agent_id",
+        "encoder",
+        "encoder_dim",
+        "continuous",
+        "log_std_init",
+        "recurrent",
+    }
+)
+# Fields of specs written before the encoder read the observation layout (ignored when the
+# encoder is off, refused otherwise).
+LEGACY_NETWORK_FIELDS = frozenset({"knn_start", "knn_count", "knn_features"})
+SET_FIELDS = ("name", "start", "count", "features", "valid_start")
 
 
 class SpecError(ValueError):
@@ -92,23 +111,16 @@ def check_network(net: Any) -> dict[str, Any]:
     """Check the ``network`` entry (NetConfig fields); returns it with types normalised."""
     if not isinstance(net, dict):
         raise SpecError(f"network must be an object, got {_short(net)}")
-    known = {
-        "hidden_sizes",
-        "activation",
-        "agent_id",
-        "encoder",
-        "knn_start",
-        "knn_count",
-        "knn_features",
-        "encoder_dim",
-        "continuous",
-        "log_std_init",
-        "recurrent",
-    }
-    unknown = sorted(set(net) - known)
+    unknown = sorted(set(net) - NETWORK_FIELDS - LEGACY_NETWORK_FIELDS)
     if unknown:
         raise SpecError(f"network has unknown field {unknown[0]!r}")
-    out = dict(net)
+    legacy = sorted(set(net) & LEGACY_NETWORK_FIELDS)
+    if legacy and net.get("encoder", "none") != "none":
+        raise SpecError(
+            f"network.{legacy[0]}: a hand-placed neighbour block (an earlier version's spec) is "
+            "no longer read; the encoder needs the groups' entity sets"
+        )
+    out = {k: v for k, v in net.items() if k not in LEGACY_NETWORK_FIELDS}
     sizes = net.get("hidden_sizes", [64, 64])
     if not isinstance(sizes, (list, tuple)) or not 1 <= len(sizes) <= MAX_LAYERS:
         raise SpecError(f"network.hidden_sizes must be a list of 1 to {MAX_LAYERS} sizes")
@@ -120,9 +132,6 @@ def check_network(net: Any) -> dict[str, Any]:
     _choice("network.continuous", net.get("continuous", "squash"), CONTINUOUS)
     if not isinstance(net.get("agent_id", True), bool):
         raise SpecError(f"network.agent_id must be true or false, got {net['agent_id']!r}")
-    for name in ("knn_start", "knn_features"):
-        _int(f"network.{name}", net.get(name, 0), 0, MAX_DIM)
-    _int("network.knn_count", net.get("knn_count", 0), 0, MAX_AGENTS)
     _int("network.encoder_dim", net.get("encoder_dim", 32), 1, MAX_WIDTH)
     _int("network.recurrent", net.get("recurrent", 0), 0, MAX_WIDTH)
     log_std = net.get("log_std_init", -0.5)
@@ -144,14 +153,10 @@ def parameter_count(group: dict[str, Any], net: dict[str, Any]) -> int:
     hidden = list(net["hidden_sizes"])
     actor_in, total = obs + ids, 0
     if net.get("encoder", "none") != "none":
-        dim, k, f = net.get("encoder_dim", 32), net.get("knn_count", 0), net.get("knn_features", 0)
-        if k < 1 or f < 1 or net.get("knn_start", 0) + k * f > obs:
-            raise SpecError(
-                f"network: the neighbour block (knn_start, knn_count, knn_features) does not fit "
-                f"an observation of {obs}"
-            )
-        total += _mlp([f, dim, dim]) + (4 * dim * dim + 4 * dim) * 2
-        actor_in = obs - k * f + dim + ids
+        dim, sets = net.get("encoder_dim", 32), group.get("sets") or []
+        for entity_set in sets:
+            total += _mlp([entity_set["features"], dim, dim]) + 4 * dim * dim + 4 * dim
+        actor_in = obs - len(set_columns(sets)) + dim * len(sets) + ids
     recurrent = net.get("recurrent", 0)
     if recurrent > 0:
         total += _mlp([actor_in, hidden[0]]) + 3 * recurrent * (hidden[0] + recurrent + 2)
@@ -159,6 +164,47 @@ def parameter_count(group: dict[str, Any], net: dict[str, Any]) -> int:
     else:
         total += _mlp([actor_in, *hidden, out])
     return total + _mlp([group["critic_dim"] + ids, *hidden, 1])
+
+
+def set_columns(sets: list[dict[str, Any]]) -> set[int]:
+    """The observation indices that entity sets take (features and validity flags)."""
+    columns: set[int] = set()
+    for entity_set in sets:
+        start, count = entity_set["start"], entity_set["count"]
+        columns.update(range(start, start + count * entity_set["features"]))
+        if entity_set.get("valid_start") is not None:
+            columns.update(range(entity_set["valid_start"], entity_set["valid_start"] + count))
+    return columns
+
+
+def check_sets(where: str, sets: Any, obs_size: int) -> None:
+    """Check a group's entity sets (plain JSON from ``ObsLayout.sets()``): known fields, sizes,
+    every block inside an observation of ``obs_size``, no two blocks sharing an index."""
+    if sets is None:
+        return
+    if not isinstance(sets, list) or len(sets) > MAX_SETS:
+        raise SpecError(f"{where} must be a list of at most {MAX_SETS} entity sets")
+    taken = 0
+    for index, entity_set in enumerate(sets):
+        at = f"{where}[{index}]"
+        if not isinstance(entity_set, dict) or set(entity_set) != set(SET_FIELDS):
+            raise SpecError(f"{at} must be an object with fields {', '.join(SET_FIELDS)}")
+        name = entity_set["name"]
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+            raise SpecError(f"{at}.name must be 1 to {MAX_NAME} characters")
+        start = _int(f"{at}.start", entity_set["start"], 0, obs_size - 1)
+        count = _int(f"{at}.count", entity_set["count"], 1, MAX_AGENTS)
+        features = _int(f"{at}.features", entity_set["features"], 1, MAX_DIM)
+        if start + count * features > obs_size:
+            raise SpecError(
+                f"{at}: {count} x {features} features from {start} pass the "
+                f"observation's end ({obs_size})"
+            )
+        if entity_set["valid_start"] is not None:
+            _int(f"{at}.valid_start", entity_set["valid_start"], 0, obs_size - count)
+        taken += count * features + (count if entity_set["valid_start"] is not None else 0)
+    if len(set_columns(sets)) != taken:
+        raise SpecError(f"{where}: two entity sets share observation entries")
 
 
 def check_spec(spec: Any) -> None:
@@ -178,7 +224,12 @@ def check_spec(spec: Any) -> None:
         if not isinstance(group, dict):
             raise SpecError(f"{where} must be an object")
         _int(f"{where}.n_agents", group.get("n_agents"), 1, MAX_AGENTS)
-        check_space(f"{where}.observation_space", group.get("observation_space"), MAX_DIM, False)
+        obs = check_space(
+            f"{where}.observation_space", group.get("observation_space"), MAX_DIM, False
+        )
+        check_sets(f"{where}.sets", group.get("sets"), obs)
+        if net.get("encoder", "none") != "none" and not group.get("sets"):
+            raise SpecError(f"{where}.sets: the {net['encoder']} encoder needs an entity set")
         check_space(f"{where}.action_space", group.get("action_space"), MAX_ACTION_DIM, True)
         _int(f"{where}.critic_dim", group.get("critic_dim"), 1, MAX_DIM)
         total += parameter_count(group, net)
@@ -198,8 +249,11 @@ __all__ = [
     "MAX_DIM",
     "MAX_LAYERS",
     "MAX_PARAMETERS",
+    "MAX_SETS",
     "MAX_WIDTH",
     "SpecError",
+    "check_network",
+    "check_sets",
     "check_spec",
     "parameter_count",
 ]

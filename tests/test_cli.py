@@ -92,7 +92,7 @@ def test_unknown_subcommand(capsys):
 
 def tiny_run(run, env_id: str, env: dict):
     """Train two tiny updates of ``env_id`` into ``run``; returns the folder."""
-    from marl.ppo import TrainConfig
+    from marl.config import TrainConfig
     from marl.train import train
 
     cfg = TrainConfig(

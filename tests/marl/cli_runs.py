@@ -102,7 +102,7 @@ def temporary_files(run_dir: Path) -> list[str]:
 
 def small_config(run_dir, **changes):
     """An in-process run like ``train_args``'s: MPE simple spread, 96 agent-steps per update."""
-    from marl.ppo import TrainConfig
+    from marl.config import TrainConfig
 
     base = dict(
         env_id=MPE,

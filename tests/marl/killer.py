@@ -19,7 +19,7 @@ import sys
 
 
 def arm(point: str) -> None:
-    import marl.checkpoints
+    import marl.runs.checkpoints
     import marl.train
 
     kind, count = point.split(":")
@@ -45,9 +45,9 @@ def arm(point: str) -> None:
         return wrapper
 
     if kind == "commit":
-        marl.checkpoints.commit_folder = wrap(marl.checkpoints.commit_folder)
+        marl.runs.checkpoints.commit_folder = wrap(marl.runs.checkpoints.commit_folder)
     elif kind == "latest":
-        marl.checkpoints.write_latest = wrap(marl.checkpoints.write_latest)
+        marl.runs.checkpoints.write_latest = wrap(marl.runs.checkpoints.write_latest)
     else:
         marl.train.ppo_update = wrap(marl.train.ppo_update)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 from cli_runs import MPE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marl.config import ConfigError, config_from_dict
-from marl.ppo import TrainConfig
+from marl.config import ConfigError, TrainConfig, config_from_dict
 from marl.train import main
 from scenarios.fields import field_range
 
@@ -72,6 +72,13 @@ def expected_ok(name: str, value) -> bool:
             and 1 <= len(value) <= 8
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
             and all(1 <= v <= 8192 for v in value)
+        )
+    if kind is dict and name == "fixed":  # group names to policies (scripted, random, a path)
+        return (
+            isinstance(value, dict)
+            and len(value) <= 64
+            and all(isinstance(g, str) and re.fullmatch(r"\w{1,200}", g) for g in value)
+            and all(isinstance(v, str) and 0 < len(v) <= 4096 for v in value.values())
         )
     if kind is dict:
         return isinstance(value, dict)

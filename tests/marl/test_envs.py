@@ -119,7 +119,7 @@ def test_state_is_never_read_from_an_ended_episode():
 def test_mappo_trains_on_an_env_whose_state_raises_after_the_end(tmp_path, monkeypatch):
     import types
 
-    from marl.ppo import TrainConfig
+    from marl.config import TrainConfig
     from marl.train import train
 
     module = types.ModuleType("state_only_while_running")
@@ -142,7 +142,7 @@ def test_mappo_trains_on_an_env_whose_state_raises_after_the_end(tmp_path, monke
 
 def small_pz_run(tmp_path, env_id, **env):
     """Three updates of 2 worlds x 16 steps."""
-    from marl.ppo import TrainConfig
+    from marl.config import TrainConfig
     from marl.train import train
 
     agents = sum(g.n_agents for g in make_env(env_id, 1, 0, **env).groups.values())

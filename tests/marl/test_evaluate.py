@@ -8,8 +8,10 @@ import re
 
 import pytest
 
-from marl.evaluate import RandomPolicy, episode_figures, evaluate, format_figures
+from marl.envs import make_env
+from marl.evaluate import episode_figures, evaluate, format_figures
 from marl.train import main
+from policies import RandomPolicy
 
 
 def test_figures_by_hand():
@@ -34,7 +36,8 @@ def test_figures_by_hand():
 
 
 def test_evaluate_reports_each_team_and_defined_metrics_on_pursuit():
-    result = evaluate(RandomPolicy, "swarm/pursuit-v0", {"max_steps": 60}, episodes=16, num_envs=8)
+    venv = make_env("swarm/pursuit-v0", 8, 12345, max_steps=60)
+    result = evaluate(RandomPolicy(venv.groups), "swarm/pursuit-v0", episodes=16, venv=venv)
     assert set(result.return_by_group) == {"pursuer", "evader"}
     assert result.return_by_group["pursuer"] != result.return_by_group["evader"]
     defined = result.metric_counts["time_to_capture"]
@@ -60,7 +63,7 @@ def test_the_train_summary_line_reports_each_team(tmp_path, capsys):
 
 
 def test_evaluate_of_a_one_group_policy_on_two_groups_names_them(tmp_path):
-    from marl.ppo import TrainConfig
+    from marl.config import TrainConfig
     from marl.train import train
     from policies import PolicyMismatchError, load_policy
 
@@ -79,3 +82,17 @@ def test_evaluate_of_a_one_group_policy_on_two_groups_names_them(tmp_path):
     train(cfg)
     with pytest.raises(PolicyMismatchError, match=r"policy has groups \['drone'\]"):
         evaluate(load_policy(tmp_path / "r"), "swarm/pursuit-v0", episodes=1, num_envs=1)
+
+
+def test_evaluate_takes_any_policy_including_a_joint_one():
+    from marl.envs import scripted_baseline
+    from policies import JointPolicy, Policy
+
+    venv = make_env("swarm/pursuit-v0", 4, 1, max_steps=20)
+    scripted, random = scripted_baseline(venv), RandomPolicy(venv.groups)
+    assert isinstance(scripted, Policy) and isinstance(random, Policy)
+    joint = JointPolicy({"pursuer": scripted, "evader": random})
+    result = evaluate(joint, "swarm/pursuit-v0", episodes=4, venv=venv)
+    assert set(result.return_by_group) == {"pursuer", "evader"} and result.episodes == 4
+    with pytest.raises(TypeError, match="function is not a Policy"):
+        evaluate(lambda venv: random, "swarm/pursuit-v0", episodes=1, venv=venv)

@@ -8,10 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from marl.evaluate import RandomPolicy, evaluate
-from marl.ppo import TrainConfig
+from marl.config import TrainConfig
+from marl.envs import make_env, scripted_baseline
+from marl.evaluate import evaluate
 from marl.train import train
-from policies import load_policy
+from policies import RandomPolicy, load_policy
 
 SCENARIO = "swarm/spread-v0"
 ENV = {"n_agents": 3}
@@ -48,10 +49,10 @@ def train_and_evaluate(algo: str, run_dir: str) -> dict:
 
 @pytest.fixture(scope="module")
 def baselines():
-    from scenarios.swarm.spread import GreedySpreadPolicy, SpreadConfig
-
-    greedy = evaluate(GreedySpreadPolicy(SpreadConfig(**ENV)), SCENARIO, ENV, 128, seed=777)
-    random = evaluate(RandomPolicy, SCENARIO, ENV, 128, seed=777)
+    venv = make_env(SCENARIO, 32, 777, **ENV)
+    greedy = evaluate(scripted_baseline(venv), SCENARIO, episodes=128, seed=777, venv=venv)
+    venv = make_env(SCENARIO, 32, 777, **ENV)
+    random = evaluate(RandomPolicy(venv.groups), SCENARIO, episodes=128, seed=777, venv=venv)
     return greedy, random
 
 

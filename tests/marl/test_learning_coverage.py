@@ -4,10 +4,11 @@ A short seed-fixed run must get at least halfway from the random policy to Lloyd
 both of the scenario's main figures, the final coverage and the locational cost ratio.
 """
 
-from marl.evaluate import RandomPolicy, evaluate
-from marl.ppo import TrainConfig
+from marl.config import TrainConfig
+from marl.envs import make_env, scripted_baseline
+from marl.evaluate import evaluate
 from marl.train import train
-from policies import load_policy
+from policies import RandomPolicy, load_policy
 
 SCENARIO = "swarm/coverage-v0"
 ENV = {"n_agents": 8}
@@ -27,8 +28,10 @@ def test_mappo_gets_halfway_from_random_to_lloyd_on_coverage(tmp_path):
             tensorboard=False,
         )
     )
-    lloyd = evaluate(lambda venv: venv.scenario.scripted_policy(), SCENARIO, ENV, 128, seed=777)
-    random = evaluate(RandomPolicy, SCENARIO, ENV, 128, seed=777)
+    venv = make_env(SCENARIO, 32, 777, **ENV)
+    lloyd = evaluate(scripted_baseline(venv), SCENARIO, episodes=128, seed=777, venv=venv)
+    venv = make_env(SCENARIO, 32, 777, **ENV)
+    random = evaluate(RandomPolicy(venv.groups), SCENARIO, episodes=128, seed=777, venv=venv)
     learned = evaluate(load_policy(run_dir), SCENARIO, ENV, 128, seed=777)
     for name in ("coverage", "cost_ratio"):
         start, goal = random.metrics[name], lloyd.metrics[name]

@@ -1,15 +1,15 @@
 import numpy as np
 import torch
 
+from marl.config import TrainConfig
 from marl.ppo import (
-    GroupRollout,
     RunningMeanStd,
-    TrainConfig,
     compute_gae,
     policy_loss,
     prepare_group_batch,
     value_loss,
 )
+from marl.rollout import GroupRollout
 
 
 def reference_gae(rewards, values, dones, next_value, gamma, lam):

@@ -1,11 +1,16 @@
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
-from marl.envs import GroupSpec
-from marl.ppo import TrainConfig, allocate_rollout, collect_rollout, initial_memory
-from marl.train import build_spec, train
-from policies import Policy
+from marl.config import TrainConfig
+from marl.rollout import allocate_rollout, collect_rollout, initial_memory
+from marl.runs.session import build_spec
+from marl.train import main, train
+from marl.validation import ConfigError
+from policies import NetworkPolicy
+from scenarios.core import GroupSpec
+from scenarios.layout import ObsLayout, entities, vector
 
 
 class MaskedVec:
@@ -13,9 +18,9 @@ class MaskedVec:
 
     num_envs = 2
 
-    def __init__(self):
+    def __init__(self, layout=None):
         box = gym.spaces.Box(-1, 1, (3,), np.float32)
-        self.groups = {"bot": GroupSpec(2, box, gym.spaces.Discrete(4), ["bot_0", "bot_1"])}
+        self.groups = {"bot": GroupSpec("bot", 2, box, gym.spaces.Discrete(4), layout)}
         self.state_space = gym.spaces.Box(-1, 1, (6,), np.float32)
         self.mask = np.zeros((2, 2, 4), bool)
         self.mask[:, 0, 2] = True
@@ -46,7 +51,7 @@ class MaskedVec:
 def test_rollout_respects_action_masks_and_stores_them():
     torch.manual_seed(0)
     venv = MaskedVec()
-    policy = Policy(build_spec(venv, TrainConfig(), "test"))
+    policy = NetworkPolicy(build_spec(venv, TrainConfig(), "test"))
     buffers = allocate_rollout(venv, "mappo", 30, pin=False)
     rollout, _ = collect_rollout(
         venv, policy, venv.reset(), buffers, "mappo", initial_memory(venv, 0)
@@ -59,23 +64,66 @@ def test_rollout_respects_action_masks_and_stores_them():
     assert rollout.agent_steps == 30 * 2 * 2
 
 
-def test_neighbour_encoder_trains_on_spread(tmp_path):
-    # spread-v0 with 3 drones: 4 + 2 * 3 = 10 floats, then 2 neighbours x 5 features.
-    for kind in ("deepsets", "attention"):
-        cfg = TrainConfig(
-            env_id="swarm/spread-v0",
-            num_envs=8,
-            num_steps=16,
-            total_steps=8 * 16 * 3 * 2,
-            encoder=kind,
-            knn_start=10,
-            knn_count=2,
-            knn_features=5,
-            run_dir=str(tmp_path / kind),
-            progress=False,
-        )
-        result = train(cfg)
-        assert result.global_step == 8 * 16 * 3 * 2
+def test_the_set_encoder_reads_the_sets_of_the_layout():
+    # 1 own value, then 1 neighbour of 1 feature with its valid flag: 3 floats.
+    layout = ObsLayout(vector("own", ("x",), "own"), entities("near", 1, ("d",), "", valid=True))
+    venv = MaskedVec(layout)
+    spec = build_spec(venv, TrainConfig(encoder="deepsets", encoder_dim=4), "test")
+    expected = {"name": "near", "start": 1, "count": 1, "features": 1, "valid_start": 2}
+    assert spec["groups"]["bot"]["sets"] == [expected]
+    policy = NetworkPolicy(spec)
+    rollout, _ = collect_rollout(
+        venv,
+        policy,
+        venv.reset(),
+        allocate_rollout(venv, "mappo", 4, pin=False),
+        "mappo",
+        initial_memory(venv, 0),
+    )
+    assert rollout.agent_steps == 4 * 2 * 2
+
+
+def test_the_set_encoder_without_a_set_is_a_one_line_error(capsys):
+    with pytest.raises(ConfigError, match="config field 'encoder': group 'bot' of .* declares no"):
+        build_spec(MaskedVec(), TrainConfig(encoder="attention"), "test")
+    argv = ["pz:mpe2.simple_spread_v3", "--encoder", "deepsets", "--progress", "false"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: config field 'encoder': group 'agent' of pz:mpe2.simple_spread")
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("scenario", "env", "kind"),
+    [
+        ("swarm/spread-v0", {"n_agents": 3}, "deepsets"),
+        ("swarm/spread-v0", {"n_agents": 3}, "attention"),
+        ("swarm/pursuit-v0", {"max_steps": 20}, "deepsets"),  # two sets per group
+    ],
+)
+def test_set_encoder_trains_on_the_layouts_sets(tmp_path, scenario, env, kind):
+    import scenarios
+    from policies import load_policy
+
+    groups = scenarios.make_vec(scenario, **env).groups
+    cfg = TrainConfig(
+        env_id=scenario,
+        env=env,
+        num_envs=4,
+        num_steps=8,
+        total_steps=4 * 8 * 5 * 2,
+        encoder=kind,
+        encoder_dim=8,
+        run_dir=str(tmp_path / kind),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    policy = load_policy(tmp_path / kind)
+    for name, group in groups.items():
+        sets = policy.spec["groups"][name]["sets"]
+        assert sets == [s.to_dict() for s in group.layout.sets()]
+        assert len(policy.groups[name].encoder.sets) == len(sets)
 
 
 def test_two_groups_get_their_own_policies(tmp_path):

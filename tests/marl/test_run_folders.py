@@ -25,7 +25,7 @@ from cli_runs import (
 )
 from safetensors.torch import load_file
 
-from marl.run_folder import RunFolder, RunFolderError
+from marl.runs.folder import RunFolder, RunFolderError
 from marl.train import main, train
 from policies import load_policy
 

@@ -5,8 +5,7 @@ import torch
 from cli_runs import MPE, small_config
 from safetensors.torch import load_file
 
-from marl.config import ConfigError
-from marl.ppo import TrainConfig
+from marl.config import ConfigError, TrainConfig
 from marl.train import main, train
 from policies import CheckpointError, load_policy
 
@@ -158,7 +157,7 @@ def test_help_is_generated_from_the_config(capsys):
 
 
 def test_cli_overrides_and_scenario_overrides(tmp_path):
-    from marl.config import parse_args
+    from marl.arguments import parse_args
 
     cfg, resume, _, _ = parse_args(
         [MPE, "--lr", "3e-4", "--hidden-sizes", "32,32", "-e", "N=2", "--anneal-lr", "false"]
@@ -251,7 +250,7 @@ def test_a_run_from_init_weights_resumes_from_its_own_copy_of_them(tmp_path):
 
 def test_a_checkpoint_of_the_previous_format_still_resumes(tmp_path):
     """trainer.pt (torch.save, read with weights_only=True) from before trainer.safetensors."""
-    from marl.checkpoints import Expected, load_trainer
+    from marl.runs.checkpoints import Expected, load_trainer
 
     steps = 4 * 8 * 3
     train(small_config(tmp_path / "a", total_steps=steps * 6, anneal_lr=False))

@@ -7,14 +7,25 @@ import numpy as np
 import pytest
 import torch
 
-from policies import CheckpointError, NetConfig, Policy, check_compatible, group_spec, load_policy
+from policies import (
+    CheckpointError,
+    JointPolicy,
+    NetConfig,
+    NetworkPolicy,
+    Policy,
+    RandomPolicy,
+    check_compatible,
+    group_spec,
+    load_policy,
+)
 from policies.checkpoint import write_policy
-from policies.networks import SetEncoder
+from policies.networks import ObservationEncoder
+from policies.spec import SpecError, check_spec
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
 
 
-def make_policy(action_space=None, **net) -> Policy:
+def make_policy(action_space=None, **net) -> NetworkPolicy:
     action_space = action_space or gym.spaces.Discrete(4)
     spec = {
         "groups": {"drone": group_spec(3, OBS, action_space, 10)},
@@ -22,10 +33,10 @@ def make_policy(action_space=None, **net) -> Policy:
         "scenario": "test/none-v0",
         "scenario_config": {"n_agents": 3},
     }
-    return Policy(spec)
+    return NetworkPolicy(spec)
 
 
-def save(policy: Policy, folder: Path) -> Path:
+def save(policy: NetworkPolicy, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_policy(folder, policy)
     return folder
@@ -77,17 +88,112 @@ def test_agent_id_changes_the_output_per_agent():
     assert not torch.allclose(out[0], out[1])
 
 
+# Observation of 20: 2 own values, a set of 4 x 3 features with 4 valid flags, a set of 1 x 2
+# features without flags.
+SETS = [
+    {"name": "neighbours", "start": 2, "count": 4, "features": 3, "valid_start": 14},
+    {"name": "goal", "start": 18, "count": 1, "features": 2, "valid_start": None},
+]
+
+
 @pytest.mark.parametrize("kind", ["deepsets", "attention"])
-def test_set_encoder_is_permutation_invariant(kind):
+def test_set_encoders_are_permutation_invariant_and_skip_invalid_entities(kind):
     torch.manual_seed(0)
-    cfg = NetConfig(encoder=kind, knn_start=2, knn_count=4, knn_features=3, encoder_dim=8)
-    encoder = SetEncoder(2 + 12 + 1, cfg)
-    obs = torch.randn(7, 15)
+    encoder = ObservationEncoder(20, SETS, NetConfig(encoder=kind, encoder_dim=8))
+    assert encoder.out_dim == 2 + 8 * 2
+    obs = torch.randn(7, 20)
+    obs[:, 14:18] = torch.tensor([1.0, 1.0, 1.0, 0.0])
     block = obs[:, 2:14].reshape(7, 4, 3)
-    permuted = torch.cat([obs[:, :2], block[:, [2, 0, 3, 1]].reshape(7, 12), obs[:, 14:]], 1)
+    permuted = obs.clone()
+    permuted[:, 2:14] = block[:, [2, 0, 1, 3]].reshape(7, 12)
     torch.testing.assert_close(encoder(obs), encoder(permuted), rtol=1e-5, atol=1e-5)
-    assert encoder(obs).shape == (7, encoder.out_dim)
+    padded = obs.clone()
+    padded[:, 11:14] = 100.0  # the invalid fourth entity's features do not count
+    torch.testing.assert_close(encoder(obs), encoder(padded), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(encoder(obs), encoder(obs + 1.0))
+    empty = obs.clone()
+    empty[:, 14:18] = 0.0  # no valid entity: zeros, not NaN
+    assert torch.isfinite(encoder(empty)).all()
+    torch.testing.assert_close(encoder(empty)[:, 2:10], torch.zeros(7, 8))
+
+
+def test_a_network_policy_with_sets_round_trips_through_its_spec(tmp_path):
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (20,), np.float32)
+    spec = {
+        "groups": {"drone": group_spec(3, obs_space, gym.spaces.Discrete(4), 10, SETS)},
+        "network": NetConfig(encoder="attention", encoder_dim=8).to_dict(),
+    }
+    policy = NetworkPolicy(spec)
+    loaded = load_policy(save(policy, tmp_path / "ck"))
+    obs = {"drone": np.random.default_rng(0).normal(size=(5, 3, 20)).astype(np.float32)}
+    np.testing.assert_array_equal(policy.act(obs)["drone"], loaded.act(obs)["drone"])
+    assert loaded.spec["groups"]["drone"]["sets"] == SETS
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"start": 19}, r"sets\[0\]: 4 x 3 features from 19 pass the observation's end"),
+        ({"count": 10**9}, r"sets\[0\].count must be an integer in \[1, 4096\]"),
+        ({"valid_start": 3}, "two entity sets share observation entries"),
+        ({"extra": 1}, r"sets\[0\] must be an object with fields"),
+    ],
+)
+def test_bad_entity_sets_in_a_spec_are_named(change, message):
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (20,), np.float32)
+    sets = [dict(SETS[0], **change), SETS[1]]
+    spec = {
+        "groups": {"drone": group_spec(3, obs_space, gym.spaces.Discrete(4), 10, sets)},
+        "network": NetConfig(encoder="deepsets").to_dict(),
+    }
+    with pytest.raises(SpecError, match=message):
+        check_spec(spec)
+    spec["groups"]["drone"]["sets"] = []
+    with pytest.raises(SpecError, match="groups.drone.sets: the deepsets encoder needs"):
+        check_spec(spec)
+
+
+def test_net_config_is_checked_when_built():
+    with pytest.raises(SpecError, match="network.hidden_sizes"):
+        NetConfig(hidden_sizes=(0,))
+    with pytest.raises(SpecError, match="network.encoder must be one of"):
+        NetConfig(encoder="transformer")
+
+
+def test_every_kind_of_policy_satisfies_the_protocol():
+    groups = {"drone": type("Spec", (), {"action_space": gym.spaces.Discrete(4)})()}
+    network, random = make_policy(), RandomPolicy(groups)
+    for policy in (network, random, JointPolicy({"drone": random})):
+        assert isinstance(policy, Policy)
+        assert list(policy.groups) == ["drone"]
+    assert not isinstance(object(), Policy)
+
+
+def test_random_policy_honours_masks_and_shapes():
+    box = gym.spaces.Box(-1.0, 2.0, (3,), np.float32)
+    spaces = {"a": gym.spaces.Discrete(5), "b": box}
+    groups = {g: type("Spec", (), {"action_space": s})() for g, s in spaces.items()}
+    policy = RandomPolicy(groups, seed=3)
+    obs = {"a": np.zeros((6, 2, 4), np.float32), "b": np.zeros((6, 3, 4), np.float32)}
+    mask = np.zeros((6, 2, 5), bool)
+    mask[..., [1, 4]] = True
+    actions = policy.act(obs, {"a": mask})
+    assert actions["a"].shape == (6, 2) and actions["a"].dtype == np.int64
+    assert set(np.unique(actions["a"])) <= {1, 4}
+    assert actions["b"].shape == (6, 3, 3) and actions["b"].dtype == np.float32
+    assert (actions["b"] >= -1).all() and (actions["b"] <= 2).all()
+
+
+def test_joint_policy_gives_each_group_its_own_policy():
+    torch.manual_seed(0)
+    learned = make_policy()
+    groups = {"drone": type("Spec", (), {"action_space": gym.spaces.Discrete(4)})()}
+    obs = {"drone": np.random.default_rng(0).normal(size=(4, 3, 6)).astype(np.float32)}
+    joint = JointPolicy({"drone": learned})
+    np.testing.assert_array_equal(joint.act(obs)["drone"], learned.act(obs)["drone"])
+    with pytest.raises(ValueError, match="group 'car': its policy acts for \\['drone'\\]"):
+        JointPolicy({"car": RandomPolicy(groups)})
 
 
 def test_missing_path_is_a_one_line_error(tmp_path):
@@ -174,11 +280,21 @@ def test_gru_sequence_matches_stepwise_acting_with_resets():
     assert not torch.allclose(no_reset[1, 4], sequence[1, 4])
 
 
-def test_recurrent_act_keeps_and_resets_state():
+def test_recurrent_reset_clears_only_the_given_worlds():
     torch.manual_seed(0)
     policy = make_policy(recurrent=8)
-    obs = {"drone": np.random.default_rng(0).normal(size=(4, 3, 6)).astype(np.float32)}
-    policy.act(obs)
-    assert policy._act_hidden["drone"].abs().sum() > 0
-    policy.reset_state({"drone": np.ones((4, 3), bool)})
-    assert policy._act_hidden["drone"].abs().sum() == 0
+    fresh = make_policy(recurrent=8)
+    fresh.load_state_dict(policy.state_dict())
+    rng = np.random.default_rng(0)
+    steps = [{"drone": rng.normal(size=(4, 3, 6)).astype(np.float32)} for _ in range(3)]
+    for obs in steps[:2]:
+        policy.act(obs)
+    policy.reset(np.array([1, 3]))
+    # Worlds 1 and 3 now act as a fresh policy does on its first step; 0 and 2 remember.
+    after, first = policy.act(steps[2])["drone"], fresh.act(steps[2])["drone"]
+    hidden, start = policy._act_hidden["drone"], fresh._act_hidden["drone"]
+    torch.testing.assert_close(hidden[[1, 3]], start[[1, 3]])
+    assert not torch.allclose(hidden[[0, 2]], start[[0, 2]])
+    np.testing.assert_array_equal(after[[1, 3]], first[[1, 3]])
+    policy.reset()
+    assert policy._act_hidden == {}

@@ -28,9 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from marl.ppo import TrainConfig, ppo_loss, ppo_update  # noqa: E402
-from marl.train import make_optimizer, train  # noqa: E402
-from policies import NetConfig, Policy, group_spec  # noqa: E402
+from marl.config import TrainConfig  # noqa: E402
+from marl.ppo import ppo_loss, ppo_update  # noqa: E402
+from marl.runs.session import make_optimizer  # noqa: E402
+from marl.train import train  # noqa: E402
+from policies import NetConfig, NetworkPolicy, group_spec  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -60,7 +62,7 @@ def bench_update(batch_size: int, epochs: int, minibatches: int, repeats: int, c
         },
         "network": NetConfig(hidden_sizes=(64, 64)).to_dict(),
     }
-    module = Policy(spec).groups["drone"]
+    module = NetworkPolicy(spec).groups["drone"]
     optimizer = make_optimizer(module, 3e-4)
     cfg = TrainConfig(epochs=epochs, minibatches=minibatches)
     batch = synthetic_batch(batch_size)

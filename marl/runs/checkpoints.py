@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from policies import CheckpointError, Policy
+from policies import CheckpointError, NetworkPolicy
 from policies.checkpoint import (
     HEADER_SLACK,
     LATEST_FILE,
@@ -160,7 +160,9 @@ def checkpoint_name(update: int) -> str:
     return f"update_{update:06d}"
 
 
-def save_checkpoint(run_dir: Path, update: int, policy: Policy, trainer: bytes, keep: int) -> Path:
+def save_checkpoint(
+    run_dir: Path, update: int, policy: NetworkPolicy, trainer: bytes, keep: int
+) -> Path:
     """Write checkpoint ``update_<n>`` atomically, point LATEST at it, prune old ones.
 
     Raises :class:`CheckpointWriteError` (one line) when the file system refuses a write; the
@@ -213,9 +215,9 @@ class Expected:
     """What a trainer file must match: the current optimizers' parameters, the env's groups,
     and the config's bounds on the replay log."""
 
-    params: dict[str, list[torch.Tensor]]  # group -> parameters in optimizer order
-    groups: dict[str, tuple[int, int]]  # group -> (num_envs, n_agents)
-    actions: dict[str, tuple[tuple[int, ...], np.dtype]]  # group -> per-step shape, dtype
+    params: dict[str, list[torch.Tensor]]  # learning group -> parameters in optimizer order
+    groups: dict[str, tuple[int, int]]  # learning group -> (num_envs, n_agents)
+    actions: dict[str, tuple[tuple[int, ...], np.dtype]]  # every group -> step shape, dtype
     recurrent: int
     max_replay_steps: int
     rng_size: int
@@ -314,7 +316,7 @@ def _decode_replay(meta: Any, tensors: dict, expected: Expected) -> Replay | Non
         else:
             _check(array.dtype.kind in "iu", f"tensor {key} must hold integers")
         actions[group] = array.astype(dtype)
-        b, n = expected.groups[group]
+    for group, (b, n) in expected.groups.items():
         hidden = None
         if expected.recurrent > 0:
             hidden = _tensor(

@@ -6,7 +6,8 @@
   The kernel drops the lock when the process ends, however it ends, so a killed run never leaves
   its folder stuck; a second writer fails at once, naming the folder and the pid.
 - **No silent overwrite.** A new run refuses a folder that already holds a run (``config.json``,
-  ``checkpoints/``, ``tb/`` or ``init/``); ``overwrite=True`` removes those, and nothing else.
+  ``checkpoints/``, ``tb/``, ``init/`` or ``fixed/``); ``overwrite=True`` removes those, and
+  nothing else.
 - **Problems before training, in one line.** A folder that cannot be created (a file in the way, a
   read-only parent) or written (a write probe), or a disk without room for the checkpoints
   (:meth:`RunFolder.check_free_space`), is a :class:`RunFolderError` naming the folder.
@@ -28,7 +29,7 @@ except ImportError:  # not on POSIX: no lock (one writer is then the user's resp
     fcntl = None
 
 LOCK_FILE = ".lock"
-RUN_ENTRIES = ("config.json", "checkpoints", "tb", "init")
+RUN_ENTRIES = ("config.json", "checkpoints", "tb", "init", "fixed")
 
 
 class RunFolderError(ValueError):
@@ -179,7 +180,7 @@ class RunFolder:
     # ---------------------------------------------------------------------------- upkeep
     def clean_stale(self) -> None:
         """Remove temporary files and folders left by a killed writer (the lock is held)."""
-        places = [self.path, self.path / "checkpoints", self.path / "init"]
+        places = [self.path, self.path / "checkpoints", self.path / "init", self.path / "fixed"]
         for place in places:
             if not place.is_dir() or place.is_symlink():
                 continue
