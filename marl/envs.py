@@ -31,31 +31,17 @@ def make_env(env_id: str, num_envs: int, seed: int | None, **config: Any):
     return scenarios.make_vec(env_id, num_envs=num_envs, seed=seed, **config)
 
 
-class ScriptedGroups:
-    """A scripted baseline seen as a :class:`policies.Policy` acting for every group of its
-    scenario, for baselines that do not declare ``groups`` and ``reset`` themselves (they keep
-    no state between steps)."""
-
-    def __init__(self, scripted, groups: tuple[str, ...]) -> None:
-        self.scripted = scripted
-        self.groups = groups
-
-    def act(self, obs, action_mask=None, deterministic: bool = True) -> dict[str, np.ndarray]:
-        """The baseline's actions for the observations given."""
-        return self.scripted.act(obs, action_mask, deterministic)
-
-    def reset(self, env_ids: np.ndarray | None = None) -> None:
-        """Nothing to clear."""
-
-
 def scripted_baseline(venv) -> Policy | None:
     """The scripted baseline of ``venv``'s scenario as a Policy (None for a ``pz:`` env or a
     scenario without one)."""
     scenario = getattr(venv, "scenario", None)
     scripted = scenario.scripted_policy() if scenario is not None else None
-    if scripted is None or isinstance(scripted, Policy):
-        return scripted
-    return ScriptedGroups(scripted, tuple(venv.groups))
+    if scripted is not None and not isinstance(scripted, Policy):
+        raise TypeError(
+            f"{venv.scenario_id}: its scripted baseline {type(scripted).__name__} is not a Policy "
+            "(groups, act, reset)"
+        )
+    return scripted
 
 
 def make_pettingzoo(

@@ -7,14 +7,16 @@ overrides on top (a policy trained on 8 drones can be shown on 32 when its obser
 it). Its replay is ``replays/<scenario>_<run>.mp4``, so it never overwrites the baseline's.
 SCENARIO may be ``pz:MODULE`` for a run trained on a PettingZoo env: the env renders itself
 (``render_mode="rgb_array"``). A policy whose groups or spaces do not fit the scenario is refused
-in one line naming the group, what the policy expects and what the scenario gives.
+in one line naming the group, what the policy expects and what the scenario gives. A run trained
+with ``--fixed GROUP=POLICY`` plays its learned groups against the fixed policies it trained
+against (the scenario's baseline, random actions, or the copy in ``RUN_DIR/fixed/GROUP``).
 """
 
 from __future__ import annotations
 
 import sys
 
-from scenarios import ScenarioConfigError, UnknownScenarioError
+from scenarios import ScenarioConfigError, UnknownScenarioError, make_scenario
 from scenarios.replay import (
     default_path,
     parse_overrides,
@@ -36,6 +38,7 @@ def record_pettingzoo(scenario_id: str, out: str, policy, *, seed, size, fps, co
         raise ValueError(f"{scenario_id} has no scripted baseline; pass --policy RUN_DIR")
     config = {**config, "render_mode": "rgb_array"}
     venv = make_pettingzoo(scenario_id, 1, seed, autoreset=False, **config)
+    check_spaces(policy, venv.groups, scenario_id)
 
     def render():
         frame = np.asarray(venv.envs[0].render(), dtype=np.uint8)
@@ -47,6 +50,44 @@ def record_pettingzoo(scenario_id: str, out: str, policy, *, seed, size, fps, co
         return record_frames(venv, policy, render, out, seed=seed, fps=fps, name=scenario_id)
     finally:
         venv.close()
+
+
+def check_spaces(policy, groups: dict, where: str) -> None:
+    """Check every network policy in ``policy`` (a joint policy's members too) against the
+    env's ``groups`` and spaces: ``PolicyMismatchError`` in one line naming the group."""
+    from policies import JointPolicy, NetworkPolicy
+
+    members = policy.members if isinstance(policy, JointPolicy) else [policy]
+    for member in members:
+        if isinstance(member, NetworkPolicy):
+            mine = {g: groups[g] for g in member.groups if g in groups}
+            member.check_groups(mine if len(mine) == len(member.groups) else groups, where=where)
+
+
+def with_fixed_groups(policy, run: str, scenario_id: str, config: dict, seed: int):
+    """``policy`` joined with the fixed policies of run folder ``run`` when it was trained with
+    ``--fixed`` (its checkpoint holds only the learning groups); ``policy`` itself otherwise."""
+    from pathlib import Path
+
+    import scenarios
+    from marl.fixed import fixed_policy_factory
+    from marl.runs.resume import resume_config
+    from marl.validation import ConfigError
+    from policies import JointPolicy
+
+    run_dir = Path(run)
+    if not (run_dir / "config.json").is_file():
+        return policy
+    try:  # naming the scenario on the command line lets a pz: run's id through
+        cfg = resume_config(run_dir, {"env_id": scenario_id}, allow_import=False)
+    except ConfigError:
+        return policy  # trained on another scenario: no fixed groups to join
+    if not cfg.fixed:
+        return policy
+    venv = scenarios.make_vec(scenario_id, num_envs=1, seed=seed, **config)
+    fixed = fixed_policy_factory(cfg, venv, run_dir, resumed=True)(seed)
+    learned = {group: policy for group in policy.groups if group not in cfg.fixed}
+    return JointPolicy({**learned, **fixed.assignment})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             policy = load_policy(args.policy)
             if policy.scenario_id == args.scenario:
                 config = {**policy.scenario_config, **config}
+            policy = with_fixed_groups(policy, args.policy, args.scenario, config, args.seed)
         options = dict(seed=args.seed, size=args.size, fps=args.fps, config=config)
         if args.scenario.startswith("pz:"):
             result = record_pettingzoo(args.scenario, out, policy, **options)
         else:
+            if policy is not None:
+                groups = make_scenario(args.scenario, **config).groups()
+                check_spaces(policy, groups, args.scenario)
             result = record_episode(args.scenario, out, policy=policy, **options)
     except (
         UnknownScenarioError,

@@ -61,14 +61,15 @@ def record_frames(
 ) -> dict[str, Any]:
     """Play one episode of world 0 of ``venv`` (a vector env that does not auto-reset) with
     ``policy``, calling ``render()`` for a frame after the reset and after every step; save the
-    frames to ``path``. A policy with ``check_groups`` is first checked against the env's groups
-    and spaces (one ``ValueError`` line naming the group, expected and got)."""
+    frames to ``path``. ``policy`` is a Policy (``groups``, ``act``, ``reset``) that acts for
+    every group of the env (else one ``ValueError`` line naming both)."""
     from worlds.render import save_replay
 
-    if hasattr(policy, "check_groups"):
-        policy.check_groups(venv.groups, where=name)
-    if hasattr(policy, "reset_state"):
-        policy.reset_state()
+    if set(policy.groups) != set(venv.groups):
+        raise ValueError(
+            f"policy has groups {sorted(policy.groups)}, {name} has {sorted(venv.groups)}"
+        )
+    policy.reset()
     obs = venv.reset(seed=seed)
     frames = [render()]
     episode = None
@@ -146,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(result: dict[str, Any]) -> str:
-    """``wrote PATH (N frames); return ...; metric=...`` (a metric the episode left undefined,
-    NaN in its record, reads ``undefined``)."""
+    """``wrote PATH (N frames); return ...; metric=...``, groups and metrics in name order, as
+    the training summaries list them (a metric the episode left undefined, NaN in its record,
+    reads ``undefined``)."""
     metrics = ", ".join(
-        f"{k}={v:.3g}" if v == v else f"{k}=undefined" for k, v in result["metrics"].items()
+        f"{k}={v:.3g}" if v == v else f"{k}=undefined" for k, v in sorted(result["metrics"].items())
     )
-    returns = ", ".join(f"{k}={v:.3g}" for k, v in result["return"].items())
+    returns = ", ".join(f"{k}={v:.3g}" for k, v in sorted(result["return"].items()))
     text = f"wrote {result['path']} ({result['frames']} frames); return {returns}"
     return f"{text}; {metrics}" if metrics else text
 

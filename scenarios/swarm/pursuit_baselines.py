@@ -127,7 +127,10 @@ class PursuitBaseline(ScriptedPolicy):
             policy.reset(env_ids)
 
     def act(self, obs: dict[str, np.ndarray], action_mask=None, deterministic: bool = True):
-        actions = {}
-        for team, policy in self.policies.items():
-            actions[team] = policy.act(obs, action_mask, deterministic)[team]
-        return actions
+        """Actions of the teams whose observations are given (both, or one of them when the
+        other team plays another policy)."""
+        return {
+            team: policy.act(obs, action_mask, deterministic)[team]
+            for team, policy in self.policies.items()
+            if team in obs
+        }

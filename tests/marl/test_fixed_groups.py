@@ -54,6 +54,24 @@ def test_a_fixed_group_can_play_a_trained_run_copied_into_the_run(tmp_path):
     assert main(["--resume", str(run_dir), "--steps", str(3 * 96), "--progress", "false"]) == 0
 
 
+def test_play_shows_the_learned_group_against_its_fixed_opponent(tmp_path):
+    """The user's path: ``marl play`` on a run whose checkpoint holds only the learning group
+    plays it against the fixed policy the run trained against, through the real command."""
+    run_dir = tmp_path / "run"
+    assert main(pursuit_args(run_dir, 2, "--fixed", "evader=scripted")) == 0
+    out = tmp_path / "play.gif"
+    played = run_marl(
+        ["play", PURSUIT, "--policy", str(run_dir), "--out", str(out), "--size", "96"]
+    )
+    assert played.returncode == 0, played.stderr
+    assert re.search(r"return evader=\S+, pursuer=\S+", played.stdout), played.stdout
+    assert out.stat().st_size > 0
+    # A run trained on another scenario is refused in one line, not joined to anything.
+    other = run_marl(["play", "swarm/spread-v0", "--policy", str(run_dir), "--out", str(out)])
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
+    assert "policy has groups ['pursuer']" in other.stderr
+
+
 def test_fixed_group_mistakes_are_one_line_naming_the_field(tmp_path, capsys):
     spread = tmp_path / "spread"
     spread_args = ["swarm/spread-v0", "-e", "n_agents=2", "-e", "max_steps=5", "--steps", "20"]
