@@ -98,13 +98,13 @@ class TrainConfig:
     torch_threads: int = _opt(
         1, "torch CPU threads (1 is fastest on small machines)", low=1, high=256
     )
-    lr: float = _opt(3e-3, "Adam learning rate", low=0, high=1, low_open=True)
+    lr: float = _opt(5e-3, "Adam learning rate", low=0, high=1, low_open=True)
     anneal_lr: bool = _opt(
         True,
         "anneal the learning rate linearly to zero at total_steps (a run extended with --resume "
         "--steps follows the new total's line from where it stopped)",
     )
-    gamma: float = _opt(0.99, "discount factor", low=0, high=1)
+    gamma: float = _opt(0.95, "discount factor", low=0, high=1)
     gae_lambda: float = _opt(0.95, "GAE lambda", low=0, high=1)
     epochs: int = _opt(5, "passes over each rollout", low=1, high=100)
     minibatches: int = _opt(4, "minibatches per epoch (per group)", low=1, high=4096)

@@ -79,7 +79,7 @@ def test_resume_refuses_fewer_steps_than_trained(tmp_path, capsys):
 def test_resume_accepts_fields_given_with_their_saved_values(tmp_path, capsys):
     run = tmp_path / "r"
     train(small_config(run, total_steps=STEPS_PER_UPDATE * 2))
-    argv = [MPE, "--resume", str(run), "-e", "max_cycles=10", "--lr", "0.003", "--num-envs", "4"]
+    argv = [MPE, "--resume", str(run), "-e", "max_cycles=10", "--lr", "0.005", "--num-envs", "4"]
     argv += ["--run-dir", str(run), "--steps", str(STEPS_PER_UPDATE * 3), "--progress", "false"]
     code, err, _ = run_main(capsys, argv)
     assert code == 0, err
