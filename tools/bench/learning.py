@@ -17,11 +17,9 @@ uniform random policy and the scenario's scripted baseline play the same ``--epi
 from this checkout, with its folder first on ``PYTHONPATH``: the figures are this tree's code, not
 whichever tree an installed ``marl`` command points at.
 
-Pursuit has two learning groups, pursuers and evaders, and ``marl train`` trains every group of a
-scenario (it cannot hold one group scripted). So both groups are trained by self-play, and the
-table reports the pursuers: learned, random and scripted pursuers each play against the scripted
-evaders, the one opponent common to all three. The JSON results also hold the learned pursuers
-against their own learned evaders.
+Pursuit trains its pursuers against the scripted evaders (``marl train --fixed
+evader=scripted``), and the table reports the pursuers: learned, random and scripted pursuers each
+play against the scripted evaders.
 
 The table gives, per scenario, the mean +- standard deviation over seeds of the return (the
 scenario's main group) and of its main figure (``BENCHMARKS``); the scripted baseline is
@@ -46,8 +44,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from marl.evaluate import EvalResult, RandomPolicy, evaluate  # noqa: E402
-from policies import load_policy  # noqa: E402
+import scenarios  # noqa: E402
+from marl.evaluate import EvalResult, evaluate  # noqa: E402
+from policies import JointPolicy, Policy, RandomPolicy, load_policy  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ class Benchmark:
     group: str
     main_figure: str
     higher_is_better: bool = True
-    opponent: str | None = None  # a group played by its scripted policy in every evaluation
+    opponent: str | None = None
+    """A group that plays the scenario's scripted baseline, in training and in every evaluation."""
 
 
 BENCHMARKS = {
@@ -71,29 +71,13 @@ DEFAULT_STEPS = 2_000_000
 
 
 # ----------------------------------------------------------------------------------- policies
-class MixedPolicy:
-    """Acts for ``group`` with ``policy`` and for every other group with ``others``."""
-
-    def __init__(self, group: str, policy, others) -> None:
-        self.group, self.policy, self.others = group, policy, others
-
-    def act(self, obs, action_mask=None, deterministic: bool = True):
-        actions = dict(self.others.act(obs, action_mask, deterministic))
-        actions[self.group] = self.policy.act(obs, action_mask, deterministic)[self.group]
-        return actions
-
-
-def against_scripted(benchmark: Benchmark, make_policy):
-    """A ``venv -> policy`` factory: ``make_policy(venv)`` plays ``benchmark.group``; with an
-    opponent, the scripted baseline plays every other group."""
-
-    def build(venv):
-        policy = make_policy(venv)
-        if benchmark.opponent is None:
-            return policy
-        return MixedPolicy(benchmark.group, policy, venv.scenario.scripted_policy())
-
-    return build
+def against_scripted(benchmark: Benchmark, scenario: str, policy: Policy) -> Policy:
+    """``policy`` for ``benchmark.group``, joined with the scripted baseline for the opponent
+    group when there is one."""
+    if benchmark.opponent is None:
+        return policy
+    scripted = scenarios.make_scenario(scenario).scripted_policy()
+    return JointPolicy({benchmark.group: policy, benchmark.opponent: scripted})
 
 
 def figures(result: EvalResult, benchmark: Benchmark) -> dict[str, float | str]:
@@ -108,12 +92,15 @@ def figures(result: EvalResult, benchmark: Benchmark) -> dict[str, float | str]:
 # ---------------------------------------------------------------------------------- training
 def train_command(scenario: str, run_dir: Path, seed: int, steps: int, args) -> list[str]:
     """A new run, or ``--resume`` where the folder already holds one."""
+    opponent = BENCHMARKS[scenario].opponent
     common = ["--steps", str(steps), "--torch-threads", str(args.torch_threads)]
     common += ["--progress", "False", "--tensorboard", "False"]
     base = [sys.executable, "-m", "marl.cli", "train"]
     if (run_dir / "config.json").exists():
         return [*base, "--resume", str(run_dir), *common]
     extra = shlex.split(args.train_args)
+    if opponent is not None:
+        extra = ["--fixed", f"{opponent}=scripted", *extra]
     return [*base, scenario, "--seed", str(seed), "--run-dir", str(run_dir), *common, *extra]
 
 
@@ -143,10 +130,12 @@ def run_one(scenario: str, seed: int, steps: int, args) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     policy = load_policy(run_dir)
     evaluation = {"episodes": args.episodes, "seed": args.eval_seed}
-    learned = evaluate(against_scripted(benchmark, lambda venv: policy), scenario, **evaluation)
-    random = evaluate(
-        against_scripted(benchmark, lambda venv: RandomPolicy(venv, seed)), scenario, **evaluation
-    )
+    learned = evaluate(against_scripted(benchmark, scenario, policy), scenario, **evaluation)
+    groups = scenarios.make_scenario(scenario).groups()
+    random_policy = RandomPolicy({benchmark.group: groups[benchmark.group]}, seed)
+    if benchmark.opponent is None:
+        random_policy = RandomPolicy(groups, seed)
+    random = evaluate(against_scripted(benchmark, scenario, random_policy), scenario, **evaluation)
     result = {
         **key,
         "scenario": scenario,
@@ -157,9 +146,6 @@ def run_one(scenario: str, seed: int, steps: int, args) -> dict:
         "learned": figures(learned, benchmark),
         "random": figures(random, benchmark),
     }
-    if benchmark.opponent is not None:
-        self_play = evaluate(policy, scenario, **evaluation)
-        result["learned_self_play"] = figures(self_play, benchmark)
     done.write_text(json.dumps(result, indent=1, default=str))
     print(f"{scenario} seed {seed}: learned {learned.summary()}", flush=True)
     return result
@@ -231,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         benchmark = BENCHMARKS[scenario]
         runs = [run_one(scenario, seed, steps[scenario], args) for seed in args.seeds]
         scripted = evaluate(
-            against_scripted(benchmark, lambda venv: venv.scenario.scripted_policy()),
+            scenarios.make_scenario(scenario).scripted_policy(),
             scenario,
             episodes=args.episodes,
             seed=args.eval_seed,
