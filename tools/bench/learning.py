@@ -36,8 +36,10 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import scenarios  # noqa: E402
+from marl.envs import make_env  # noqa: E402
 from marl.evaluate import EvalResult, evaluate  # noqa: E402
 from policies import JointPolicy, Policy, RandomPolicy, load_policy  # noqa: E402
 
@@ -68,16 +71,33 @@ BENCHMARKS = {
     "swarm/pursuit-v0": Benchmark("pursuer", "capture_rate", opponent="evader"),
 }
 DEFAULT_STEPS = 2_000_000
+EVAL_WORLDS = 32
 
 
 # ----------------------------------------------------------------------------------- policies
-def against_scripted(benchmark: Benchmark, scenario: str, policy: Policy) -> Policy:
-    """``policy`` for ``benchmark.group``, joined with the scripted baseline for the opponent
-    group when there is one."""
-    if benchmark.opponent is None:
-        return policy
-    scripted = scenarios.make_scenario(scenario).scripted_policy()
-    return JointPolicy({benchmark.group: policy, benchmark.opponent: scripted})
+def play(scenario: str, make_policy: Callable[[Any], Policy], args) -> EvalResult:
+    """Evaluate ``make_policy(venv)`` on the held-out episodes of ``scenario``. The policy is
+    made for the env it plays on: a scripted baseline may read its own scenario's state (the
+    coverage baseline reads the density field)."""
+    venv = make_env(scenario, EVAL_WORLDS, args.eval_seed)
+    try:
+        policy = make_policy(venv)
+        return evaluate(policy, scenario, episodes=args.episodes, seed=args.eval_seed, venv=venv)
+    finally:
+        venv.close()
+
+
+def against_scripted(benchmark: Benchmark, policy: Policy) -> Callable[[Any], Policy]:
+    """``venv -> policy``: ``policy`` for ``benchmark.group``, joined with the env's scripted
+    baseline for the opponent group when there is one."""
+
+    def make(venv) -> Policy:
+        if benchmark.opponent is None:
+            return policy
+        scripted = venv.scenario.scripted_policy()
+        return JointPolicy({benchmark.group: policy, benchmark.opponent: scripted})
+
+    return make
 
 
 def figures(result: EvalResult, benchmark: Benchmark) -> dict[str, float | str]:
@@ -129,13 +149,12 @@ def run_one(scenario: str, seed: int, steps: int, args) -> dict:
     seconds = time.perf_counter() - started
     config = json.loads((run_dir / "config.json").read_text())
     policy = load_policy(run_dir)
-    evaluation = {"episodes": args.episodes, "seed": args.eval_seed}
-    learned = evaluate(against_scripted(benchmark, scenario, policy), scenario, **evaluation)
+    learned = play(scenario, against_scripted(benchmark, policy), args)
     groups = scenarios.make_scenario(scenario).groups()
     random_policy = RandomPolicy({benchmark.group: groups[benchmark.group]}, seed)
     if benchmark.opponent is None:
         random_policy = RandomPolicy(groups, seed)
-    random = evaluate(against_scripted(benchmark, scenario, random_policy), scenario, **evaluation)
+    random = play(scenario, against_scripted(benchmark, random_policy), args)
     result = {
         **key,
         "scenario": scenario,
@@ -216,12 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in args.scenarios:
         benchmark = BENCHMARKS[scenario]
         runs = [run_one(scenario, seed, steps[scenario], args) for seed in args.seeds]
-        scripted = evaluate(
-            scenarios.make_scenario(scenario).scripted_policy(),
-            scenario,
-            episodes=args.episodes,
-            seed=args.eval_seed,
-        )
+        scripted = play(scenario, lambda venv: venv.scenario.scripted_policy(), args)
         rows.append(
             {
                 "scenario": scenario,
