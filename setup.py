@@ -12,6 +12,8 @@ setup(
     package_data={"marl": ["templates/*.txt"]},
     install_requires=[
         "numpy>=1.24",
+        # Compiled sensor kernels (worlds/kernels).
+        "numba>=0.60",
         "pymunk>=7",
         "pettingzoo>=1.24",
         "gymnasium>=0.29",
