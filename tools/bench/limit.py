@@ -1,0 +1,200 @@
+"""How close a scenario's full vector step comes to raw pymunk stepping the same bodies.
+
+    python tools/bench/limit.py                      # every swarm scenario at 64x16, 512x4, 16x64
+    python tools/bench/limit.py --scenario swarm/spread-v0 --sizes 64x16 256x16 --seconds 3
+
+Two sides, measured in one process pinned to one core, in alternating windows (``--rounds``):
+
+- **vector**: ``VectorEnv.step`` with random actions: action checks, the scenario's thrust and
+  dynamics, physics, sensing, observations, rewards, metrics, episode bookkeeping and auto-reset.
+- **raw pymunk**: the very same ``pymunk.Space`` (a second env of the same scenario and size,
+  built and reset, then never stepped through the env): same bodies, shapes, walls, broadphase,
+  dt and substeps. Each substep writes all bodies' forces in one ``pymunk.batch`` call and calls
+  ``Space.step``; after the last substep one ``pymunk.batch`` call reads every body's position and
+  velocity; every ``max_steps`` steps one call puts every body back where it started (the vector
+  side's episode rhythm). The forces are the ones the vector side's dynamics wrote on a recorded
+  run with random actions (a pool of 256 steps, replayed in order), so the bodies move at the
+  same speeds and touch as often as they do in the scenario.
+
+The raw side is what any scenario on pymunk must pay; the ratio ``vector / raw`` of agent-steps/s
+is how much of that limit the whole step keeps. Figures are medians over the rounds; the ratio is
+the median of the per-round ratios (each round times both sides back to back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pymunk.batch as pbatch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import scenarios  # noqa: E402
+
+SWARM = ["swarm/spread-v0", "swarm/pursuit-v0", "swarm/coverage-v0", "swarm/formation-v0"]
+POOL = 256
+
+
+def agent_config(scenario_id: str, agents: int) -> dict:
+    """The config override that sets the agent count: the scenario's first ``n_*`` field."""
+    cfg = scenarios.make_scenario(scenario_id).cfg
+    field = next(f for f in vars(cfg) if f.startswith("n_"))
+    return {field: agents}
+
+
+def random_actions(venv, rng):
+    pools = {}
+    for group, spec in venv.groups.items():
+        space, shape = spec.action_space, (POOL, venv.num_envs, spec.n_agents)
+        if hasattr(space, "n"):
+            pools[group] = rng.integers(0, space.n, shape)
+        else:
+            pools[group] = rng.uniform(-1, 1, (*shape, *space.shape)).astype(np.float32)
+    return [{g: pool[i] for g, pool in pools.items()} for i in range(POOL)]
+
+
+class VectorSide:
+    def __init__(self, scenario_id: str, worlds: int, config: dict) -> None:
+        self.venv = scenarios.make_vec(scenario_id, num_envs=worlds, seed=0, **config)
+        self.venv.reset()
+        self.actions = random_actions(self.venv, np.random.default_rng(0))
+        self.agents = sum(spec.n_agents for spec in self.venv.groups.values())
+        self.i = 0
+
+    def record_forces(self) -> list[np.ndarray]:
+        """The force buffer of every substep over ``POOL`` steps (what the dynamics wrote)."""
+        world, forces = self.venv.world, []
+        inner = world._set_bodies
+
+        def recording() -> None:
+            forces.append(world._write.copy())
+            inner()
+
+        world._set_bodies = recording
+        try:
+            self.run(POOL)
+        finally:
+            world._set_bodies = inner
+        return forces
+
+    def run(self, steps: int) -> None:
+        step, actions = self.venv.step, self.actions
+        for _ in range(steps):
+            step(actions[self.i % POOL])
+            self.i += 1
+
+
+class RawSide:
+    """Raw pymunk on the same space: batch force writes, ``Space.step``, one batch read."""
+
+    def __init__(self, scenario_id: str, worlds: int, config: dict, forces) -> None:
+        venv = scenarios.make_vec(scenario_id, num_envs=worlds, seed=1, **config)
+        venv.reset()
+        world = venv.world
+        self.venv = venv  # keeps the space alive
+        self.space, self.dt, self.substeps = world.space, world.dt, world.substeps
+        self.max_steps = venv.cfg.max_steps
+        rows = world.num_bodies + 4  # spare rows: the static body is visited last
+        fields = pbatch.BodyFields
+        self.force_fields = fields.FORCE
+        self.read_fields = fields.POSITION | fields.VELOCITY
+        self.reset_fields = fields.POSITION | fields.VELOCITY
+        self.forces = []
+        for written in forces:  # keep only the force columns, in pymunk's layout
+            columns = written[:, -2:] if written.shape[1] > 2 else written
+            buffer = pbatch.Buffer()
+            array = np.ascontiguousarray(columns, dtype=np.float64)
+            buffer.set_float_buf(array.reshape(-1))
+            self.forces.append((buffer, array))
+        self.read = np.zeros((rows, 4))
+        self.read_buffer = pbatch.Buffer()
+        self.read_buffer.set_float_buf(self.read.reshape(-1))
+        self.read_buffer.clear()  # a get appends after the buffer's count
+        pbatch.get_space_bodies(self.space, self.read_fields, self.read_buffer)
+        self.start = self.read.copy()
+        self.start[:, 2:] = 0.0
+        self.start_buffer = pbatch.Buffer()
+        self.start_buffer.set_float_buf(self.start.reshape(-1))
+        self.agents = sum(spec.n_agents for spec in venv.groups.values())
+        self.i = 0
+        self.k = 0
+
+    def run(self, steps: int) -> None:
+        space, sub_dt = self.space, self.dt / self.substeps
+        forces, count = self.forces, len(self.forces)
+        for _ in range(steps):
+            for _ in range(self.substeps):
+                pbatch.set_space_bodies(space, self.force_fields, forces[self.k % count][0])
+                space.step(sub_dt)
+                self.k += 1
+            self.read_buffer.clear()
+            pbatch.get_space_bodies(space, self.read_fields, self.read_buffer)
+            self.i += 1
+            if self.i % self.max_steps == 0:
+                pbatch.set_space_bodies(space, self.reset_fields, self.start_buffer)
+
+
+def window(side, seconds: float, chunk: int = 10) -> float:
+    """Seconds per step over one window of about ``seconds``."""
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        side.run(chunk)
+        steps += chunk
+    return (time.perf_counter() - start) / steps
+
+
+def measure(scenario_id: str, worlds: int, agents: int, seconds: float, rounds: int) -> dict:
+    config = agent_config(scenario_id, agents)
+    vector = VectorSide(scenario_id, worlds, config)
+    raw = RawSide(scenario_id, worlds, config, vector.record_forces())
+    vector.run(20)
+    raw.run(20)
+    per_round = []
+    for _ in range(rounds):
+        v = window(vector, seconds / rounds)
+        r = window(raw, seconds / rounds)
+        per_round.append((v, r))
+    v_step = statistics.median(v for v, _ in per_round)
+    r_step = statistics.median(r for _, r in per_round)
+    return {
+        "vector": worlds * vector.agents / v_step,
+        "raw": worlds * raw.agents / r_step,
+        "ratio": statistics.median(r / v for v, r in per_round),
+        "vector_us": v_step * 1e6,
+        "raw_us": r_step * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", action="append", help="scenario id (repeatable)")
+    parser.add_argument("--sizes", nargs="+", default=["64x16", "512x4", "16x64"])
+    parser.add_argument("--seconds", type=float, default=4.0, help="per side and size")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating windows per side")
+    parser.add_argument("--core", type=int, default=None, help="core to pin (default: first)")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {core})
+    print(f"# pinned to one core; {args.rounds} alternating windows, {args.seconds}s per side")
+    for scenario_id in args.scenario or SWARM:
+        for size in args.sizes:
+            worlds, agents = (int(v) for v in size.split("x"))
+            r = measure(scenario_id, worlds, agents, args.seconds, args.rounds)
+            print(
+                f"{scenario_id:18s} {worlds:4d} worlds x {agents:3d} agents: "
+                f"vector {r['vector']:>11,.0f} agent-steps/s ({r['vector_us']:8.1f} us/step), "
+                f"raw pymunk {r['raw']:>11,.0f} agent-steps/s ({r['raw_us']:8.1f} us/step), "
+                f"ratio {r['ratio']:.2f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
