@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worlds.kernels import neighbours as _k
+
 
 @dataclass
 class Pairwise:
@@ -35,7 +37,16 @@ class Pairwise:
 
 def pairwise(pos: np.ndarray) -> Pairwise:
     """All pairwise offsets of complex positions ``pos`` ``(B, N)`` (``x + iy``)."""
-    offset = pos[:, None, :] - pos[:, :, None]
+    num_worlds, n = pos.shape
+    offset = np.empty((num_worlds, n, n), np.complex64)
+    dist2 = np.empty((num_worlds, n, n), np.float32)
+    _k.pairwise(pos, offset, dist2)
+    return Pairwise(offset, dist2)
+
+
+def pairwise_reference(pos: np.ndarray) -> Pairwise:
+    """``pairwise`` in numpy (the reference the kernel is tested against)."""
+    offset = (pos[:, None, :] - pos[:, :, None]).astype(np.complex64)
     dist2 = offset.real * offset.real
     dist2 += offset.imag * offset.imag
     return Pairwise(offset, dist2)
@@ -53,7 +64,8 @@ class Neighbours:
     ``offset`` is the neighbour's position relative to the body and ``velocity`` its velocity
     relative to the body's, both complex64 (``.real`` is x, ``.imag`` is y). Where ``mask`` is
     False (fewer than k neighbours in range, or a dead neighbour) they are zero and the index
-    points at the body itself.
+    points at the body itself. ``count`` ``(B, N)`` float32, when asked for (``count_within``):
+    how many others are closer than that distance.
     """
 
     index: np.ndarray
@@ -61,6 +73,22 @@ class Neighbours:
     velocity: np.ndarray
     dist: np.ndarray
     mask: np.ndarray
+    count: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, num_worlds: int, n: int, k: int, *, count: bool = False, **views) -> Neighbours:
+        """Buffers for ``nearest_neighbours(..., out=)``. ``views`` may supply any of
+        ``offset``, ``velocity`` (complex64), ``mask`` (bool or float) ``(B, N, k)`` arrays to
+        write into instead, e.g. an observation's blocks (``ObsBuffer.complex``/``valid``)."""
+        shape = (num_worlds, n, k)
+        return cls(
+            views.get("index", np.zeros(shape, np.int32)),
+            views.get("offset", np.zeros(shape, np.complex64)),
+            views.get("velocity", np.zeros(shape, np.complex64)),
+            views.get("dist", np.zeros(shape, np.float32)),
+            views.get("mask", np.zeros(shape, bool)),
+            np.zeros((num_worlds, n), np.float32) if count else None,
+        )
 
     @property
     def dx(self) -> np.ndarray:
@@ -87,94 +115,95 @@ def nearest_neighbours(
     radius: float | None = None,
     alive: np.ndarray | None = None,
     pair: Pairwise | None = None,
+    count_within: float | None = None,
+    out: Neighbours | None = None,
 ) -> Neighbours:
     """k nearest other bodies of the same group in each world, optionally within ``radius``.
 
     ``pos`` and ``vel`` are complex ``(B, N)`` (a group's ``position`` and ``velocity``); dead
-    bodies (``alive`` False) are never neighbours. Without ``radius`` and ``alive`` (the common
-    case), sorting uses one int32 key per pair that packs the squared distance's float32 bits
-    (high bits, which rank as the float does) with the neighbour's index (low bits): an in-place
-    sort of those keys ran about twice as fast as ``argsort`` of the distances here. Dropping
-    the lowest mantissa bits to make room for the index only decides the order of neighbours
-    whose squared distances agree to about one part in ``2**(23 - log2 N)``; no key depends on
-    another world, so a world's neighbours never depend on the batch around it. With a radius
-    or dead bodies, ``argsort`` of the masked distances.
+    bodies (``alive`` False) are never neighbours (nor counted). Neighbours are ranked by their
+    float32 squared distance, ties by index. ``count_within=d`` also counts, for every body, the
+    others closer than ``d`` (``Neighbours.count``: overlaps, crowding). ``out``
+    (``Neighbours.empty``) receives the result in place, so a step allocates nothing. One
+    compiled pass per call (``worlds.kernels.neighbours``); ``pair`` is not needed (it is
+    accepted and ignored). ``nearest_neighbours_reference`` is the same in numpy.
     """
     num_worlds, n = pos.shape
     if not 0 <= k < n:
         raise ValueError(f"k must be in [0, {n - 1}] for {n} bodies, got {k}")
-    pair = pair or pairwise(pos)
-    index, dist2 = _nearest_index(pair, k, radius, alive)
-    # Gather through flat indices: one take per quantity beats fancy indexing over 3 axes.
-    row_base, world_base = _bases(num_worlds, n)
-    flat = index + row_base  # (world * n + i) * n + j
-    dist2_k = dist2.ravel().take(flat)
-    offset = pair.offset.ravel().take(flat)
-    velocity = vel.ravel().take(index + world_base)  # world * n + j
-    velocity -= vel[:, :, None]
-    if radius is None and alive is None:
-        mask = _all_true(index.shape)  # k < n: there are always k others
-        dist = np.sqrt(dist2_k)
-    else:
-        mask = np.isfinite(dist2_k)
-        index = np.where(mask, index, np.arange(n).reshape(1, n, 1))
-        offset = np.where(mask, offset, 0)
-        velocity = np.where(mask, velocity, 0)
-        dist = np.sqrt(np.where(mask, dist2_k, 0.0))
+    if out is None:
+        out = Neighbours.empty(num_worlds, n, k, count=count_within is not None)
+    elif count_within is not None and out.count is None:
+        raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
+    live = _no_alive(num_worlds, n) if alive is None else alive
+    count = out.count if out.count is not None else _no_count()
+    _k.nearest(
+        pos.real,
+        pos.imag,
+        vel.real,
+        vel.imag,
+        k,
+        _squared(radius),
+        live,
+        alive is not None,
+        _squared(count_within),
+        out.index,
+        out.offset.real,
+        out.offset.imag,
+        out.velocity.real,
+        out.velocity.imag,
+        out.dist,
+        out.mask,
+        count,
+    )
+    return out
+
+
+def nearest_neighbours_reference(
+    pos: np.ndarray,
+    vel: np.ndarray,
+    k: int,
+    *,
+    radius: float | None = None,
+    alive: np.ndarray | None = None,
+    count_within: float | None = None,
+) -> Neighbours:
+    """``nearest_neighbours`` in numpy: a stable ``argsort`` of masked squared distances."""
+    num_worlds, n = pos.shape
+    pair = pairwise_reference(pos)
+    dist2 = _masked_dist2(pair, radius, alive)
+    index = np.argsort(dist2, axis=-1, kind="stable")[..., :k]
+    dist2_k = np.take_along_axis(dist2, index, axis=-1)
+    mask = np.isfinite(dist2_k)
+    index = np.where(mask, index, np.arange(n).reshape(1, n, 1)).astype(np.int32)
+    offset = np.where(mask, np.take_along_axis(pair.offset, index, axis=-1), 0)
+    others = np.take_along_axis(np.broadcast_to(vel[:, None, :], (num_worlds, n, n)), index, -1)
+    velocity = np.where(mask, others - vel[:, :, None], 0)
+    dist = np.sqrt(np.where(mask, dist2_k, 0)).astype(np.float32)
+    count = None
+    if count_within is not None:
+        close = _masked_dist2(pair, None, alive) < _squared(count_within)
+        count = close.sum(axis=-1).astype(np.float32)
     return Neighbours(
-        index,
-        offset.astype(np.complex64, copy=False),
-        velocity.astype(np.complex64, copy=False),
-        dist,
-        mask,
+        index, offset.astype(np.complex64), velocity.astype(np.complex64), dist, mask, count
     )
 
 
-def _nearest_index(
-    pair: Pairwise, k: int, radius: float | None, alive: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest others' indices ``(B, N, k)`` int32 and the squared distances they were
-    ranked by (masked to infinity out of range or dead); see ``nearest_neighbours``."""
-    num_worlds, n, _ = pair.dist2.shape
-    index_bits = max(1, int(n - 1).bit_length())
-    if radius is None and alive is None and index_bits <= 10:
-        # The bits of a non-negative float32, read as an int32, rank as the float does: the
-        # key keeps the squared distance's bits above the index bits. Self gets the largest key
-        # (sorts last). Each key depends on its own pair only, never on the other worlds.
-        dist2 = pair.dist2
-        keys = np.right_shift(dist2.view(np.int32), index_bits)
-        keys <<= index_bits
-        keys |= _index_grid(num_worlds, n, index_bits)  # the index; all ones on the diagonal
-        keys.sort(axis=-1)
-        return np.bitwise_and(keys[..., :k], (1 << index_bits) - 1), dist2
-    dist2 = _masked_dist2(pair, radius, alive)
-    return np.argsort(dist2, axis=-1, kind="stable")[..., :k].astype(np.int32), dist2
-
-
 @functools.lru_cache(maxsize=32)
-def _all_true(shape: tuple[int, ...]) -> np.ndarray:
-    values = np.ones(shape, dtype=bool)
+def _no_alive(num_worlds: int, n: int) -> np.ndarray:
+    values = np.ones((num_worlds, n), dtype=bool)
     values.flags.writeable = False
     return values
 
 
-@functools.lru_cache(maxsize=32)
-def _index_grid(num_worlds: int, n: int, index_bits: int) -> np.ndarray:
-    """int32 ``(B, N, N)`` holding j at ``[b, i, j]`` and all index bits set on the diagonal."""
-    grid = np.broadcast_to(np.arange(n, dtype=np.int32), (num_worlds, n, n)).copy()
-    grid[:, np.arange(n), np.arange(n)] = np.iinfo(np.int32).max
-    grid.flags.writeable = False
-    return grid
+def _squared(distance: float | None) -> np.float32:
+    """A distance squared as the float32 the kernels compare with (-1: no limit)."""
+    return np.float32(-1.0 if distance is None else np.float32(distance) ** 2)
 
 
-@functools.lru_cache(maxsize=32)
-def _bases(num_worlds: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets that turn a neighbour index into flat indices of (B, N, N) and (B, N) arrays."""
-    rows = np.arange(num_worlds * n, dtype=np.int32)
-    return (
-        (rows * n).reshape(num_worlds, n, 1),
-        (np.arange(num_worlds, dtype=np.int32) * n).reshape(num_worlds, 1, 1),
-    )
+@functools.lru_cache(maxsize=1)
+def _no_count() -> np.ndarray:
+    return np.zeros((0, 0), np.float32)
 
 
 def _masked_dist2(pair: Pairwise, radius: float | None, alive: np.ndarray | None) -> np.ndarray:
@@ -183,7 +212,7 @@ def _masked_dist2(pair: Pairwise, radius: float | None, alive: np.ndarray | None
     n = dist2.shape[-1]
     dist2[:, np.arange(n), np.arange(n)] = np.inf
     if radius is not None:
-        dist2[dist2 > radius * radius] = np.inf
+        dist2[dist2 > _squared(radius)] = np.inf
     if alive is not None:
         dist2[~np.broadcast_to(alive[:, None, :], dist2.shape)] = np.inf
     return dist2
@@ -197,6 +226,33 @@ def within_range(pair: Pairwise, radius: float, alive: np.ndarray | None = None)
     if alive is not None:
         adjacent &= alive[:, None, :] & alive[:, :, None]
     return adjacent
+
+
+def range_graph(
+    pos: np.ndarray, radius: float, alive: np.ndarray | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``within_range`` straight from positions ``(B, N)`` complex, in one compiled pass (no
+    pairwise offsets are made); ``out`` a bool ``(B, N, N)`` to fill in place."""
+    num_worlds, n = pos.shape
+    adjacent = np.empty((num_worlds, n, n), bool) if out is None else out
+    live = _no_alive(num_worlds, n) if alive is None else alive
+    _k.within(pos, _squared(radius), live, alive is not None, adjacent)
+    return adjacent
+
+
+def point_offsets(
+    pos: np.ndarray, points: np.ndarray, out: np.ndarray | None = None, nearest=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets from every body ``pos`` ``(B, N)`` to every point ``points`` ``(B, L)`` (both
+    complex): ``(B, N, L)`` complex64 ``points[b, l] - pos[b, i]``, and each point's distance to
+    its closest body ``(B, L)`` float32, in one compiled pass. ``out`` and ``nearest`` receive
+    them in place (``out`` may be a strided view, e.g. an observation block)."""
+    num_worlds, n = pos.shape
+    count = points.shape[1]
+    offset = np.empty((num_worlds, n, count), np.complex64) if out is None else out
+    closest = np.empty((num_worlds, count), np.float32) if nearest is None else nearest
+    _k.point_offsets(pos, points, offset, closest)
+    return offset, closest
 
 
 def lidar(

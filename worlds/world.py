@@ -59,6 +59,7 @@ from worlds.bodies import BodyGroup, BulkBodies, build_bodies, check_body_order
 from worlds.contacts import STATIC, CollisionRules, ContactTable, forget
 from worlds.dynamics import Dynamics
 from worlds.geometry import StaticGeometry
+from worlds.kernels.bodies import refresh_state
 from worlds.placement import body_values, park_spots, write_rows
 from worlds.shapes import Circle, Shape
 
@@ -267,7 +268,7 @@ class WorldBatch:
         columns = {"x": 0, "y": 1, "vx": 2, "vy": 3}
         if self._with_angle:
             columns.update(angle=4, angvel=5)
-            self._state_order = [self._read_columns[name] for name in columns]
+        self._state_order = np.array([self._read_columns[name] for name in columns], np.intp)
         self._state = np.zeros((m, len(columns)), dtype=np.float32)
         self._offsets = np.zeros((m, len(columns)))
         self._offset_x = self._offsets[:, 0]
@@ -303,12 +304,7 @@ class WorldBatch:
     def _pull(self) -> None:
         """Read every body in bulk and refresh the float32 local state."""
         self._read_raw()
-        m = self.num_bodies
-        state = self._state
-        read = self._read[:m, self._state_order] if self._with_angle else self._read[:m]
-        np.subtract(read, self._offsets, out=state, casting="same_kind")
-        # One reduction instead of isfinite(...).all(): NaN and inf propagate into the sum.
-        if not math.isfinite(np.add.reduce(state, axis=None)):
+        if not refresh_state(self._read, self._state_order, self._offsets, self._state):
             raise PhysicsError(
                 "non-finite body state after a physics step (a blow-up: forces or speeds "
                 "too large for dt); reset the worlds"

@@ -66,14 +66,13 @@ from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
-    overlap_counts,
     spaced_points,
     steer,
     thrust_space,
     write_thrust,
 )
 from worlds import HolonomicPointMass, WorldBatch
-from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
+from worlds.sensors import Neighbours, nearest_neighbours, point_offsets
 
 
 @dataclass(frozen=True)
@@ -129,10 +128,9 @@ def observation_layout(cfg: SpreadConfig) -> ObsLayout:
 class SpreadFrame(Frame):
     """What one step measured (``Spread.sense``)."""
 
-    pair: Pairwise
-    """Distances between the drones."""
     near: Neighbours | None
-    """Nearest drones of each drone (at least one when there are two drones)."""
+    """Nearest drones of each drone (at least one when there are two drones); ``near.count``
+    holds the other drones each drone overlaps ``(B, N)`` float32."""
     landmark_offset: np.ndarray
     """Landmarks relative to each drone ``(B, N drones, N landmarks)`` complex: a view of the
     observation's landmark block."""
@@ -188,14 +186,24 @@ class Spread(Scenario):
         n = cfg.n_agents
         self.landmarks = np.zeros((num_worlds, n), np.complex64)  # x + iy
         self.obs = obs = self.layout.buffer(num_worlds, n)
-        # The blocks written every step, as views (one lookup here, none per step).
+        # The blocks written every step, as views (one lookup here, none per step). The
+        # sensors write the landmark and neighbour blocks in place.
         self._own = obs["own"]
         self._landmark_offset = obs.complex("landmarks")[..., 0]
-        self._neighbours = obs.complex("neighbours")
-        self._neighbour_valid = obs.valid("neighbours")
+        self._nearest = np.zeros((num_worlds, n), np.float32)
+        self._near = None
+        if self.k_search:
+            views = {}
+            if self.k:  # the search and the observation hold the same neighbours
+                neighbours = obs.complex("neighbours")
+                views = {
+                    "offset": neighbours[..., 0],
+                    "velocity": neighbours[..., 1],
+                    "mask": obs.valid("neighbours"),
+                }
+            self._near = Neighbours.empty(num_worlds, n, self.k_search, count=True, **views)
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
-        self._ones = np.ones(n, np.float32)
         self._minus_mean = np.float32(-1.0 / n)
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
@@ -216,29 +224,22 @@ class Spread(Scenario):
 
     def sense(self, world: WorldBatch, episode: Episode) -> SpreadFrame:
         drones = self.drones
-        # Landmarks relative to each drone, computed straight into the observation.
-        offset = self._landmark_offset
-        np.subtract(self.landmarks[:, None, :], drones.position[:, :, None], out=offset)
-        pair = pairwise(drones.position)
-        near = None
-        if self.k_search:
-            near = nearest_neighbours(drones.position, drones.velocity, self.k_search, pair=pair)
-        nearest = np.minimum.reduce(np.abs(offset), axis=1)
-        return SpreadFrame(world, episode, pair, near, offset, nearest, self._overlaps(pair, near))
-
-    def _overlaps(self, pair: Pairwise, near: Neighbours | None) -> np.ndarray:
-        limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        if near is None or near.dist[..., 0].min() >= limit:
-            return self._no_overlaps  # the common case: nobody touches anybody
-        return overlap_counts(pair.dist2, limit, self._ones)
+        # Landmarks relative to each drone and each landmark's nearest drone, computed straight
+        # into the observation; then the nearest drones and the overlap counts, likewise.
+        offset, nearest = point_offsets(
+            drones.position, self.landmarks, self._landmark_offset, self._nearest
+        )
+        near, overlaps = self._near, self._no_overlaps
+        if near is not None:
+            limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
+            nearest_neighbours(
+                drones.position, drones.velocity, self.k_search, count_within=limit, out=near
+            )
+            overlaps = near.count
+        return SpreadFrame(world, episode, near, offset, nearest, overlaps)
 
     def observe(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
-        self._own[...] = self.drones.kinematics  # x, y, vx, vy in one copy
-        if k := self.k:
-            near, neighbours = frame.near, self._neighbours
-            neighbours[..., 0] = near.offset[..., :k]
-            neighbours[..., 1] = near.velocity[..., :k]
-            self._neighbour_valid[...] = near.mask[..., :k]
+        self._own[...] = self.drones.kinematics  # x, y, vx, vy in one copy; the rest is sensed
         return {"drone": self.obs.array}
 
     def reward(self, frame: SpreadFrame) -> Reward:

@@ -6,8 +6,9 @@ force: chipmunk integrates ``v' = v * damping**dt + f / m * dt``, so where ``v'`
 ``max_speed`` the force is replaced by the one that lands exactly on the cap. Only forces are
 written, the cheapest bulk write (contacts may still push a body past the cap for a substep).
 
-Vectors are handled as complex numbers (views of the x, y columns), so each vector operation is
-one numpy call: about half the calls of separate x and y arrays, with no ``(..., 2)`` broadcasting.
+The controller is one compiled pass over all bodies (``worlds.kernels.bodies``), on complex views
+of the x, y columns of the read and command buffers; ``control_reference`` is the same in numpy,
+one call per vector operation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from worlds.dynamics.base import Dynamics
+from worlds.kernels.bodies import point_mass_force
 
 
 class HolonomicPointMass(Dynamics):
@@ -37,6 +39,21 @@ class HolonomicPointMass(Dynamics):
         self.damping = world.space.damping  # fixed once the batch is built
 
     def control(self, sub_dt: float) -> None:
+        # One compiled pass (worlds.kernels.bodies); control_reference is the numpy version.
+        mass = self.group.mass
+        point_mass_force(
+            self.thrust_command,
+            self.velocity,
+            self.force,
+            self.max_force,
+            self.limit_force,
+            self.damping**sub_dt,
+            sub_dt / mass,
+            self.max_speed,
+            mass / sub_dt,
+        )
+
+    def control_reference(self, sub_dt: float) -> None:
         thrust = self.thrust_command
         if self.limit_force:
             thrust = thrust * (self.max_force / np.maximum(np.abs(thrust), self.max_force))

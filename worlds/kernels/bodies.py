@@ -1,0 +1,48 @@
+"""Kernels of the world step itself: the point-mass controller and the state refresh."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worlds.kernels import kernel
+
+
+@kernel
+def point_mass_force(
+    thrust, velocity, force, max_force, limit_force, keep, dt_over_mass, max_speed, mass_over_dt
+):
+    """The force that takes each body from ``velocity`` (complex128, the substep's read) to
+    ``keep * velocity + thrust * dt / m`` with the speed capped at ``max_speed``, into ``force``
+    (complex128, the command buffer); ``thrust`` (complex64) is first capped at ``max_force``
+    in norm when ``limit_force``. Drag (``keep``) is applied by chipmunk itself."""
+    num_worlds, n = thrust.shape
+    for b in range(num_worlds):
+        for i in range(n):  # branch-free: each cap is a scale min(1, cap / norm)
+            tx = np.float64(thrust[b, i].real)
+            ty = np.float64(thrust[b, i].imag)
+            if limit_force:
+                scale = max_force / max(np.sqrt(tx * tx + ty * ty), max_force)
+                tx *= scale
+                ty *= scale
+            kx = velocity[b, i].real * keep
+            ky = velocity[b, i].imag * keep
+            vx = kx + tx * dt_over_mass
+            vy = ky + ty * dt_over_mass
+            scale = max_speed / max(np.sqrt(vx * vx + vy * vy), max_speed)
+            force[b, i] = complex(
+                (vx * scale - kx) * mass_over_dt, (vy * scale - ky) * mass_over_dt
+            )
+
+
+@kernel
+def refresh_state(read, columns, offsets, state):
+    """``state[r, c] = read[r, columns[c]] - offsets[r, c]`` as float32 (world-local state from
+    the raw float64 read); returns whether every value is finite."""
+    rows, count = state.shape
+    bad = 0
+    for r in range(rows):
+        for c in range(count):
+            value = np.float32(read[r, columns[c]] - offsets[r, c])
+            state[r, c] = value
+            bad += not np.isfinite(value)
+    return bad == 0

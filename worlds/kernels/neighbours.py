@@ -1,0 +1,198 @@
+"""Neighbour kernels: the k nearest others, counts within a radius, range graphs, offsets to points.
+
+Positions and velocities are complex64 ``(B, N)`` (``BodyGroup.position`` views are fine: any
+strides), or their float32 ``.real`` and ``.imag`` views. Squared distances are float32
+``dx * dx + dy * dy`` exactly as numpy computes them, so the ranking equals a stable ``argsort``
+of numpy's squared distances: by distance, then by index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worlds.kernels import kernel
+
+# Up to this many neighbours per body, a branch-free insertion network run for all bodies of a
+# world in lockstep; above it, a stable sort of each body's candidates.
+_NETWORK_MAX_K = 8
+_TOP = np.int64(0x7FFFFFFFFFFFFFFF)
+_INFINITE = np.int64(0x7F800000) << 32  # keys from here on are +inf squared distances
+
+
+@kernel
+def nearest(
+    px,
+    py,
+    vx,
+    vy,
+    k,
+    radius2,
+    alive,
+    use_alive,
+    count_r2,
+    index,
+    ox,
+    oy,
+    dvx,
+    dvy,
+    dist,
+    mask,
+    count,
+):
+    """The ``k`` nearest others of every body (positions ``px, py``, velocities ``vx, vy``
+    ``(B, N)``) into ``index``, offsets ``ox, oy``, relative velocities ``dvx, dvy``, ``dist``
+    and ``mask`` ``(B, N, k)`` (float32 views of complex arrays are fine: any strides).
+    ``count`` ``(B, N)`` gets the number of others closer than ``sqrt(count_r2)`` (skipped when
+    ``count_r2 < 0``). Others farther than ``sqrt(radius2)`` (``radius2 < 0``: no limit) or
+    dead (``use_alive`` and ``alive[b, j]`` False) are never neighbours (nor counted); missing
+    neighbours read index = the body itself, zeros and mask False.
+
+    Candidates rank by int64 keys ``(float32 bits of d2) << 32 | j``: non-negative floats rank
+    as their bits do, so the order is by distance, then index (a stable sort's)."""
+    num_worlds, n = px.shape
+    limit = np.float32(np.inf) if radius2 < 0 else np.float32(radius2)
+    best = np.empty((max(k, 1), n), np.int64)
+    keys = np.empty(n, np.int64)
+    d2s = np.empty(n, np.float32)
+    touching = np.empty(n, np.float32)
+    xs = np.empty(n, np.float32)
+    ys = np.empty(n, np.float32)
+    for b in range(num_worlds):
+        for i in range(n):
+            xs[i] = px[b, i]
+            ys[i] = py[b, i]
+            touching[i] = 0
+        if k <= _NETWORK_MAX_K:
+            _network(xs, ys, alive[b], use_alive, k, limit, count_r2, best, keys, d2s, touching)
+        else:
+            _sorted(xs, ys, alive[b], use_alive, k, limit, count_r2, best, keys, d2s, touching)
+        if count_r2 >= 0:
+            for i in range(n):
+                count[b, i] = touching[i]
+        _write(b, xs, ys, vx, vy, k, best, index, ox, oy, dvx, dvy, dist, mask)
+
+
+@kernel(inline="always")
+def _write(b, xs, ys, vx, vy, k, best, index, ox, oy, dvx, dvy, dist, mask):
+    """World ``b``'s neighbours from the keys ``best`` into the outputs."""
+    for i in range(xs.shape[0]):
+        for s in range(k):
+            key = best[s, i]
+            found = key < _INFINITE
+            j = np.int32(key & 0xFFFFFFFF) if found else i
+            dx = xs[j] - xs[i]
+            dy = ys[j] - ys[i]
+            index[b, i, s] = j
+            ox[b, i, s] = dx
+            oy[b, i, s] = dy
+            dvx[b, i, s] = vx[b, j] - vx[b, i]
+            dvy[b, i, s] = vy[b, j] - vy[b, i]
+            dist[b, i, s] = np.sqrt(dx * dx + dy * dy)
+            mask[b, i, s] = found
+
+
+@kernel(inline="always")
+def _candidates(xs, ys, j, limit, count_r2, keys, d2s, touching):
+    """Keys of candidate ``j`` for every body ``i`` (the body itself excluded), and the counts
+    of those within ``sqrt(count_r2)``; vectorized over ``i``."""
+    n = xs.shape[0]
+    xj, yj = xs[j], ys[j]
+    for i in range(n):
+        dx = xj - xs[i]
+        dy = yj - ys[i]
+        d2 = dx * dx + dy * dy
+        touching[i] += np.float32(d2 < count_r2)  # count_r2 < 0 counts nothing
+        d2s[i] = np.float32(np.inf) if d2 > limit else d2
+    bits = d2s.view(np.int32)
+    for i in range(n):
+        keys[i] = (np.int64(bits[i]) << 32) | j
+    touching[j] -= np.float32(0 < count_r2)  # not itself
+    keys[j] = _TOP
+
+
+@kernel(inline="always")
+def _network(xs, ys, alive, use_alive, k, limit, count_r2, best, keys, d2s, touching):
+    """``best[s, i]``: the key of body i's s-th nearest, for all bodies of one world at once:
+    each candidate passes through ``k`` min/max pairs, elementwise over the bodies (no
+    data-dependent branch: fresh positions every step would mispredict them)."""
+    n = xs.shape[0]
+    for s in range(k):
+        for i in range(n):
+            best[s, i] = _TOP
+    for j in range(n):
+        if use_alive and not alive[j]:
+            continue
+        _candidates(xs, ys, j, limit, count_r2, keys, d2s, touching)
+        for s in range(k):
+            for i in range(n):
+                low = min(best[s, i], keys[i])
+                keys[i] = max(best[s, i], keys[i])
+                best[s, i] = low
+
+
+@kernel
+def _sorted(xs, ys, alive, use_alive, k, limit, count_r2, best, keys, d2s, touching):
+    """``_network`` for large ``k``: all candidate keys of each body, sorted."""
+    n = xs.shape[0]
+    table = np.full((n, n), _TOP, np.int64)  # table[i, j]: body i's key of candidate j
+    for j in range(n):
+        if use_alive and not alive[j]:
+            continue
+        _candidates(xs, ys, j, limit, count_r2, keys, d2s, touching)
+        for i in range(n):
+            table[i, j] = keys[i]
+    for i in range(n):
+        row = np.sort(table[i])
+        for s in range(k):
+            best[s, i] = row[s]
+
+
+@kernel
+def within(pos, radius2, alive, use_alive, adjacent):
+    """``adjacent[b, i, j]``: j is within ``sqrt(radius2)`` of i (never i itself; with
+    ``use_alive`` both must be alive)."""
+    num_worlds, n = pos.shape
+    for b in range(num_worlds):
+        for i in range(n):
+            for j in range(n):
+                near = False
+                if j != i and not (use_alive and not (alive[b, i] and alive[b, j])):
+                    dx = pos[b, j].real - pos[b, i].real
+                    dy = pos[b, j].imag - pos[b, i].imag
+                    near = dx * dx + dy * dy <= radius2
+                adjacent[b, i, j] = near
+
+
+@kernel
+def pairwise(pos, offset, dist2):
+    """``offset[b, i, j] = pos[b, j] - pos[b, i]`` and its squared norm."""
+    num_worlds, n = pos.shape
+    for b in range(num_worlds):
+        for i in range(n):
+            for j in range(n):
+                dx = pos[b, j].real - pos[b, i].real
+                dy = pos[b, j].imag - pos[b, i].imag
+                offset[b, i, j] = complex(dx, dy)
+                dist2[b, i, j] = dx * dx + dy * dy
+
+
+@kernel
+def point_offsets(pos, points, offset, nearest):
+    """``offset[b, i, l] = points[b, l] - pos[b, i]``; ``nearest[b, l]`` the distance from point
+    l to the closest body (skipped when ``nearest`` has no worlds)."""
+    num_worlds, n = pos.shape
+    count = points.shape[1]
+    with_nearest = nearest.shape[0] > 0
+    for b in range(num_worlds):
+        for p in range(count):
+            px, py = points[b, p].real, points[b, p].imag
+            closest = np.float32(np.inf)
+            for i in range(n):
+                dx = px - pos[b, i].real
+                dy = py - pos[b, i].imag
+                offset[b, i, p] = complex(dx, dy)
+                d2 = dx * dx + dy * dy
+                if d2 < closest:
+                    closest = d2
+            if with_nearest:
+                nearest[b, p] = np.sqrt(closest)
