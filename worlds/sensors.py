@@ -1,8 +1,10 @@
-"""Vectorized sensors over a batch of worlds: neighbours and lidar, all in numpy.
+"""Sensors over a batch of worlds: neighbours, range graphs, offsets to points (and the lidar,
+from ``worlds.rays``).
 
 Every function takes a body group's ``(B, N)`` state (world-local; positions and velocities as
 complex ``x + iy`` where 2D arithmetic is involved, as ``BodyGroup.position`` gives them) and
-answers for all agents of all worlds at once. Nothing here loops over agents or bodies.
+answers for all agents of all worlds at once, in one compiled pass (``worlds.kernels``); each has
+a ``*_reference`` twin in plain numpy that the tests compare it against.
 """
 
 from __future__ import annotations
@@ -255,74 +257,5 @@ def point_offsets(
     return offset, closest
 
 
-def lidar(
-    x: np.ndarray,
-    y: np.ndarray,
-    heading: np.ndarray | None,
-    n_rays: int,
-    max_range: float,
-    *,
-    segments: np.ndarray | None = None,
-    circle_x: np.ndarray | None = None,
-    circle_y: np.ndarray | None = None,
-    circle_radius: np.ndarray | float | None = None,
-    exclude_self: bool = False,
-) -> np.ndarray:
-    """Distance along ``n_rays`` evenly spaced rays from every body to the nearest hit.
-
-    Rays start at ``(x, y)`` ``(B, N)``; ray r points at ``heading + 2*pi*r/n_rays`` (heading 0
-    when None). Targets: static ``segments`` ``(S, 4)`` shared by all worlds (or ``(B, S, 4)``),
-    and circles with centres ``(B, M)``. With ``exclude_self`` the circles are the same bodies as
-    the ray origins (M == N) and each body ignores its own circle. A ray that starts inside a
-    circle reads 0. Returns ``(B, N, n_rays)`` float32, ``max_range`` where nothing is hit.
-    """
-    angles = np.linspace(0.0, 2 * np.pi, n_rays, endpoint=False, dtype=np.float32)
-    theta = angles if heading is None else heading[..., None] + angles
-    theta = np.broadcast_to(theta, (*x.shape, n_rays))
-    dir_x, dir_y = np.cos(theta), np.sin(theta)
-    best = np.full(theta.shape, max_range, dtype=np.float32)
-    if segments is not None and len(segments):
-        best = np.minimum(best, _ray_segments(x, y, dir_x, dir_y, segments, max_range))
-    if circle_x is not None:
-        radius = np.broadcast_to(np.asarray(circle_radius, dtype=np.float32), circle_x.shape)
-        best = np.minimum(
-            best,
-            _ray_circles(x, y, dir_x, dir_y, circle_x, circle_y, radius, max_range, exclude_self),
-        )
-    return best
-
-
-def _ray_segments(x, y, dir_x, dir_y, segments, max_range) -> np.ndarray:
-    seg = np.asarray(segments, dtype=np.float32)
-    if seg.ndim == 2:
-        seg = seg[None]
-    ax, ay = seg[..., 0][:, None, None, :], seg[..., 1][:, None, None, :]
-    ex = (seg[..., 2] - seg[..., 0])[:, None, None, :]
-    ey = (seg[..., 3] - seg[..., 1])[:, None, None, :]
-    dx, dy = dir_x[..., None], dir_y[..., None]
-    wx = ax - x[..., None, None]
-    wy = ay - y[..., None, None]
-    denom = dx * ey - dy * ex
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (wx * ey - wy * ex) / denom
-        u = (wx * dy - wy * dx) / denom
-    hit = (np.abs(denom) > 1e-9) & (t >= 0) & (u >= 0) & (u <= 1)
-    return np.where(hit, t, max_range).min(axis=-1)
-
-
-def _ray_circles(x, y, dir_x, dir_y, cx, cy, radius, max_range, exclude_self) -> np.ndarray:
-    ox = cx[:, None, None, :] - x[..., None, None]
-    oy = cy[:, None, None, :] - y[..., None, None]
-    along = ox * dir_x[..., None] + oy * dir_y[..., None]
-    dist2 = ox * ox + oy * oy
-    r2 = (radius * radius)[:, None, None, :]
-    perp2 = dist2 - along * along
-    half_chord = np.sqrt(np.maximum(r2 - perp2, 0.0))
-    t = along - half_chord
-    inside = dist2 <= r2
-    hit = ((perp2 <= r2) & (t >= 0)) | inside
-    t = np.where(inside, 0.0, t)
-    if exclude_self:
-        n = x.shape[1]
-        hit &= ~np.eye(n, dtype=bool)[None, :, None, :]
-    return np.where(hit, t, max_range).min(axis=-1)
+# The lidar moved to worlds.rays (a compiled kernel with a numpy reference); still importable here.
+from worlds.rays import lidar as lidar  # noqa: E402

@@ -79,8 +79,9 @@ def main() -> None:
         o = statistics.median(a for a, _ in rounds)
         m = statistics.median(b for _, b in rounds)
         ratio = statistics.median(b / a for a, b in rounds)
-        print(f"swarm/spread-v0       {n:3d} agents {n / o:>11,.0f} agent-steps/s ({o * 1e6:7.1f} us)")
-        print(f"mpe2 simple_spread_v3 {n:3d} agents {n / m:>11,.0f} agent-steps/s ({m * 1e6:7.1f} us)")
+        for name, step in (("swarm/spread-v0", o), ("mpe2 simple_spread_v3", m)):
+            figure = f"{n / step:>11,.0f} agent-steps/s ({step * 1e6:7.1f} us)"
+            print(f"{name:21s} {n:3d} agents {figure}")
         print(f"ratio (ours / mpe2)   {n:3d} agents {ratio:.1f}x", flush=True)
 
 
