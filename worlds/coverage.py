@@ -12,7 +12,9 @@ has centre ``(cx[i], cy[j])``). On top of it, for points given as complex ``(B, 
   point, and ``voronoi_centroids``: the field-weighted centroid of each point's Voronoi cell
   (cells assigned to their nearest point), for locational costs and Lloyd's algorithm.
 
-Knows nothing of agents or rewards: it is geometry over a batch of fields.
+Knows nothing of agents or rewards: it is geometry over a batch of fields. ``disc_cover``,
+``covered_weight`` and ``sample_patch`` run compiled kernels (``worlds.kernels.coverage``); the
+numpy versions they replaced stay beside them as ``*_reference``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from worlds.kernels import coverage as kernels
 
 
 class GridField:
@@ -47,6 +51,7 @@ class GridField:
         self._values_padded = np.zeros(
             (num_worlds, g * self._words * self._word_bits, 1), np.float32
         )
+        self._weights = np.zeros((num_worlds, g * g), np.float32)  # refresh's copy of values
         self._slot_key = None
         self._steps = np.zeros((0, 1, 1), np.float32)
         self.border = max(1, int(border))
@@ -86,12 +91,46 @@ class GridField:
         return np.where(inside, values, np.float32(outside))
 
     def sample_patch(
-        self, points: np.ndarray, offsets_x: np.ndarray, offsets_y: np.ndarray
+        self,
+        points: np.ndarray,
+        offsets_x: np.ndarray,
+        offsets_y: np.ndarray,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Field values times ``patch_scale`` (nearest cell, 0 off the grid) at the patch of points
         ``(p.x + offsets_x[a], p.y + offsets_y[b])`` around each point of complex ``points``
-        ``(B, N)`` for all ``B`` worlds: float32 ``(B, N, len(offsets_y), len(offsets_x))``
-        (a transposed view of an array laid out (rows, columns, worlds, points)). A grid of
+        ``(B, N)``: float32 ``(B, N, len(offsets_y), len(offsets_x))``, written into ``out``
+        when given. Samples off the grid read the zero border (indices clamped onto it)."""
+        steps_x, steps_y, _ = self._patch_offsets(offsets_x, offsets_y)
+        if out is None:
+            out = np.empty((*points.shape, len(steps_y), len(steps_x)), np.float32)
+        scale = np.float32(1 / self.cell)
+        shift = np.float32(self.side / 2 / self.cell + self.border)
+        kernels.sample_patch(
+            np.asarray(points, np.complex64), steps_x, steps_y, scale, shift, self._bordered, out
+        )
+        return out
+
+    def _patch_offsets(self, offsets_x: np.ndarray, offsets_y: np.ndarray):
+        """Patch offsets in cells (float32 ``(A,)`` and ``(C,)``) and how far off the grid a
+        point may lie before its patch reaches past the border; derived once per offsets."""
+        key = (offsets_x.dtype.str, offsets_x.tobytes(), offsets_y.dtype.str, offsets_y.tobytes())
+        if self._patch_key != key:  # the same offsets on every step: derive these once
+            scale = np.float32(1 / self.cell)
+            reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
+            self._patch_steps = (
+                (offsets_x * scale).astype(np.float32).reshape(-1),
+                (offsets_y * scale).astype(np.float32).reshape(-1),
+                self.border - (reach * scale + 1),  # how far off the grid a point may be, in cells
+            )
+            self._patch_key = key
+        return self._patch_steps
+
+    def sample_patch_reference(
+        self, points: np.ndarray, offsets_x: np.ndarray, offsets_y: np.ndarray
+    ) -> np.ndarray:
+        """``sample_patch`` in numpy: a transposed view of an array laid out (rows, columns,
+        worlds, points). A grid of
         patch offsets needs only one cell index per row and per column; indices are built
         offset-major so that every operation runs along all the points at once. Samples off
         the grid read the zero border; indices are clamped onto it only when some point lies
@@ -102,16 +141,8 @@ class GridField:
         shift = np.float32(self.side / 2 / self.cell + border)
         fx = points.real * scale + shift
         fy = points.imag * scale + shift
-        key = (offsets_x.dtype.str, offsets_x.tobytes(), offsets_y.dtype.str, offsets_y.tobytes())
-        if self._patch_key != key:  # the same offsets on every step: derive these once
-            reach = max(np.abs(offsets_x).max(initial=0), np.abs(offsets_y).max(initial=0))
-            self._patch_steps = (
-                (offsets_x * scale).astype(np.float32).reshape(-1, 1, 1),
-                (offsets_y * scale).astype(np.float32).reshape(-1, 1, 1),
-                border - (reach * scale + 1),  # how far off the grid a point may be, in cells
-            )
-            self._patch_key = key
-        steps_x, steps_y, slack = self._patch_steps
+        steps_x, steps_y, slack = self._patch_offsets(offsets_x, offsets_y)
+        steps_x, steps_y = steps_x.reshape(-1, 1, 1), steps_y.reshape(-1, 1, 1)
         column = np.floor(fx + steps_x)
         row = np.floor(fy + steps_y)
         if not (
@@ -137,16 +168,46 @@ class GridField:
 
         ``points`` complex ``(B, N)``; ``mask`` ``(B, N)`` leaves points out where False.
         """
-        g, num_worlds = self.grid_size, points.shape[0]
-        bits = self._cover_bits(points, radius, mask)[..., :g]
-        return bits.reshape(num_worlds, g * g).view(bool)
+        return self.covered_weight(points, radius, mask)[1]
 
     def covered_weight(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The field's sum over the cells ``disc_cover`` marks, ``(B,)`` float32, and those cells
         as ``disc_cover`` returns them, for a batch of all ``B`` worlds. Reads the field through
-        ``refresh``'s copy: call it after writing ``values``."""
+        ``refresh``'s copy: call it after writing ``values``. The sum is taken in float64 over
+        the covered cells in the order the discs first cover them."""
+        points = np.asarray(points, np.complex64)
+        num_worlds = points.shape[0]
+        if mask is None:
+            mask = np.ones(points.shape, bool)
+        weight = np.empty(num_worlds, np.float32)
+        covered = np.empty((num_worlds, self.grid_size**2), bool)
+        kernels.disc_cover(
+            points,
+            np.asarray(mask, bool),
+            np.float32(radius / self.cell),
+            np.float32(1 / self.cell),
+            np.float32(self.side / 2 / self.cell),
+            self.grid_size,
+            self._weights,
+            covered,
+            weight,
+        )
+        return weight, covered
+
+    def disc_cover_reference(
+        self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
+    ):
+        """``disc_cover`` in numpy (row chords as bit masks, see ``_cover_bits``)."""
+        g, num_worlds = self.grid_size, points.shape[0]
+        bits = self._cover_bits(points, radius, mask)[..., :g]
+        return bits.reshape(num_worlds, g * g).view(bool)
+
+    def covered_weight_reference(
+        self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``covered_weight`` in numpy: a float32 matrix-vector product per world."""
         g, num_worlds = self.grid_size, points.shape[0]
         bits = self._cover_bits(points, radius, mask)
         # One float32 dot product per world (a batched matrix-vector product) against the field
@@ -161,6 +222,7 @@ class GridField:
         g = self.grid_size
         grid = self.values.reshape(self.num_worlds, g, g)
         self._values_padded.reshape(self.num_worlds, g, -1)[..., :g] = grid
+        np.copyto(self._weights, self.values)
         inner = slice(self.border, self.border + g)
         np.multiply(grid, np.float32(self.patch_scale), out=self._bordered[:, inner, inner])
 

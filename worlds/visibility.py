@@ -6,6 +6,9 @@ numpy calls on ``(B, N, rays)`` arrays (times the number of boxes) instead of on
 test per wall edge. ``line_of_sight`` tests the segment from each observer to each target against
 static segments (occluders), and ``in_field_of_view`` the angle and range of a view cone. All
 work over the batch axis with no loop over bodies.
+
+Each public function runs a compiled kernel (``worlds.kernels.visibility``); the vectorized numpy
+version it replaced stays beside it as ``*_reference`` (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from worlds.kernels import visibility as kernels
 
 
 def ray_directions(n_rays: int) -> np.ndarray:
@@ -33,7 +38,7 @@ def _inverse_directions(n_rays: int) -> tuple[np.ndarray, np.ndarray]:
     return inv_x, inv_y
 
 
-def box_lidar(
+def box_lidar_reference(
     x: np.ndarray,
     y: np.ndarray,
     n_rays: int,
@@ -42,11 +47,7 @@ def box_lidar(
     room: tuple[float, float] | None = None,
     boxes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Distance along ``n_rays`` rays (angles ``2 pi r / n_rays`` from +x) from each body to the
-    first wall: the inside of the room ``[-w, w] x [-h, h]`` (``room = (w, h)``) and the
-    outside of each box row ``(cx, cy, half_w, half_h)`` of ``boxes`` ``(K, 4)``. ``x, y``
-    ``(B, N)``; returns float32 ``(B, N, n_rays)``, ``max_range`` where nothing is hit. A ray
-    that starts inside a box reads 0."""
+    """``box_lidar`` in numpy: the slab method on ``(B, N, rays)`` arrays, box by box."""
     inv_x, inv_y = _inverse_directions(n_rays)
     px, py = x[..., None], y[..., None]
     best = np.full((*x.shape, n_rays), np.float32(max_range), dtype=np.float32)
@@ -71,16 +72,95 @@ def box_lidar(
     return best
 
 
+def box_lidar(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_rays: int,
+    max_range: float,
+    *,
+    room: tuple[float, float] | None = None,
+    boxes: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Distance along ``n_rays`` rays (angles ``2 pi r / n_rays`` from +x) from each body to the
+    first wall: the inside of the room ``[-w, w] x [-h, h]`` (``room = (w, h)``) and the
+    outside of each box row ``(cx, cy, half_w, half_h)`` of ``boxes`` ``(K, 4)``. ``x, y``
+    ``(B, N)``; returns float32 ``(B, N, n_rays)``, ``max_range`` where nothing is hit. A ray
+    that starts inside a box reads 0. ``out``: a float32 array of that shape to fill."""
+    inv_x, inv_y = _inverse_directions(n_rays)
+    if out is None:
+        out = np.empty((*x.shape, n_rays), np.float32)
+    kernels.box_lidar(
+        np.asarray(x, np.float32),
+        np.asarray(y, np.float32),
+        inv_x,
+        inv_y,
+        room_extent(room),
+        box_rows(boxes),
+        np.float32(max_range),
+        out,
+    )
+    return out
+
+
+def room_extent(room: tuple[float, float] | None) -> np.ndarray:
+    """The room's half extents as the kernels take them: float32 ``(2,)``, or ``(0,)``."""
+    return np.asarray(room if room is not None else (), np.float32).reshape(-1)
+
+
+def box_rows(boxes: np.ndarray | None) -> np.ndarray:
+    """Box rows ``(K, 4)`` float32 as the kernels take them (``(0, 4)`` for none)."""
+    rows = np.asarray(boxes if boxes is not None else (), np.float32).reshape(-1, 4)
+    return np.ascontiguousarray(rows)
+
+
 def line_of_sight(
     observer: np.ndarray, target: np.ndarray, segments: np.ndarray | None
 ) -> np.ndarray:
     """Whether the straight line from each observer to each target crosses no segment.
 
     ``observer`` complex ``(B, No)``, ``target`` complex ``(B, Nt)``, ``segments`` ``(S, 4)``
-    rows ``(ax, ay, bx, by)`` shared by all worlds. Returns bool ``(B, No, Nt)``. Vectorized
-    over ``(B, No, Nt, S)``: the proper-crossing test of two segments by the signs of cross
-    products (touching an edge's end point counts as blocked).
+    rows ``(ax, ay, bx, by)`` shared by all worlds. Returns bool ``(B, No, Nt)``: the
+    proper-crossing test of two segments by the signs of cross products (touching an edge's
+    end point counts as blocked; a zero-length sight line is never blocked).
     """
+    out = np.empty((observer.shape[0], observer.shape[1], target.shape[1]), bool)
+    observer, target = np.asarray(observer, np.complex64), np.asarray(target, np.complex64)
+    kernels.line_of_sight(observer, target, box_rows(segments), out)
+    return out
+
+
+def view_cone(half_angle: float, view_range: float) -> tuple[int, np.float32, np.float32]:
+    """A view cone as ``kernels.in_view`` takes it: mode, squared cosine of the half angle and
+    squared range (float32, as the numpy reference rounds them)."""
+    range2 = np.float32(view_range * view_range)
+    if half_angle >= np.pi:
+        return kernels.FULL_CIRCLE, np.float32(0.0), range2
+    cos_half = np.float32(np.cos(half_angle))
+    mode = kernels.CONVEX_CONE if cos_half >= 0 else kernels.WIDE_CONE
+    return mode, cos_half * cos_half, range2
+
+
+def in_field_of_view(
+    offset: np.ndarray, heading: np.ndarray, half_angle: float, view_range: float
+) -> np.ndarray:
+    """Whether targets at complex ``offset`` ``(B, No, Nt)`` (target minus observer) are within
+    ``view_range`` and within ``half_angle`` radians of the observer's unit ``heading``
+    (complex ``(B, No)``). Returns bool ``(B, No, Nt)``."""
+    out = np.empty(offset.shape, bool)
+    mode, cos2, range2 = view_cone(half_angle, view_range)
+    kernels.in_field_of_view(
+        np.asarray(offset, np.complex64), np.asarray(heading, np.complex64), mode, cos2, range2, out
+    )
+    return out
+
+
+def line_of_sight_reference(
+    observer: np.ndarray, target: np.ndarray, segments: np.ndarray | None
+) -> np.ndarray:
+    """``line_of_sight`` in numpy, vectorized over ``(B, No, Nt, S)``: the proper-crossing
+    test of two segments by the signs of cross products (touching an edge's end point counts as
+    blocked)."""
     num_worlds, n_observers = observer.shape
     n_targets = target.shape[1]
     if segments is None or len(segments) == 0:
@@ -104,12 +184,10 @@ def line_of_sight(
     return ~blocked.any(axis=-1)
 
 
-def in_field_of_view(
+def in_field_of_view_reference(
     offset: np.ndarray, heading: np.ndarray, half_angle: float, view_range: float
 ) -> np.ndarray:
-    """Whether targets at complex ``offset`` ``(B, No, Nt)`` (target minus observer) are within
-    ``view_range`` and within ``half_angle`` radians of the observer's unit ``heading``
-    (complex ``(B, No)``). Returns bool ``(B, No, Nt)``."""
+    """``in_field_of_view`` in numpy."""
     along = offset.real * heading.real[..., None] + offset.imag * heading.imag[..., None]
     dist2 = offset.real * offset.real + offset.imag * offset.imag
     in_range = dist2 <= view_range * view_range

@@ -396,9 +396,7 @@ class Coverage(Scenario):
         cfg, drones, obs = self.cfg, self.drones, self.obs
         obs["own"][...] = drones.kinematics
         # Already scaled by grid_size^2 (field.patch_scale).
-        self._patch[...] = self.field.sample_patch(
-            drones.position, self.patch_steps, self.patch_steps
-        )
+        self.field.sample_patch(drones.position, self.patch_steps, self.patch_steps, self._patch)
         if self.k_found:
             k, near = self.k_found, frame.near
             in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
@@ -407,13 +405,15 @@ class Coverage(Scenario):
             np.multiply(near.velocity[..., :k], in_range, out=found[..., 1])
             obs.valid("neighbours")[..., :k] = in_range
         if cfg.n_rays:
-            obs["lidar"][..., 0] = box_lidar(
+            room = (cfg.side / 2, cfg.side / 2)
+            box_lidar(
                 drones.x,
                 drones.y,
                 cfg.n_rays,
                 cfg.lidar_range,
-                room=(cfg.side / 2, cfg.side / 2),
+                room=room,
                 boxes=self.obstacle_boxes,
+                out=obs["lidar"][..., 0],
             )
         return {"drone": obs.array}
 

@@ -71,10 +71,10 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
+from scenarios.swarm import pursuit_kernels
 from scenarios.swarm.common import DroneConfig, thrust_space, write_thrust
 from worlds import HolonomicPointMass, WorldBatch
-from worlds.sensors import nearest_neighbours
-from worlds.visibility import box_lidar, in_field_of_view, line_of_sight
+from worlds.visibility import _inverse_directions, box_rows, room_extent, view_cone
 
 TEAMS = ("pursuer", "evader")
 
@@ -183,6 +183,8 @@ class PursuitFrame(Frame):
     """Evaders captured at this step ``(B, Ne)`` (free ones within a pursuer's reach)."""
     free: np.ndarray
     """Evaders still free when the step began ``(B, Ne)``."""
+    visible: np.ndarray
+    """Whether some pursuer sees a free evader ``(B,)``."""
 
 
 @register("swarm/pursuit-v0")
@@ -233,7 +235,7 @@ class Pursuit(Scenario):
         self.obstacle_boxes = np.array(
             [(ox, oy, half, half) for ox, oy, half in cfg.obstacles], np.float32
         ).reshape(-1, 4)
-        self.occluders = world.geometry.lidar_segments()[16:]  # obstacle edges, not walls
+        self.occluders = box_rows(world.geometry.lidar_segments()[16:])  # obstacle edges
         self.spawn_slots = cfg.spawn_slots
         # Each drone's heading: the direction of its velocity, kept while it hovers. Per-world
         # state across steps, updated in ``sense`` only (idempotent for one world state).
@@ -245,6 +247,19 @@ class Pursuit(Scenario):
         self._team_reward = {
             team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
         }
+        self._all_in = np.ones((num_worlds, cfg.n_pursuers), bool)  # pursuers never leave
+        cones = [
+            view_cone(math.radians(getattr(cfg, f"{team}_fov_degrees")) / 2, cfg.view_range)
+            for team in TEAMS
+        ]
+        self._cones = tuple((mode, cos2) for mode, cos2, _ in cones), cones[0][2]
+        self._lidar = (
+            *_inverse_directions(cfg.n_rays),
+            room_extent((side / 2, side / 2)),
+            box_rows(self.obstacle_boxes),
+            np.float32(cfg.lidar_range),
+        )
+        self._offsets = {team: self._layout_offsets(team) for team in TEAMS}
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -274,71 +289,69 @@ class Pursuit(Scenario):
             write_thrust(actions[team], self.teams[team].command, force, cfg.continuous_actions)
 
     def sense(self, world: WorldBatch, episode: Episode) -> PursuitFrame:
-        cfg = self.cfg
-        for team, group in self.teams.items():
-            speed = np.abs(group.velocity)
-            moving = speed > 0.05
-            self.heading[team] = np.where(
-                moving, group.velocity / np.maximum(speed, 1e-6), self.heading[team]
-            ).astype(np.complex64)
+        """Headings (the direction of the velocity, kept while hovering), who sees whom and the
+        captures, in one compiled call (``pursuit_kernels.sense``)."""
         free = episode.alive["evader"]
-        pursuers, evaders = self.teams["pursuer"].position, self.teams["evader"].position
-        offset = evaders[:, None, :] - pursuers[:, :, None]  # (B, Np, Ne)
-        clear = line_of_sight(pursuers, evaders, self.occluders) & free[:, None, :]
-        half_angle = {team: math.radians(getattr(cfg, f"{team}_fov_degrees")) / 2 for team in TEAMS}
-        sees = {
-            "pursuer": in_field_of_view(
-                offset, self.heading["pursuer"], half_angle["pursuer"], cfg.view_range
-            )
-            & clear,
-            "evader": in_field_of_view(
-                -offset.transpose(0, 2, 1),
-                self.heading["evader"],
-                half_angle["evader"],
-                cfg.view_range,
-            )
-            & clear.transpose(0, 2, 1),
-        }
-        gap = np.abs(offset).min(axis=1)  # (B, Ne): each evader's nearest pursuer
-        captured = (gap <= cfg.capture_radius) & free
-        return PursuitFrame(world, episode, sees=sees, captured=captured, free=free)
+        num_worlds, n_pursuers, n_evaders = free.shape[0], self.cfg.n_pursuers, free.shape[1]
+        out = (
+            np.empty((num_worlds, n_pursuers, n_evaders), bool),
+            np.empty((num_worlds, n_evaders, n_pursuers), bool),
+            np.empty((num_worlds, n_evaders), bool),
+            np.empty(num_worlds, bool),
+        )
+        cones, range2 = self._cones
+        pursuit_kernels.sense(
+            self.teams["pursuer"].kinematics,
+            self.teams["evader"].kinematics,
+            (self.heading["pursuer"], self.heading["evader"]),
+            free,
+            self.occluders,
+            cones,
+            range2,
+            np.float32(self.cfg.capture_radius),
+            out,
+        )
+        sees_p, sees_e, captured, visible = out
+        return PursuitFrame(
+            world,
+            episode,
+            sees={"pursuer": sees_p, "evader": sees_e},
+            captured=captured,
+            free=free,
+            visible=visible,
+        )
 
     def observe(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
-        cfg = self.cfg
-        alive = {"pursuer": None, "evader": frame.free}
+        """Each team's observations in one compiled call (``pursuit_kernels.observe_team``)."""
+        alive = {"pursuer": self._all_in, "evader": frame.free}
         for team, other in (("pursuer", "evader"), ("evader", "pursuer")):
-            group, opponents, obs = self.teams[team], self.teams[other], self.obs[team]
-            own = obs["own"]
-            own[..., :4] = group.kinematics
-            own[..., 4] = self.heading[team].real
-            own[..., 5] = self.heading[team].imag
-            k = min(cfg.k_teammates, group.n - 1)
-            if cfg.k_teammates:
-                _clear(obs, "teammates")
-            if k:
-                near = nearest_neighbours(group.position, group.velocity, k, alive=alive[team])
-                _write_neighbours(obs, "teammates", near.offset, near.velocity, near.mask)
-            if cfg.k_opponents:
-                _clear(obs, "opponents")
-                found = _nearest_visible(
-                    group.position,
-                    group.velocity,
-                    opponents.position,
-                    opponents.velocity,
-                    frame.sees[team],
-                    cfg.k_opponents,
-                )
-                _write_neighbours(obs, "opponents", *found)
-            if cfg.n_rays:
-                obs["lidar"][...] = box_lidar(
-                    group.x,
-                    group.y,
-                    cfg.n_rays,
-                    cfg.lidar_range,
-                    room=(cfg.side / 2, cfg.side / 2),
-                    boxes=self.obstacle_boxes,
-                )
+            group, buffer = self.teams[team], self.obs[team]
+            # As worlds.sensors.nearest_neighbours ranks: packed keys while nobody can leave.
+            index_bits = max(1, (group.n - 1).bit_length()) if team == "pursuer" else 0
+            pursuit_kernels.observe_team(
+                group.kinematics,
+                self.heading[team],
+                alive[team],
+                index_bits if index_bits <= 10 else 0,
+                self.teams[other].kinematics,
+                frame.sees[team],
+                self._lidar,
+                self._offsets[team],
+                buffer.array,
+            )
         return {team: buffer.array for team, buffer in self.obs.items()}
+
+    def _layout_offsets(self, team: str) -> np.ndarray:
+        """Where ``observe_team`` writes each block (see its docstring)."""
+        cfg, layout, n = self.cfg, self.layout, getattr(self.cfg, f"n_{team}s")
+        offsets = [layout.start("own")]
+        for name, slots, found in (
+            ("teammates", cfg.k_teammates, min(cfg.k_teammates, n - 1)),
+            ("opponents", cfg.k_opponents, cfg.k_opponents),
+        ):
+            offsets += [layout.start(name), layout.valid_slice(name).start, slots, found]
+        offsets.append(layout.start("lidar") if cfg.n_rays else -1)
+        return np.array(offsets, np.int64)
 
     def reward(self, frame: PursuitFrame) -> Reward:
         cfg = self.cfg
@@ -361,7 +374,7 @@ class Pursuit(Scenario):
         }
 
     def metrics(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
-        return {"visible": frame.sees["pursuer"].any(axis=(1, 2))}
+        return {"visible": frame.visible}
 
     def episode_end(self, frame: PursuitFrame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
         """Capture rate, mean time to capture (NaN when none was caught) and mean survival
@@ -446,39 +459,6 @@ class Pursuit(Scenario):
         )
 
         return PursuitBaseline(PurePursuitPolicy(self.cfg), EvasionPolicy(self.cfg))
-
-
-def _clear(obs, name: str) -> None:
-    obs[name][...] = 0.0
-    obs.valid(name)[...] = 0.0
-
-
-def _write_neighbours(obs, name: str, offset, velocity, mask) -> None:
-    """Write complex offsets and relative velocities ``(B, N, found)`` of the entities found,
-    where ``mask``, and their valid flags into set block ``name``."""
-    found = offset.shape[-1]
-    pairs = obs.complex(name)
-    pairs[..., :found, 0] = np.where(mask, offset, 0)
-    pairs[..., :found, 1] = np.where(mask, velocity, 0)
-    obs.valid(name)[..., :found] = mask
-
-
-def _nearest_visible(position, velocity, other_position, other_velocity, sees, k):
-    """The ``k`` nearest of the other team that each drone sees: offsets, relative velocities
-    (complex ``(B, N, k')``, ``k' = min(k, M)``) and a mask."""
-    offset = other_position[:, None, :] - position[:, :, None]  # (B, N, M)
-    dist2 = np.where(sees, np.abs(offset) ** 2, np.inf)
-    found = min(k, offset.shape[-1])
-    index = np.argsort(dist2, axis=-1, kind="stable")[..., :found]
-    mask = np.isfinite(np.take_along_axis(dist2, index, axis=-1))
-    near_offset = np.take_along_axis(offset, index, axis=-1)
-    relative = (
-        np.take_along_axis(
-            np.broadcast_to(other_velocity[:, None, :], offset.shape), index, axis=-1
-        )
-        - velocity[:, :, None]
-    )
-    return near_offset.astype(np.complex64), relative.astype(np.complex64), mask
 
 
 document(Pursuit)
