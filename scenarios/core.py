@@ -169,6 +169,12 @@ class Episode:
     agents never end early); ``ended_at`` the step at which each agent that left was terminated
     (0 for those still in). ``steps`` counts each world's steps in its current episode,
     including the step being processed: 1 in the first step's hooks, 0 right after a reset.
+
+    ``restarted`` is None, except while the vector env senses and observes again the worlds
+    that auto-reset at the end of a step: then it holds their ids ``(E,)``. A scenario may then
+    update only those worlds in ``sense`` and ``observe`` (its kernels looping over them alone),
+    provided it leaves every other world's frame and observation values as this step's ``sense``
+    and ``observe`` left them (in-place buffers do); one that ignores it recomputes them all.
     """
 
     max_steps: int
@@ -176,6 +182,7 @@ class Episode:
     ended_at: dict[str, np.ndarray]
     _step_count: int = 0
     _episode_start: np.ndarray | None = None
+    restarted: np.ndarray | None = None
 
     @property
     def steps(self) -> np.ndarray:

@@ -178,8 +178,12 @@ class VectorEnv:
             kept = self._restart_obs = {g: np.empty_like(o) for g, o in obs.items()}
         for group, values in obs.items():
             np.copyto(kept[group], values)
-        self._frame = self.scenario.sense(self.world, self.episode)
-        fresh = self._observe(self._frame)
+        self.episode.restarted = env_ids  # a scenario may sense these worlds alone
+        try:
+            self._frame = self.scenario.sense(self.world, self.episode)
+            fresh = self._observe(self._frame)
+        finally:
+            self.episode.restarted = None
         for group, values in kept.items():
             values[env_ids] = fresh[group][env_ids]
         return kept

@@ -258,6 +258,8 @@ class WorldBatch:
         self._write_buffer.set_float_buf(self._write.reshape(-1))
         self._get_bodies = BulkBodies(self.space, self._read_fields, self._read_buffer, False)
         self._set_bodies = BulkBodies(self.space, self._write_fields, self._write_buffer, True)
+        # Resets and teleports write the read buffer back (placement.write_rows).
+        self._put_bodies = BulkBodies(self.space, self._read_fields, self._read_buffer, True)
 
     def _bind_groups(self) -> np.ndarray:
         """Give each group its state views and bind its dynamics; return the body ids by row."""
