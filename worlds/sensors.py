@@ -124,8 +124,11 @@ def nearest_neighbours(
 
     ``pos`` and ``vel`` are complex ``(B, N)`` (a group's ``position`` and ``velocity``); dead
     bodies (``alive`` False) are never neighbours (nor counted). Neighbours are ranked by their
-    float32 squared distance, ties by index. ``count_within=d`` also counts, for every body, the
-    others closer than ``d`` (``Neighbours.count``: overlaps, crowding). ``out``
+    float32 squared distance, then index; with up to 1024 bodies the distance's last
+    ``bit_length(N - 1)`` bits make room for the index in an int32 key, so distances that agree to
+    about one part in ``2 ** (23 - bit_length(N - 1))`` rank by index (``key_spec``).
+    ``count_within=d`` also counts, for every body, the others closer than ``d``
+    (``Neighbours.count``: overlaps, crowding). ``out``
     (``Neighbours.empty``) receives the result in place, so a step allocates nothing. One
     compiled pass per call (``worlds.kernels.neighbours``); ``pair`` is not needed (it is
     accepted and ignored). ``nearest_neighbours_reference`` is the same in numpy.
@@ -139,6 +142,7 @@ def nearest_neighbours(
         raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
     live = _no_alive(num_worlds, n) if alive is None else alive
     count = out.count if out.count is not None else _no_count()
+    spec, key_type = _ranking(n)
     _k.nearest(
         pos.real,
         pos.imag,
@@ -149,14 +153,10 @@ def nearest_neighbours(
         live,
         alive is not None,
         _squared(count_within),
-        out.index,
-        out.offset.real,
-        out.offset.imag,
-        out.velocity.real,
-        out.velocity.imag,
-        out.dist,
-        out.mask,
-        count,
+        spec,
+        key_type,
+        (out.index, out.offset.real, out.offset.imag, out.velocity.real, out.velocity.imag)
+        + (out.dist, out.mask, count),
     )
     return out
 
@@ -170,13 +170,17 @@ def nearest_neighbours_reference(
     alive: np.ndarray | None = None,
     count_within: float | None = None,
 ) -> Neighbours:
-    """``nearest_neighbours`` in numpy: a stable ``argsort`` of masked squared distances."""
+    """``nearest_neighbours`` in numpy: candidates sorted by the same keys as the kernel's
+    (``worlds.kernels.neighbours.key_spec``: distance, then index)."""
     num_worlds, n = pos.shape
     pair = pairwise_reference(pos)
     dist2 = _masked_dist2(pair, radius, alive)
-    index = np.argsort(dist2, axis=-1, kind="stable")[..., :k]
+    shift, lift, _, top, infinite, _ = (int(v) for v in _k.key_spec(n))
+    keys = ((dist2.view(np.int32).astype(np.int64) >> shift) << (shift + lift)) | np.arange(n)
+    keys[:, np.arange(n), np.arange(n)] = top
+    index = np.argsort(keys, axis=-1, kind="stable")[..., :k]
+    mask = np.take_along_axis(keys, index, axis=-1) < infinite
     dist2_k = np.take_along_axis(dist2, index, axis=-1)
-    mask = np.isfinite(dist2_k)
     index = np.where(mask, index, np.arange(n).reshape(1, n, 1)).astype(np.int32)
     offset = np.where(mask, np.take_along_axis(pair.offset, index, axis=-1), 0)
     others = np.take_along_axis(np.broadcast_to(vel[:, None, :], (num_worlds, n, n)), index, -1)
@@ -201,6 +205,13 @@ def _no_alive(num_worlds: int, n: int) -> np.ndarray:
 def _squared(distance: float | None) -> np.float32:
     """A distance squared as the float32 the kernels compare with (-1: no limit)."""
     return np.float32(-1.0 if distance is None else np.float32(distance) ** 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _ranking(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The key layout for ``n`` bodies, and an empty array of the keys' integer type."""
+    spec = _k.key_spec(n)
+    return spec, np.empty(0, np.int64 if spec[5] else np.int32)
 
 
 @functools.lru_cache(maxsize=1)

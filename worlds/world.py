@@ -69,6 +69,10 @@ _F = pbatch.BodyFields
 # The batch buffers get a few spare rows: the static body is visited as the last row, and the C
 # side reallocates a wrapped buffer that comes within two slots of its end.
 _SPARE_ROWS = 4
+# The spatial hash: cells of this many bounding radii of the largest body, and a table of this
+# many cells per shape.
+_HASH_CELL_RADII = 12
+_HASH_CELLS_PER_SHAPE = 4
 
 
 class PhysicsError(RuntimeError):
@@ -212,8 +216,8 @@ class WorldBatch:
         # they are added (world by world), not in the order a tree happens to list them.
         largest = max(g.radius for g in self.groups.values())
         statics = self.geometry.shape_count() * self.num_worlds
-        cells = 4 * (len(self.space.shapes) + statics) + 1000
-        self.space.use_spatial_hash(12 * largest, cells)
+        cells = _HASH_CELLS_PER_SHAPE * (len(self.space.shapes) + statics) + 1000
+        self.space.use_spatial_hash(_HASH_CELL_RADII * largest, cells)
         self.geometry.build_into(self.space, self.origin_x, self.origin_y, static_filter)
         self.num_bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
         self._make_buffers()
