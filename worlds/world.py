@@ -69,10 +69,7 @@ _F = pbatch.BodyFields
 # The batch buffers get a few spare rows: the static body is visited as the last row, and the C
 # side reallocates a wrapped buffer that comes within two slots of its end.
 _SPARE_ROWS = 4
-# The spatial hash: cells of this many bounding radii of the largest body, and a table of this
-# many cells per shape.
-_HASH_CELL_RADII = 12
-_HASH_CELLS_PER_SHAPE = 4
+_HASH_CELL_RADII, _HASH_CELLS_PER_SHAPE = 12, 4  # hash cells in radii of the largest body
 
 
 class PhysicsError(RuntimeError):
