@@ -71,13 +71,23 @@ class CollisionRules:
 
 
 class ContactTable:
-    """Reads the space's cached arbiters as body rows (row ``m`` stands for static geometry)."""
+    """Reads a space's cached arbiters as body rows of the batch (row ``total`` stands for static
+    geometry). ``body_ids`` are the ids of the space's bodies and ``rows`` their batch rows
+    (default: row i is body i); ``total`` the batch's number of bodies."""
 
-    def __init__(self, space: pymunk.Space, body_ids: np.ndarray) -> None:
+    def __init__(
+        self,
+        space: pymunk.Space,
+        body_ids: np.ndarray,
+        rows: np.ndarray | None = None,
+        total: int | None = None,
+    ) -> None:
         self.space = space
-        self.num_bodies = body_ids.size
-        self.body_order = np.argsort(body_ids)
-        self.sorted_ids = body_ids[self.body_order]
+        self.num_bodies = body_ids.size if total is None else total
+        order = np.argsort(body_ids)
+        self.sorted_ids = body_ids[order]
+        # Batch row of each sorted id; the static body (in no table) maps to ``num_bodies``.
+        self.sorted_rows = order if rows is None else np.asarray(rows)[order]
         self.buffer = pbatch.Buffer()
         self.contacts = np.zeros(self.num_bodies + 1, dtype=np.int64)
         self.static_contacts = np.zeros(self.num_bodies + 1, dtype=np.int64)
@@ -91,13 +101,13 @@ class ContactTable:
         pbatch.get_space_arbiters(self.space, _ARBITER_FIELDS, buffer)
         raw = np.frombuffer(buffer.int_buf(), dtype=np.uintp).reshape(-1, 3)
         raw = raw[raw[:, 2] > 0]
-        m = self.num_bodies
+        last = self.sorted_ids.size - 1
         # Static geometry belongs to space.static_body, which is not in the sorted id table:
-        # searchsorted maps it to some index, so check the match and send misses to slot m.
+        # searchsorted maps it to some index, so check the match and send misses to the end.
         ids = raw[:, :2].astype(np.uint64)
-        position = np.minimum(np.searchsorted(self.sorted_ids, ids), m - 1)
+        position = np.minimum(np.searchsorted(self.sorted_ids, ids), last)
         found = self.sorted_ids[position] == ids
-        return np.where(found, self.body_order[position], m), found
+        return np.where(found, self.sorted_rows[position], self.num_bodies), found
 
     def touching_rows(self) -> np.ndarray:
         """Whether each body row touched anything in the last substep: bool ``(m + 1,)``, read
@@ -116,6 +126,16 @@ class ContactTable:
         self.contacts[:] = np.bincount(rows[both].ravel(), minlength=size)
         one = found.any(axis=1) & ~both
         self.static_contacts[:] = np.bincount(rows[one].ravel(), minlength=size)
+
+
+def count_contacts(tables: list[ContactTable]) -> tuple[np.ndarray, np.ndarray]:
+    """Contacts with other bodies and with static geometry per batch row, over all tables."""
+    contacts = static_contacts = 0
+    for table in tables:
+        table.count()
+        contacts = contacts + table.contacts
+        static_contacts = static_contacts + table.static_contacts
+    return contacts, static_contacts
 
 
 def forget(

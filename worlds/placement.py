@@ -58,7 +58,7 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
             read[rows, column] = values[name]
         elif name == "angvel":
             read[rows, column] = 0.0
-    world._put_bodies()
+    world._put_bodies(rows)
 
 
 def park_spots(

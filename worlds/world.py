@@ -1,10 +1,10 @@
 """A batch of B independent 2D physics worlds on pymunk, with state in and out as arrays.
 
-Layout: all B worlds live in **one** ``pymunk.Space``, kept apart by a spatial offset (a grid of
-world cells separated by a gap wider than any body), with chipmunk's spatial-hash broadphase.
-Measured on the 2-core build machines with ``python tools/bench/world_layout.py`` (16 or 4
-point-mass bodies per walled world, random forces, 2 substeps, bulk read after each substep, one
-core, another process busy on the other):
+Layout: up to ``worlds_per_space`` (64) worlds live in **one** ``pymunk.Space``, kept apart by a
+spatial offset (a grid of world cells separated by a gap wider than any body), with chipmunk's
+spatial-hash broadphase; larger batches are split into such spaces (``worlds.shards``: a space
+slows per body as it grows). Measured with ``python tools/bench/world_layout.py`` (16 or 4
+point-mass bodies per walled world, random forces, 2 substeps, bulk read after each, one core):
 
     layout                          64 worlds x 16 bodies    256 worlds x 4 bodies
     one Space, spatial hash             497 us per step          464 us per step
@@ -55,20 +55,18 @@ import numpy as np
 import pymunk
 import pymunk.batch as pbatch
 
-from worlds.bodies import BodyGroup, BulkBodies, build_bodies, check_body_order
-from worlds.contacts import STATIC, CollisionRules, ContactTable, forget
+from worlds.bodies import BodyGroup, build_bodies, check_body_order
+from worlds.contacts import STATIC, CollisionRules, ContactTable, count_contacts, forget
 from worlds.dynamics import Dynamics
 from worlds.geometry import StaticGeometry
 from worlds.kernels.bodies import refresh_state
 from worlds.placement import body_values, park_spots, write_rows
 from worlds.shapes import Circle, Shape
+from worlds.shards import SPARE_ROWS, WORLDS_PER_SPACE, make_shards, split_rows, world_origins
 
 _F = pbatch.BodyFields
 # The raw buffers' columns depend on which fields the models need (pymunk.batch lays fields out
 # in the order position, angle, velocity, angular velocity, force).
-# The batch buffers get a few spare rows: the static body is visited as the last row, and the C
-# side reallocates a wrapped buffer that comes within two slots of its end.
-_SPARE_ROWS = 4
 _HASH_CELL_RADII, _HASH_CELLS_PER_SHAPE = 12, 4  # hash cells in radii of the largest body
 
 
@@ -86,7 +84,7 @@ class WorldBatch:
     spatial hash with cells of 12 bounding radii of the largest body (see the module docstring
     for why never the tree). ``collision_slop`` is the overlap the solver tolerates, in metres;
     ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts after
-    every step.
+    every step. Each ``pymunk.Space`` holds at most ``worlds_per_space`` worlds (``shards``).
     """
 
     def __init__(
@@ -100,6 +98,7 @@ class WorldBatch:
         damping: float = 1.0,
         track_contacts: bool = False,
         collision_slop: float = 0.002,
+        worlds_per_space: int = WORLDS_PER_SPACE,
     ) -> None:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
@@ -113,25 +112,24 @@ class WorldBatch:
         self.dt = float(dt)
         self.substeps = int(substeps)
         self.track_contacts = track_contacts
-        self.space = pymunk.Space()
-        self.space.damping = float(damping)
-        self.space.collision_persistence = 1
-        self.space.iterations = 10
-        # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres wide.
-        self.space.collision_slop = float(collision_slop)
+        settings = {
+            "damping": float(damping),
+            "collision_persistence": 1,
+            "iterations": 10,
+            # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres.
+            "collision_slop": float(collision_slop),
+        }
+        self.shards = make_shards(num_worlds, worlds_per_space, settings)
+        self.space = self.shards[0].space  # the settings every shard's space shares
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
         self.collision_rules = CollisionRules()
         self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
         self._shape_ids: list[int] = []
         self._any_parked = False
+        self._touching: np.ndarray | None = None
         self._finalized = False
-        # World cells on a square grid, far enough apart that no body reaches a neighbour.
-        gap = 0.5 * max(width, height)
-        columns = math.ceil(math.sqrt(num_worlds))
-        index = np.arange(num_worlds)
-        self.origin_x = (index % columns) * (width + gap)
-        self.origin_y = (index // columns) * (height + gap)
+        self.origin_x, self.origin_y = world_origins(num_worlds, worlds_per_space, width, height)
 
     # ----------------------------------------------------------------------------------- build
     def add_group(
@@ -175,8 +173,10 @@ class WorldBatch:
             "friction": friction,
             "collision_type": collision_type,
         }
-        origins = (self.origin_x, self.origin_y)
-        self._shapes += build_bodies(self.space, group, origins, material, self._shape_ids)
+        for shard in self.shards:  # group by group, shard by shard: the batch's body order
+            worlds = slice(shard.first, shard.last)
+            origins = (self.origin_x[worlds], self.origin_y[worlds])
+            self._shapes += build_bodies(shard.space, group, origins, material, self._shape_ids)
         self.groups[name] = group
         return group
 
@@ -212,23 +212,25 @@ class WorldBatch:
         # The hash comes before the static geometry, so that walls enter its cells in the order
         # they are added (world by world), not in the order a tree happens to list them.
         largest = max(g.radius for g in self.groups.values())
-        statics = self.geometry.shape_count() * self.num_worlds
-        cells = _HASH_CELLS_PER_SHAPE * (len(self.space.shapes) + statics) + 1000
-        self.space.use_spatial_hash(_HASH_CELL_RADII * largest, cells)
-        self.geometry.build_into(self.space, self.origin_x, self.origin_y, static_filter)
+        for shard in self.shards:
+            statics = self.geometry.shape_count() * shard.worlds
+            cells = _HASH_CELLS_PER_SHAPE * (len(shard.space.shapes) + statics) + 1000
+            shard.space.use_spatial_hash(_HASH_CELL_RADII * largest, cells)
+            worlds = slice(shard.first, shard.last)
+            origins = (self.origin_x[worlds], self.origin_y[worlds])
+            self.geometry.build_into(shard.space, *origins, static_filter)
         self.num_bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
         self._make_buffers()
         body_ids = self._bind_groups()
         self._adjust_writes = bool(self._velocity_copies)
-        self._contact_table = ContactTable(self.space, body_ids)
-        try:
-            self._space_step = pbatch.lib.cpSpaceStep
-            self._space_pointer = self.space._space
-            self._direct_step = not self.space.threaded
-        except AttributeError:  # pragma: no cover - other pymunk internals
-            self._direct_step = False
+        self._contact_tables = []
+        for shard in self.shards:
+            fields = (self._read_fields, self._write_fields)
+            shard.bind(self.groups.values(), self._read, self._write, fields, len(self.shards) == 1)
+            table = ContactTable(shard.space, body_ids[shard.rows], shard.rows, self.num_bodies)
+            self._contact_tables.append(table)
+            check_body_order(shard.space, body_ids[shard.rows])
         self._finalized = True
-        check_body_order(self.space, body_ids)
         self._pull()
 
     def _make_buffers(self) -> None:
@@ -250,17 +252,9 @@ class WorldBatch:
         else:
             self._write_fields = _F.FORCE
             self._write_columns = {"fx": 0, "fy": 1}
-        rows = self.num_bodies + _SPARE_ROWS
+        rows = self.num_bodies + SPARE_ROWS  # the shards read and write these (worlds.shards)
         self._read = np.zeros((rows, len(self._read_columns)), dtype=np.float64)
-        self._read_buffer = pbatch.Buffer()
-        self._read_buffer.set_float_buf(self._read.reshape(-1))
         self._write = np.zeros((rows, len(self._write_columns)), dtype=np.float64)
-        self._write_buffer = pbatch.Buffer()
-        self._write_buffer.set_float_buf(self._write.reshape(-1))
-        self._get_bodies = BulkBodies(self.space, self._read_fields, self._read_buffer, False)
-        self._set_bodies = BulkBodies(self.space, self._write_fields, self._write_buffer, True)
-        # Resets and teleports write the read buffer back (placement.write_rows).
-        self._put_bodies = BulkBodies(self.space, self._read_fields, self._read_buffer, True)
 
     def _bind_groups(self) -> np.ndarray:
         """Give each group its state views and bind its dynamics; return the body ids by row."""
@@ -302,11 +296,22 @@ class WorldBatch:
 
     # ----------------------------------------------------------------------------------- state
     def _read_raw(self) -> None:
-        self._get_bodies()
+        for shard in self.shards:
+            shard.get()
 
-    def _pull(self) -> None:
-        """Read every body in bulk and refresh the float32 local state."""
-        self._read_raw()
+    def _set_bodies(self) -> None:
+        for shard in self.shards:
+            shard.set()
+
+    def _put_bodies(self, rows: np.ndarray) -> None:
+        """Write the read buffer back to the bodies of the shards that hold ``rows``."""
+        for shard, _ in split_rows(self.shards, self.groups.values(), rows):
+            shard.put()
+
+    def _pull(self, read: bool = True) -> None:
+        """Read every body in bulk (unless just read) and refresh the float32 local state."""
+        if read:
+            self._read_raw()
         if not refresh_state(self._read, self._state_order, self._offsets, self._state):
             raise PhysicsError(
                 "non-finite body state after a physics step (a blow-up: forces or speeds "
@@ -429,17 +434,24 @@ class WorldBatch:
 
     def _forget(self, rows: np.ndarray) -> None:
         """Clear chipmunk's memory of body ``rows``' last contacts (``contacts.forget``)."""
-        forget(self.space, self._shapes, self._shape_ids, rows, self._touching_rows())
+        touching = self._touching_rows()
+        for shard, shard_rows in split_rows(self.shards, self.groups.values(), rows):
+            forget(shard.space, self._shapes, self._shape_ids, shard_rows, touching)
 
     def _arbiter_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """Body rows ``(K, 2)`` of the space's cached arbiters with contacts (row ``m`` stands
+        """Body rows ``(K, 2)`` of the spaces' cached arbiters with contacts (row ``m`` stands
         for static geometry), and whether each side is a body of the batch ``(K, 2)``."""
-        return self._contact_table.arbiter_rows()
+        parts = [table.arbiter_rows() for table in self._contact_tables]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _touching_rows(self) -> np.ndarray:
         """Whether each body row touched anything in the last substep: bool ``(m + 1,)`` (row
         ``m`` is static geometry), read once per step (resets of several groups share it)."""
-        return self._contact_table.touching_rows()
+        if self._touching is None:
+            self._touching = np.logical_or.reduce(
+                [table.touching_rows() for table in self._contact_tables]
+            )
+        return self._touching
 
     # ------------------------------------------------------------------------------------ step
     def step(self) -> None:
@@ -447,18 +459,20 @@ class WorldBatch:
         ``command`` (set it before calling); parked bodies get no command. Refreshes state and
         contact counts."""
         self._finalize()
-        self._contact_table.touching = None
+        self._touching = None
+        for table in self._contact_tables:
+            table.touching = None
         sub_dt = self.dt / self.substeps
-        for substep in range(self.substeps):
-            if substep:
-                self._read_raw()
+        for _ in range(self.substeps):
             for group in self.groups.values():
                 group.dynamics.control(sub_dt)
             if self._adjust_writes:  # one check per substep while there is nothing to adjust
                 self._adjust_commands()
-            self._set_bodies()
-            self._step_space(sub_dt)
-        self._pull()
+            for shard in self.shards:  # write, step and read a space while it is in cache
+                shard.set()
+                shard.step(sub_dt)
+                shard.get()
+        self._pull(read=False)
         for group in self.groups.values():
             group.dynamics.after_step()
         if self.track_contacts:
@@ -472,27 +486,12 @@ class WorldBatch:
         if self._any_parked:
             self._write[self._parked_rows] = 0.0
 
-    def _step_space(self, dt: float) -> None:
-        """``Space.step`` without its Python bookkeeping when there is none to do (no pending
-        adds, removes or post-step callbacks; the batch adds nothing after it is built)."""
-        space = self.space
-        if self._direct_step and not (
-            space._add_later
-            or space._remove_later
-            or space._post_step_callbacks
-            or space._bodies_to_check
-        ):
-            self._space_step(self._space_pointer, dt)
-        else:
-            space.step(dt)  # the first step also checks every body's mass and moment
-
     def _count_contacts(self) -> None:
-        table = self._contact_table
-        table.count()
+        contacts, static_contacts = count_contacts(self._contact_tables)
         for group in self.groups.values():
             rows = self.group_rows(group)
-            group.contacts[...] = table.contacts[rows].reshape(group.contacts.shape)
-            group.static_contacts[...] = table.static_contacts[rows].reshape(group.contacts.shape)
+            group.contacts[...] = contacts[rows].reshape(group.contacts.shape)
+            group.static_contacts[...] = static_contacts[rows].reshape(group.contacts.shape)
 
     def local_bounds(self) -> tuple[float, float, float, float]:
         """``(xmin, xmax, ymin, ymax)`` of one world in local coordinates."""

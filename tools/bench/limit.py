@@ -7,9 +7,10 @@ Two sides, measured in one process pinned to one core, in alternating windows (`
 
 - **vector**: ``VectorEnv.step`` with random actions: action checks, the scenario's thrust and
   dynamics, physics, sensing, observations, rewards, metrics, episode bookkeeping and auto-reset.
-- **raw pymunk**: the very same ``pymunk.Space`` (a second env of the same scenario and size,
-  built and reset, then never stepped through the env): same bodies, shapes, walls, broadphase,
-  dt and substeps. Each substep writes all bodies' forces in one ``pymunk.batch`` call and calls
+- **raw pymunk**: the very same ``pymunk.Space`` (or spaces: a large batch is split into spaces
+  of 64 worlds, ``worlds.shards``) of a second env of the same scenario and size, built and
+  reset, then never stepped through the env: same bodies, shapes, walls, broadphase, dt and
+  substeps. Each substep writes all bodies' forces in one ``pymunk.batch`` call and calls
   ``Space.step``; after the last substep one ``pymunk.batch`` call reads every body's position and
   velocity; every ``max_steps`` steps one call puts every body back where it started (the vector
   side's episode rhythm). The forces are the ones the vector side's dynamics wrote on a recorded
@@ -68,19 +69,21 @@ class VectorSide:
         self.i = 0
 
     def record_forces(self) -> list[np.ndarray]:
-        """The force buffer of every substep over ``POOL`` steps (what the dynamics wrote)."""
+        """The batch's force buffer at every substep over ``POOL`` steps (what the dynamics
+        wrote), as the first space is about to step."""
         world, forces = self.venv.world, []
-        inner = world._set_bodies
+        first = world.shards[0]
+        inner = first.set
 
         def recording() -> None:
             forces.append(world._write.copy())
             inner()
 
-        world._set_bodies = recording
+        first.set = recording
         try:
             self.run(POOL)
         finally:
-            world._set_bodies = inner
+            first.set = inner
         return forces
 
     def run(self, steps: int) -> None:
@@ -91,53 +94,58 @@ class VectorSide:
 
 
 class RawSide:
-    """Raw pymunk on the same space: batch force writes, ``Space.step``, one batch read."""
+    """Raw pymunk on the same spaces: batch force writes, ``Space.step``, one batch read."""
 
     def __init__(self, scenario_id: str, worlds: int, config: dict, forces) -> None:
         venv = scenarios.make_vec(scenario_id, num_envs=worlds, seed=1, **config)
         venv.reset()
         world = venv.world
-        self.venv = venv  # keeps the space alive
-        self.space, self.dt, self.substeps = world.space, world.dt, world.substeps
+        self.venv = venv  # keeps the spaces alive
+        self.dt, self.substeps = world.dt, world.substeps
         self.max_steps = venv.cfg.max_steps
-        rows = world.num_bodies + 4  # spare rows: the static body is visited last
         fields = pbatch.BodyFields
         self.force_fields = fields.FORCE
-        self.read_fields = fields.POSITION | fields.VELOCITY
-        self.reset_fields = fields.POSITION | fields.VELOCITY
-        self.forces = []
-        for written in forces:  # keep only the force columns, in pymunk's layout
-            columns = written[:, -2:] if written.shape[1] > 2 else written
-            buffer = pbatch.Buffer()
-            array = np.ascontiguousarray(columns, dtype=np.float64)
-            buffer.set_float_buf(array.reshape(-1))
-            self.forces.append((buffer, array))
-        self.read = np.zeros((rows, 4))
-        self.read_buffer = pbatch.Buffer()
-        self.read_buffer.set_float_buf(self.read.reshape(-1))
-        self.read_buffer.clear()  # a get appends after the buffer's count
-        pbatch.get_space_bodies(self.space, self.read_fields, self.read_buffer)
-        self.start = self.read.copy()
-        self.start[:, 2:] = 0.0
-        self.start_buffer = pbatch.Buffer()
-        self.start_buffer.set_float_buf(self.start.reshape(-1))
+        self.state_fields = fields.POSITION | fields.VELOCITY
+        # One entry per space (a large batch is split over several: worlds.shards).
+        self.spaces = []
+        for shard in world.shards:
+            rows = np.concatenate([np.arange(r.start, r.stop) for r, _ in shard.blocks])
+            pool = [self._buffer(written[rows][:, -2:]) for written in forces]  # fx, fy
+            read = self._buffer(np.zeros((rows.size, 4)))
+            read[0].clear()  # a get appends after the buffer's count
+            pbatch.get_space_bodies(shard.space, self.state_fields, read[0])
+            start = read[1].copy()
+            start[:, 2:] = 0.0
+            self.spaces.append((shard.space, pool, read, self._buffer(start)))
         self.agents = sum(spec.n_agents for spec in venv.groups.values())
         self.i = 0
         self.k = 0
 
+    @staticmethod
+    def _buffer(values: np.ndarray) -> tuple[pbatch.Buffer, np.ndarray]:
+        """A pymunk batch buffer over float64 ``values`` plus spare rows (the static body)."""
+        array = np.zeros((values.shape[0] + 4, values.shape[1]))
+        array[: values.shape[0]] = values
+        buffer = pbatch.Buffer()
+        buffer.set_float_buf(array.reshape(-1))
+        return buffer, array
+
     def run(self, steps: int) -> None:
-        space, sub_dt = self.space, self.dt / self.substeps
-        forces, count = self.forces, len(self.forces)
+        sub_dt = self.dt / self.substeps
+        count = len(self.spaces[0][1])
         for _ in range(steps):
-            for _ in range(self.substeps):
-                pbatch.set_space_bodies(space, self.force_fields, forces[self.k % count][0])
-                space.step(sub_dt)
-                self.k += 1
-            self.read_buffer.clear()
-            pbatch.get_space_bodies(space, self.read_fields, self.read_buffer)
+            for space, pool, read, _ in self.spaces:
+                for substep in range(self.substeps):
+                    force = pool[(self.k + substep) % count][0]
+                    pbatch.set_space_bodies(space, self.force_fields, force)
+                    space.step(sub_dt)
+                read[0].clear()
+                pbatch.get_space_bodies(space, self.state_fields, read[0])
+            self.k += self.substeps
             self.i += 1
             if self.i % self.max_steps == 0:
-                pbatch.set_space_bodies(space, self.reset_fields, self.start_buffer)
+                for space, _, _, start in self.spaces:
+                    pbatch.set_space_bodies(space, self.state_fields, start[0])
 
 
 def window(side, seconds: float, chunk: int = 10) -> float:
