@@ -264,10 +264,8 @@ class VectorEnv:
                         f"Discrete({space.n}), got dtype {act.dtype}"
                     )
                 # Viewed as unsigned, negative actions become huge: one reduction checks both ends.
-                if (
-                    act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}").max()
-                    >= space.n
-                ):
+                unsigned = act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}")
+                if act.size and np.maximum.reduce(unsigned, axis=None) >= space.n:
                     bad = (act < 0) | (act >= space.n)
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
@@ -370,12 +368,12 @@ class VectorEnv:
         lengths = self._step_count - self._episode_start[env_ids]
 
         def per_world(values: np.ndarray, how: str = "mean") -> list[float]:
-            rows = np.asarray(values)[env_ids].reshape(count, -1)
+            rows = values[env_ids].reshape(count, -1)  # ufunc reductions: no Python wrappers
             if how == "min":
-                return rows.min(axis=1).tolist()
+                return np.minimum.reduce(rows, axis=1).tolist()
             if how == "max":
-                return rows.max(axis=1).tolist()
-            reduced = rows.mean(axis=1)
+                return np.maximum.reduce(rows, axis=1).tolist()
+            reduced = np.add.reduce(rows, axis=1, dtype=np.float64) / rows.shape[1]
             return (reduced / lengths if how == "mean" else reduced).tolist()
 
         reduce = self.scenario.metric_reduce

@@ -202,6 +202,7 @@ def _no_alive(num_worlds: int, n: int) -> np.ndarray:
     return values
 
 
+@functools.lru_cache(maxsize=256)
 def _squared(distance: float | None) -> np.float32:
     """A distance squared as the float32 the kernels compare with (-1: no limit)."""
     return np.float32(-1.0 if distance is None else np.float32(distance) ** 2)

@@ -205,6 +205,8 @@ class Spread(Scenario):
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._minus_mean = np.float32(-1.0 / n)
+        self._minus_penalty = np.float32(-self.cfg.collision_penalty)
+        self._collision = np.zeros((num_worlds, n), np.float32)
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
@@ -247,7 +249,7 @@ class Spread(Scenario):
         # in an order that depends on how many rows there are (world 0 would depend on B).
         coverage = np.add.reduce(frame.nearest, axis=1, keepdims=True)
         coverage *= self._minus_mean
-        collision = frame.overlaps * np.float32(-self.cfg.collision_penalty)
+        collision = np.multiply(frame.overlaps, self._minus_penalty, out=self._collision)
         np.add(coverage, collision, out=self._reward)
         # The team term is (B, 1): the same for every drone.
         return Reward({"drone": self._reward}, {"coverage": coverage, "collision": collision})
