@@ -102,9 +102,10 @@ class WorldRandom:
 
     def _uniforms(self, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform doubles in [0, 1) of ``shape``; row k from world k's generator."""
-        per_world = math.prod(shape[1:])
-        rows = [generator.random(per_world) for generator in self.generators]
-        return np.array(rows).reshape(shape)
+        values = np.empty((self.count, math.prod(shape[1:])))
+        for generator, row in zip(self.generators, values, strict=True):
+            generator.random(out=row)
+        return values.reshape(shape)
 
 
 __all__ = ["WorldRandom", "world_generators"]

@@ -84,8 +84,10 @@ def spaced_points(rng: WorldRandom, count: int, n: int, reach: float, spacing: f
     cell = 2 * reach / cells
     slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
     jitter = max(cell - spacing, 0.0) / 2
-    x = -reach + (slots % cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
-    y = -reach + (slots // cells + 0.5) * cell + rng.uniform(-jitter, jitter, (count, n))
+    # One draw for both jitters: each world's x values, then its y values, as two draws gave.
+    jitter_x, jitter_y = rng.uniform(-jitter, jitter, (count, 2, n)).transpose(1, 0, 2)
+    x = -reach + (slots % cells + 0.5) * cell + jitter_x
+    y = -reach + (slots // cells + 0.5) * cell + jitter_y
     return x, y
 
 

@@ -215,8 +215,10 @@ class Spread(Scenario):
         cfg = self.cfg
         n, count = cfg.n_agents, len(env_ids)
         reach = cfg.side / 2 - 2 * cfg.drone_radius
-        self.landmarks.real[env_ids] = rng.uniform(-reach, reach, (count, n))
-        self.landmarks.imag[env_ids] = rng.uniform(-reach, reach, (count, n))
+        # One draw: each world's x values, then its y values (the same numbers as two draws).
+        landmark_x, landmark_y = rng.uniform(-reach, reach, (count, 2, n)).transpose(1, 0, 2)
+        self.landmarks.real[env_ids] = landmark_x
+        self.landmarks.imag[env_ids] = landmark_y
         x, y = spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
         world.reset_bodies("drone", env_ids, x, y)
 
