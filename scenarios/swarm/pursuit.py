@@ -270,6 +270,8 @@ class Pursuit(Scenario):
             team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
         }
         self._all_in = np.ones((num_worlds, cfg.n_pursuers), bool)  # pursuers never leave
+        self._terms = np.zeros((2, num_worlds, 1), np.float32)  # capture, time
+        self._done = {team: np.zeros((num_worlds, g.n), bool) for team, g in self.teams.items()}
         self._all_worlds = np.arange(num_worlds, dtype=np.int64)
         self._observed = self._all_worlds
         n_p, n_e = cfg.n_pursuers, cfg.n_evaders
@@ -290,16 +292,13 @@ class Pursuit(Scenario):
             rng.uniform(-1, 1, (count, total)) + 1j * rng.uniform(-1, 1, (count, total))
         )
         places = slots[order] + jitter
-        for team, part in (
-            ("pursuer", places[:, : cfg.n_pursuers]),
-            ("evader", places[:, cfg.n_pursuers :]),
-        ):
-            world.reset_bodies(team, env_ids, part.real, part.imag)
-            # Start facing the arena's centre.
-            toward = -part / np.maximum(np.abs(part), 1e-6)
-            self.heading[team][env_ids] = np.where(np.abs(part) > 1e-6, toward, 1).astype(
-                np.complex64
-            )
+        x, y, n = places.real, places.imag, cfg.n_pursuers
+        world.reset_bodies("pursuer", env_ids, x[:, :n], y[:, :n])
+        world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])
+        # Start facing the arena's centre.
+        pursuit_kernels.face_centre(
+            places, np.asarray(env_ids, np.int64), (self.heading["pursuer"], self.heading["evader"])
+        )
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
@@ -373,24 +372,23 @@ class Pursuit(Scenario):
         return np.array(offsets, np.int64)
 
     def reward(self, frame: PursuitFrame) -> Reward:
-        cfg = self.cfg
-        captures = frame.captured.sum(axis=1, keepdims=True).astype(np.float32)
-        capture = captures * np.float32(cfg.capture_reward)
-        free_fraction = frame.free.mean(axis=1, keepdims=True).astype(np.float32)
-        time = free_fraction * np.float32(-cfg.time_penalty)
-        team = capture + time
-        self._team_reward["pursuer"][...] = team
-        np.negative(team, out=self._team_reward["evader"][:, :1])
-        self._team_reward["evader"][...] = self._team_reward["evader"][:, :1]
+        """The team terms and every agent's reward in one compiled call (``rewards``)."""
+        cfg, capture, time = self.cfg, *self._terms
+        pursuit_kernels.rewards(
+            frame.captured,
+            frame.free,
+            np.float32(cfg.capture_reward),
+            np.float32(-cfg.time_penalty),
+            (self._team_reward["pursuer"], self._team_reward["evader"]),
+            capture,
+            time,
+        )
         return Reward(self._team_reward, {"capture": capture, "time": time})
 
     def terminated(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
-        captured = frame.captured
-        done = ~(frame.free & ~captured).any(axis=1)
-        return {
-            "pursuer": np.broadcast_to(done[:, None], (len(done), self.cfg.n_pursuers)).copy(),
-            "evader": captured.copy(),
-        }
+        done = self._done
+        pursuit_kernels.terminations(frame.free, frame.captured, done["pursuer"], done["evader"])
+        return done
 
     def metrics(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
         return {"visible": frame.visible}

@@ -199,3 +199,58 @@ def observe_team(
                 ray_box_distances(px, py, inv_x, inv_y, room, boxes, max_range, rays, 0, 0, 0)
                 for r in range(rays.shape[2]):
                     obs[b, i, layout[9] + r] = rays[0, 0, r]
+
+
+@kernel
+def rewards(captured, free, capture_reward, time_cost, team, capture, time):
+    """Per world: ``capture = captures * capture_reward`` and ``time = (free fraction) *
+    time_cost`` ``(B, 1)`` float32 (the fraction in float64 as numpy's ``mean``, then float32);
+    ``team = (pursuers' (B, Np), evaders' (B, Ne))`` get ``capture + time`` and its negative."""
+    pursuers, evaders = team
+    n = free.shape[1]
+    for b in range(free.shape[0]):
+        caught = free_count = 0
+        for j in range(n):
+            caught += captured[b, j]
+            free_count += free[b, j]
+        capture[b, 0] = np.float32(caught) * capture_reward
+        time[b, 0] = np.float32(np.float64(free_count) / np.float64(n)) * time_cost
+        value = capture[b, 0] + time[b, 0]
+        for i in range(pursuers.shape[1]):
+            pursuers[b, i] = value
+        for j in range(evaders.shape[1]):
+            evaders[b, j] = -value
+
+
+@kernel
+def terminations(free, captured, pursuers_done, evaders_done):
+    """Per world: an evader is done when captured; the pursuers when no evader is free after
+    the step's captures."""
+    for b in range(free.shape[0]):
+        left = False
+        for j in range(free.shape[1]):
+            evaders_done[b, j] = captured[b, j]
+            left |= free[b, j] and not captured[b, j]
+        for i in range(pursuers_done.shape[1]):
+            pursuers_done[b, i] = not left
+
+
+@kernel
+def face_centre(places, env_ids, headings):
+    """Headings of the drones placed at complex128 ``places`` ``(E, Np + Ne)`` in worlds
+    ``env_ids``, toward the arena's centre (``-p / max(|p|, 1e-6)`` in float64 as numpy
+    divides, then complex64; 1 at the centre), into ``headings = (pursuers', evaders')``."""
+    pursuers, evaders = headings
+    n = pursuers.shape[1]
+    floor = 1e-6
+    for w in range(env_ids.shape[0]):
+        b = env_ids[w]
+        for i in range(places.shape[1]):
+            p = places[w, i]
+            length = np.abs(p)
+            scale = length if length >= floor else floor
+            heading = complex(-p.real / scale, -p.imag / scale) if length > floor else 1.0
+            if i < n:
+                pursuers[b, i] = heading
+            else:
+                evaders[b, i - n] = heading
