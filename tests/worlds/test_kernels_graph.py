@@ -12,7 +12,7 @@ graphs = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**31 - 1),
         "batch": st.integers(1, 6),
-        "n": st.integers(1, 40),
+        "n": st.integers(1, 80),  # above 64: the depth-first walk
         "density": st.floats(0.0, 0.4),
         "with_alive": st.booleans(),
     }
