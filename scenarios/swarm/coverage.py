@@ -86,6 +86,7 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
+from scenarios.swarm import coverage_kernels
 from scenarios.swarm.common import (
     SwarmConfig,
     algebraic_connectivity,
@@ -99,7 +100,6 @@ from scenarios.swarm.coverage_density import block_sums, draw_density, mixture_d
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.coverage import GridField
 from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
-from worlds.visibility import box_lidar
 
 if TYPE_CHECKING:
     from scenarios.swarm.coverage_baseline import LloydPolicy
@@ -320,6 +320,7 @@ class Coverage(Scenario):
         self.coverage = np.zeros(num_worlds, np.float32)
         self.lloyd_cost = np.ones(num_worlds)
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
+        self._obs_offsets, self._lidar = coverage_kernels.observe_arguments(self)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -393,29 +394,20 @@ class Coverage(Scenario):
         return touching.astype(np.float32) @ self._ones[: self.k_search]
 
     def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
-        cfg, drones, obs = self.cfg, self.drones, self.obs
-        obs["own"][...] = drones.kinematics
-        # Already scaled by grid_size^2 (field.patch_scale).
+        """The density patch (``GridField.sample_patch``, already scaled by grid_size^2:
+        ``field.patch_scale``), then own state, neighbours in range and lidar in one compiled
+        call (``coverage_kernels.observe``)."""
+        cfg, drones, near = self.cfg, self.drones, frame.near
         self.field.sample_patch(drones.position, self.patch_steps, self.patch_steps, self._patch)
-        if self.k_found:
-            k, near = self.k_found, frame.near
-            in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
-            found = obs.complex("neighbours")[:, :, :k]
-            np.multiply(near.offset[..., :k], in_range, out=found[..., 0])
-            np.multiply(near.velocity[..., :k], in_range, out=found[..., 1])
-            obs.valid("neighbours")[..., :k] = in_range
-        if cfg.n_rays:
-            room = (cfg.side / 2, cfg.side / 2)
-            box_lidar(
-                drones.x,
-                drones.y,
-                cfg.n_rays,
-                cfg.lidar_range,
-                room=room,
-                boxes=self.obstacle_boxes,
-                out=obs["lidar"][..., 0],
-            )
-        return {"drone": obs.array}
+        coverage_kernels.observe(
+            drones.kinematics,
+            (near.offset, near.velocity, near.dist),
+            np.float32(cfg.comms_radius),
+            self._lidar,
+            self._obs_offsets,
+            self.obs.array,
+        )
+        return {"drone": self.obs.array}
 
     def reward(self, frame: CoverageFrame) -> Reward:
         cfg = self.cfg
