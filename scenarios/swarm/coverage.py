@@ -86,11 +86,11 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
+from scenarios.swarm import coverage_kernels
 from scenarios.swarm.common import (
     SwarmConfig,
     algebraic_connectivity,
     is_connected,
-    overlap_counts,
     spaced_points,
     thrust_space,
     write_thrust,
@@ -98,8 +98,7 @@ from scenarios.swarm.common import (
 from scenarios.swarm.coverage_density import block_sums, draw_density, mixture_density
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.coverage import GridField
-from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
-from worlds.visibility import box_lidar
+from worlds.sensors import Neighbours, nearest_neighbours, range_graph
 
 if TYPE_CHECKING:
     from scenarios.swarm.coverage_baseline import LloydPolicy
@@ -225,12 +224,11 @@ def observation_layout(cfg: CoverageConfig) -> ObsLayout:
 class CoverageFrame(Frame):
     """What one step measured (``Coverage.sense``)."""
 
-    pair: Pairwise
-    """Distances between the drones."""
     near: Neighbours
     """Nearest drones of each drone (at least one)."""
     adjacent: np.ndarray
-    """The communication graph ``(B, N, N)`` bool: drones within ``comms_radius``."""
+    """The communication graph ``(B, N, N)`` bool: drones within ``comms_radius`` (never a
+    drone itself)."""
     connected: np.ndarray
     """Whether each world's communication graph is connected ``(B,)``."""
     coverage: np.ndarray
@@ -238,7 +236,8 @@ class CoverageFrame(Frame):
     gain: np.ndarray
     """``C_t - C_{t-1}`` ``(B, 1)`` float32 (the coverage reward before its scale)."""
     overlaps: np.ndarray
-    """Other drones each drone overlaps ``(B, N)`` float32."""
+    """Other drones each drone overlaps ``(B, N)`` float32 (centres closer than twice the
+    radius plus the contact margin)."""
 
 
 @register("swarm/coverage-v0")
@@ -316,10 +315,12 @@ class Coverage(Scenario):
         self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
-        self._ones = np.ones(n, np.float32)
         self.coverage = np.zeros(num_worlds, np.float32)
         self.lloyd_cost = np.ones(num_worlds)
-        self._no_overlaps = np.zeros((num_worlds, n), np.float32)
+        self._near = Neighbours.empty(num_worlds, n, self.k_search, count=True)
+        self._adjacent = np.zeros((num_worlds, n, n), bool)
+        self._connected = np.zeros(num_worlds, bool)
+        self._obs_offsets, self._lidar = coverage_kernels.observe_arguments(self)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -358,64 +359,44 @@ class Coverage(Scenario):
         write_thrust(actions["drone"], self.drones.command, cfg.max_force, cfg.continuous_actions)
 
     def sense(self, world: WorldBatch, episode: Episode) -> CoverageFrame:
-        cfg, drones = self.cfg, self.drones
+        """Nearest drones with the overlap counts, the communication graph and whether it is
+        connected, and the coverage, into buffers of the scenario's own."""
+        cfg, drones, near = self.cfg, self.drones, self._near
         position = drones.position
-        pair = pairwise(position)
-        near = nearest_neighbours(position, drones.velocity, self.k_search, pair=pair)
-        adjacent = pair.dist2 <= np.float32(cfg.comms_radius**2)
+        limit = 2 * cfg.drone_radius + cfg.contact_margin
+        nearest_neighbours(position, drones.velocity, self.k_search, count_within=limit, out=near)
+        adjacent = range_graph(position, cfg.comms_radius, out=self._adjacent)
         coverage, _ = self.field.covered_weight(position, cfg.sensing_radius)
         gain = (coverage - self.coverage)[:, None]
         # The gain's reference advances once per step. A world just reset keeps its launch
         # coverage (sense runs again after other worlds reset, with steps 0 for those).
         np.copyto(self.coverage, coverage, where=episode.steps > 0)
-        limit = 2 * cfg.drone_radius + cfg.contact_margin
         return CoverageFrame(
             world,
             episode,
-            pair=pair,
             near=near,
             adjacent=adjacent,
-            connected=is_connected(adjacent),
+            connected=is_connected(adjacent, out=self._connected),
             coverage=coverage,
             gain=gain,
-            overlaps=self._overlaps(pair, near, limit),
+            overlaps=near.count,
         )
 
-    def _overlaps(self, pair: Pairwise, near: Neighbours, limit: float) -> np.ndarray:
-        """Other drones each drone overlaps, ``(B, N)`` float32. Read off the sorted k-nearest
-        distances when that is exact (no drone has all k nearest within the limit), else from
-        the whole distance table."""
-        if near.dist[..., 0].min() >= limit:
-            return self._no_overlaps
-        touching = near.dist < np.float32(limit)
-        if self.k_search < self.cfg.n_agents - 1 and touching[..., -1].any():
-            return overlap_counts(pair.dist2, limit, self._ones)
-        return touching.astype(np.float32) @ self._ones[: self.k_search]
-
     def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
-        cfg, drones, obs = self.cfg, self.drones, self.obs
-        obs["own"][...] = drones.kinematics
-        # Already scaled by grid_size^2 (field.patch_scale).
+        """The density patch (``GridField.sample_patch``, already scaled by grid_size^2:
+        ``field.patch_scale``), then own state, neighbours in range and lidar in one compiled
+        call (``coverage_kernels.observe``)."""
+        cfg, drones, near = self.cfg, self.drones, frame.near
         self.field.sample_patch(drones.position, self.patch_steps, self.patch_steps, self._patch)
-        if self.k_found:
-            k, near = self.k_found, frame.near
-            in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
-            found = obs.complex("neighbours")[:, :, :k]
-            np.multiply(near.offset[..., :k], in_range, out=found[..., 0])
-            np.multiply(near.velocity[..., :k], in_range, out=found[..., 1])
-            obs.valid("neighbours")[..., :k] = in_range
-        if cfg.n_rays:
-            room = (cfg.side / 2, cfg.side / 2)
-            box_lidar(
-                drones.x,
-                drones.y,
-                cfg.n_rays,
-                cfg.lidar_range,
-                room=room,
-                boxes=self.obstacle_boxes,
-                out=obs["lidar"][..., 0],
-            )
-        return {"drone": obs.array}
+        coverage_kernels.observe(
+            drones.kinematics,
+            (near.offset, near.velocity, near.dist),
+            np.float32(cfg.comms_radius),
+            self._lidar,
+            self._obs_offsets,
+            self.obs.array,
+        )
+        return {"drone": self.obs.array}
 
     def reward(self, frame: CoverageFrame) -> Reward:
         cfg = self.cfg

@@ -92,9 +92,9 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
+from scenarios.swarm import formation_kernels
 from scenarios.swarm.common import (
     SwarmConfig,
-    overlap_counts,
     polarization,
     procrustes_error,
     spaced_points,
@@ -109,7 +109,7 @@ from scenarios.swarm.formation_geometry import (
     slot_offsets,
 )
 from worlds import HolonomicPointMass, WorldBatch
-from worlds.sensors import Neighbours, Pairwise, nearest_neighbours, pairwise
+from worlds.sensors import Neighbours, nearest_neighbours
 
 if TYPE_CHECKING:
     from scenarios.swarm.formation_baseline import ConsensusFormationPolicy
@@ -226,16 +226,13 @@ class FormationFrame(Frame):
     """The wind force at each drone ``(B, N)`` complex newtons."""
     to_slot: np.ndarray
     """Each drone's slot relative to it ``(B, N)`` complex: a view of the observation's block."""
-    pair: Pairwise
-    """Distances between the drones (parked ones included)."""
     near: Neighbours | None
     """Nearest drones of each drone (parked ones sort last); None when none are observed."""
-    neighbour_alive: np.ndarray | None
-    """Whether each of ``near``'s drones is alive ``(B, N, k)``; None when all drones are."""
     slot_error: np.ndarray
     """Mean distance of the alive drones to their slots ``(B,)``."""
     overlaps: np.ndarray
-    """Other drones each alive drone overlaps ``(B, N)`` float32 (0 for dropped ones)."""
+    """Other drones each alive drone overlaps ``(B, N)`` float32 (0 for dropped ones): centres
+    closer than twice the radius plus the contact margin."""
     collision_rate: np.ndarray
     """Overlaps per alive drone ``(B,)``."""
     dropping: np.ndarray
@@ -308,12 +305,16 @@ class Formation(Scenario):
         self.progress = PathProgress(b)
         self.obs = self.layout.buffer(b, n)
         self._found = min(cfg.k_neighbours, n - 1)
-        self._world_base = (np.arange(b) * n).reshape(b, 1, 1)
         self._one_hot = np.eye(len(SHAPES), dtype=np.float32)
         self._state = np.zeros((b, self.state_size()), np.float32)
         self._reward = np.zeros((b, n), np.float32)
-        self._ones = np.ones(n, np.float32)
-        self._no_overlaps = np.zeros((b, n), np.float32)
+        self._near = Neighbours.empty(b, n, self._found, count=True)
+        self._overlaps = np.zeros((b, n), np.float32)
+        layout = self.layout
+        flags = layout.valid_slice("neighbours").start if cfg.k_neighbours else 0
+        self._neighbour_layout = np.array(
+            [layout.start("neighbours"), flags, self._found], np.int64
+        )
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -354,16 +355,13 @@ class Formation(Scenario):
         drones, position = self.drones, self.drones.position
         to_slot = self.obs.complex("slot")[..., 0]
         np.subtract(self.slots, position, out=to_slot)
-        pair = pairwise(position)
-        near = neighbour_alive = None
-        if self._found:
-            # Dropped drones are parked far below every arena, so the fast (unmasked) search
-            # sorts them last; they are masked out afterwards.
-            near = nearest_neighbours(position, drones.velocity, self._found, pair=pair)
-            if not alive.all():
-                neighbour_alive = alive.ravel().take(near.index + self._world_base)
+        near, found = self._near, self._found
+        # Dropped drones are parked far below every arena, apart: the fast (unmasked) search
+        # sorts them last and counts no overlap with them; they are masked out afterwards.
+        limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
+        nearest_neighbours(position, drones.velocity, found, count_within=limit, out=near)
+        overlaps = np.multiply(near.count, alive, out=self._overlaps)
         count = np.maximum(np.add.reduce(alive, axis=1), 1).astype(np.float32)
-        overlaps = self._overlaps(pair, near, alive)
         self.progress.advance(steps, self.direction, self.drones.position, alive, count)
         return FormationFrame(
             world,
@@ -374,9 +372,7 @@ class Formation(Scenario):
             slots=self.slots,
             wind=self.wind,
             to_slot=to_slot,
-            pair=pair,
-            near=near,
-            neighbour_alive=neighbour_alive,
+            near=near if found else None,
             slot_error=np.add.reduce(np.abs(to_slot) * alive, axis=1) / count,
             overlaps=overlaps,
             collision_rate=np.add.reduce(overlaps, axis=1) / count,
@@ -406,13 +402,6 @@ class Formation(Scenario):
         self.slots += self.leader
         self.wind[...] = self.wind_field.at(self.drones.x, self.drones.y, time)
 
-    def _overlaps(self, pair: Pairwise, near: Neighbours | None, alive: np.ndarray) -> np.ndarray:
-        """Number of other drones each alive drone overlaps, ``(B, N)`` float32."""
-        limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-        if near is not None and alive.all() and near.dist[..., 0].min() >= limit:
-            return self._no_overlaps  # the common case: nobody touches anybody
-        return overlap_counts(pair.dist2, limit, self._ones) * alive
-
     def observe(self, frame: FormationFrame) -> dict[str, np.ndarray]:
         drones, obs = self.drones, self.obs
         obs["own"][...] = drones.kinematics
@@ -425,18 +414,17 @@ class Formation(Scenario):
         return {"drone": obs.array}
 
     def _observe_neighbours(self, frame: FormationFrame) -> None:
-        found, near, slots = self._found, frame.near, frame.slots
-        block = self.obs.complex("neighbours")[..., :found, :]
-        valid = self.obs.valid("neighbours")[..., :found]
-        slot_offset = slots.ravel().take(near.index + self._world_base)
-        slot_offset -= slots[:, :, None]
-        offset, velocity, mask = near.offset, near.velocity, frame.neighbour_alive
-        if mask is not None:  # dropped drones are no neighbours
-            offset, velocity, slot_offset = offset * mask, velocity * mask, slot_offset * mask
-        block[..., 0] = offset
-        block[..., 1] = velocity
-        block[..., 2] = slot_offset
-        valid[...] = near.mask if mask is None else mask
+        """The neighbours block in one compiled pass (``formation_kernels``); dropped drones
+        are no neighbours."""
+        near, alive = frame.near, frame.episode.alive["drone"]
+        formation_kernels.observe_neighbours(
+            (near.index, near.offset, near.velocity, near.mask),
+            alive,
+            not alive.all(),
+            frame.slots,
+            self._neighbour_layout,
+            self.obs.array,
+        )
 
     def reward(self, frame: FormationFrame) -> Reward:
         formation = -frame.slot_error[:, None]

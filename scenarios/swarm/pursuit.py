@@ -237,17 +237,7 @@ class Pursuit(Scenario):
         ).reshape(-1, 4)
         self.occluders = box_rows(world.geometry.lidar_segments()[16:])  # obstacle edges
         self.spawn_slots = cfg.spawn_slots
-        # Each drone's heading: the direction of its velocity, kept while it hovers. Per-world
-        # state across steps, updated in ``sense`` only (idempotent for one world state).
-        self.heading = {
-            team: np.ones((num_worlds, group.n), np.complex64) for team, group in self.teams.items()
-        }
-        self.obs = {team: self.layout.buffer(num_worlds, g.n) for team, g in self.teams.items()}
-        self._state = np.zeros((num_worlds, self.state_size()), np.float32)
-        self._team_reward = {
-            team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
-        }
-        self._all_in = np.ones((num_worlds, cfg.n_pursuers), bool)  # pursuers never leave
+        self._make_buffers(num_worlds)
         cones = [
             view_cone(math.radians(getattr(cfg, f"{team}_fov_degrees")) / 2, cfg.view_range)
             for team in TEAMS
@@ -260,7 +250,38 @@ class Pursuit(Scenario):
             np.float32(cfg.lidar_range),
         )
         self._offsets = {team: self._layout_offsets(team) for team in TEAMS}
+        # Teammates rank by squared distances whose lowest bits give way to the index while
+        # nobody can leave (the pursuers), as the first kernels did; see observe_team.
+        bits = max(1, (cfg.n_pursuers - 1).bit_length())
+        self._index_bits = {"pursuer": bits if bits <= 10 else 0, "evader": 0}
         return world
+
+    def _make_buffers(self, num_worlds: int) -> None:
+        """Per-world state and the step's buffers, written in place."""
+        cfg = self.cfg
+        # Each drone's heading: the direction of its velocity, kept while it hovers. Per-world
+        # state across steps, updated in ``sense`` only (idempotent for one world state).
+        self.heading = {
+            team: np.ones((num_worlds, group.n), np.complex64) for team, group in self.teams.items()
+        }
+        self.obs = {team: self.layout.buffer(num_worlds, g.n) for team, g in self.teams.items()}
+        self._state = np.zeros((num_worlds, self.state_size()), np.float32)
+        self._team_reward = {
+            team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
+        }
+        self._all_in = np.ones((num_worlds, cfg.n_pursuers), bool)  # pursuers never leave
+        self._terms = np.zeros((2, num_worlds, 1), np.float32)  # capture, time
+        self._done = {team: np.zeros((num_worlds, g.n), bool) for team, g in self.teams.items()}
+        self._all_worlds = np.arange(num_worlds, dtype=np.int64)
+        self._observed = self._all_worlds
+        n_p, n_e = cfg.n_pursuers, cfg.n_evaders
+        self._sensed = (
+            np.zeros((num_worlds, n_p, n_e), bool),
+            np.zeros((num_worlds, n_e, n_p), bool),
+            np.zeros((num_worlds, n_e), bool),
+            np.zeros(num_worlds, bool),
+            np.zeros((num_worlds, n_p, n_e), np.float32),
+        )
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
         cfg = self.cfg
@@ -271,16 +292,13 @@ class Pursuit(Scenario):
             rng.uniform(-1, 1, (count, total)) + 1j * rng.uniform(-1, 1, (count, total))
         )
         places = slots[order] + jitter
-        for team, part in (
-            ("pursuer", places[:, : cfg.n_pursuers]),
-            ("evader", places[:, cfg.n_pursuers :]),
-        ):
-            world.reset_bodies(team, env_ids, part.real, part.imag)
-            # Start facing the arena's centre.
-            toward = -part / np.maximum(np.abs(part), 1e-6)
-            self.heading[team][env_ids] = np.where(np.abs(part) > 1e-6, toward, 1).astype(
-                np.complex64
-            )
+        x, y, n = places.real, places.imag, cfg.n_pursuers
+        world.reset_bodies("pursuer", env_ids, x[:, :n], y[:, :n])
+        world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])
+        # Start facing the arena's centre.
+        pursuit_kernels.face_centre(
+            places, np.asarray(env_ids, np.int64), (self.heading["pursuer"], self.heading["evader"])
+        )
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
@@ -289,18 +307,15 @@ class Pursuit(Scenario):
             write_thrust(actions[team], self.teams[team].command, force, cfg.continuous_actions)
 
     def sense(self, world: WorldBatch, episode: Episode) -> PursuitFrame:
-        """Headings (the direction of the velocity, kept while hovering), who sees whom and the
-        captures, in one compiled call (``pursuit_kernels.sense``)."""
+        """Headings (the direction of the velocity, kept while hovering), who sees whom, the
+        pursuer-evader distances and the captures, in one compiled call
+        (``pursuit_kernels.sense``) into buffers of the scenario's own; when the env senses
+        the restarted worlds again (``Episode.restarted``) only those are updated."""
         free = episode.alive["evader"]
-        num_worlds, n_pursuers, n_evaders = free.shape[0], self.cfg.n_pursuers, free.shape[1]
-        out = (
-            np.empty((num_worlds, n_pursuers, n_evaders), bool),
-            np.empty((num_worlds, n_evaders, n_pursuers), bool),
-            np.empty((num_worlds, n_evaders), bool),
-            np.empty(num_worlds, bool),
-        )
+        worlds = self._all_worlds if episode.restarted is None else episode.restarted
         cones, range2 = self._cones
         pursuit_kernels.sense(
+            worlds,
             self.teams["pursuer"].kinematics,
             self.teams["evader"].kinematics,
             (self.heading["pursuer"], self.heading["evader"]),
@@ -309,9 +324,10 @@ class Pursuit(Scenario):
             cones,
             range2,
             np.float32(self.cfg.capture_radius),
-            out,
+            self._sensed,
         )
-        sees_p, sees_e, captured, visible = out
+        sees_p, sees_e, captured, visible, _ = self._sensed
+        self._observed = worlds
         return PursuitFrame(
             world,
             episode,
@@ -322,19 +338,21 @@ class Pursuit(Scenario):
         )
 
     def observe(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
-        """Each team's observations in one compiled call (``pursuit_kernels.observe_team``)."""
+        """Each team's observations in one compiled call (``pursuit_kernels.observe_team``), for
+        the worlds the last ``sense`` updated."""
         alive = {"pursuer": self._all_in, "evader": frame.free}
+        distance = self._sensed[4]
         for team, other in (("pursuer", "evader"), ("evader", "pursuer")):
             group, buffer = self.teams[team], self.obs[team]
-            # As worlds.sensors.nearest_neighbours ranks: packed keys while nobody can leave.
-            index_bits = max(1, (group.n - 1).bit_length()) if team == "pursuer" else 0
             pursuit_kernels.observe_team(
+                self._observed,
                 group.kinematics,
                 self.heading[team],
                 alive[team],
-                index_bits if index_bits <= 10 else 0,
+                self._index_bits[team],
                 self.teams[other].kinematics,
                 frame.sees[team],
+                (distance, team == "evader"),
                 self._lidar,
                 self._offsets[team],
                 buffer.array,
@@ -354,24 +372,23 @@ class Pursuit(Scenario):
         return np.array(offsets, np.int64)
 
     def reward(self, frame: PursuitFrame) -> Reward:
-        cfg = self.cfg
-        captures = frame.captured.sum(axis=1, keepdims=True).astype(np.float32)
-        capture = captures * np.float32(cfg.capture_reward)
-        free_fraction = frame.free.mean(axis=1, keepdims=True).astype(np.float32)
-        time = free_fraction * np.float32(-cfg.time_penalty)
-        team = capture + time
-        self._team_reward["pursuer"][...] = team
-        np.negative(team, out=self._team_reward["evader"][:, :1])
-        self._team_reward["evader"][...] = self._team_reward["evader"][:, :1]
+        """The team terms and every agent's reward in one compiled call (``rewards``)."""
+        cfg, capture, time = self.cfg, *self._terms
+        pursuit_kernels.rewards(
+            frame.captured,
+            frame.free,
+            np.float32(cfg.capture_reward),
+            np.float32(-cfg.time_penalty),
+            (self._team_reward["pursuer"], self._team_reward["evader"]),
+            capture,
+            time,
+        )
         return Reward(self._team_reward, {"capture": capture, "time": time})
 
     def terminated(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
-        captured = frame.captured
-        done = ~(frame.free & ~captured).any(axis=1)
-        return {
-            "pursuer": np.broadcast_to(done[:, None], (len(done), self.cfg.n_pursuers)).copy(),
-            "evader": captured.copy(),
-        }
+        done = self._done
+        pursuit_kernels.terminations(frame.free, frame.captured, done["pursuer"], done["evader"])
+        return done
 
     def metrics(self, frame: PursuitFrame) -> dict[str, np.ndarray]:
         return {"visible": frame.visible}

@@ -1,10 +1,15 @@
 """Compiled stages of ``swarm/pursuit-v0``: one call senses the step (headings, who sees whom,
-captures), one call per team writes its observation (own state, nearest teammates, nearest
-visible opponents, lidar). They follow ``worlds.kernels``' conventions (float32 in the order of
-the numpy they replaced, world by world, caller-owned outputs) and reuse its per-body helpers.
+distances, captures), one call per team writes its observation (own state, nearest teammates,
+nearest visible opponents, lidar). They follow ``worlds.kernels``' conventions (float32 in the
+order of the numpy they replaced, world by world, caller-owned outputs) and reuse its per-body
+helpers. Each takes ``worlds``, the int64 indices of the worlds to update (all of them in a
+step; only the restarted ones when the env senses those again, ``Episode.restarted``): the
+other worlds' outputs are left as they were.
 
 Bodies come as ``kinematics`` ``(B, N, 4)`` float32 rows ``x, y, vx, vy``; headings as complex64
-``(B, N)`` unit vectors.
+``(B, N)`` unit vectors. Nearest entities rank by int64 keys ``(float32 bits of the squared
+distance) << 32 | index``: non-negative floats rank as their bits do, so the order is by distance,
+then index (a stable sort's), as in ``worlds.kernels.neighbours``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ import numpy as np
 
 from worlds.kernels import kernel
 from worlds.kernels.visibility import complex_abs, in_view, ray_box_distances, sight_clear
+
+NETWORK_MAX_K = 8
+"""Up to this many entities per block, a branch-free insertion network run for all drones of a
+world in lockstep; above it, each drone's candidates pass through an insertion with branches."""
+_TOP = np.int64(0x7FFFFFFFFFFFFFFF)  # no candidate
+_INFINITE = np.int64(0x7F800000) << 32  # keys from here on are +inf (or NaN) squared distances
 
 
 @kernel(inline="always")
@@ -29,19 +40,21 @@ def update_headings(kinematics, heading, world):
 
 
 @kernel
-def sense(pursuers, evaders, headings, free, segments, cones, range2, capture, out):
+def sense(worlds, pursuers, evaders, headings, free, segments, cones, range2, capture, out):
     """Headings (updated in place, ``headings = (pursuers', evaders')``), then per world who
     sees whom and the captures. ``cones``: ``((mode, cos2) of the pursuers, of the evaders)``;
     ``free`` ``(B, Ne)`` bool; ``out = (sees_p (B, Np, Ne), sees_e (B, Ne, Np), captured
-    (B, Ne), visible (B,))``, all bool. A pair sees each other only where the evader is free
+    (B, Ne), visible (B,), distance (B, Np, Ne))``, bool but ``distance`` (float32, as numpy's
+    ``abs`` of the complex offset). A pair sees each other only where the evader is free
     and no segment blocks the line; the pursuer must have the evader in its cone, the evader
     the pursuer in its own. An evader is captured when free and its nearest pursuer is within
     ``capture`` (centre to centre)."""
     p_heading, e_heading = headings
     (p_mode, p_cos2), (e_mode, e_cos2) = cones
-    sees_p, sees_e, captured, visible = out
+    sees_p, sees_e, captured, visible, table = out
     inf = np.float32(np.inf)
-    for b in range(pursuers.shape[0]):
+    for w in range(worlds.shape[0]):
+        b = worlds[w]
         update_headings(pursuers, p_heading, b)
         update_headings(evaders, e_heading, b)
         seen = False
@@ -53,6 +66,7 @@ def sense(pursuers, evaders, headings, free, segments, cones, range2, capture, o
                 px, py = pursuers[b, i, 0], pursuers[b, i, 1]
                 ox, oy = ex - px, ey - py
                 distance = complex_abs(ox, oy)
+                table[b, i, j] = distance
                 gap = distance if distance < gap else gap
                 p_sees = e_sees = False
                 if free[b, j]:
@@ -69,124 +83,174 @@ def sense(pursuers, evaders, headings, free, segments, cones, range2, capture, o
 
 
 @kernel(inline="always")
-def smallest(keys, n, order):
-    """Indices of the ``len(order)`` smallest finite ``keys[:n]`` into ``order``, ascending, ties
-    by index (a stable sort's first entries); returns how many were found."""
-    count, found = order.shape[0], 0
-    if count == 0:
-        return 0
-    for j in range(n):
-        key = keys[j]
-        if not key < np.inf:
+def insert(best, keys, k, n):
+    """Pass every drone's candidate key ``keys[i]`` into its ``k`` smallest so far
+    ``best[:k, i]`` (ascending), for drones ``i < n``: with ``k <= NETWORK_MAX_K`` a min/max
+    network (no data-dependent branch: fresh positions every step would mispredict them), else
+    an insertion that stops at the first larger key."""
+    if k <= NETWORK_MAX_K:
+        for s in range(k):
+            for i in range(n):
+                low = min(best[s, i], keys[i])
+                keys[i] = max(best[s, i], keys[i])
+                best[s, i] = low
+        return
+    for i in range(n):
+        key = keys[i]
+        if key >= best[k - 1, i]:
             continue
-        if found < count:
-            slot = found
-            found += 1
-        elif key < keys[order[count - 1]]:
-            slot = count - 1
-        else:
-            continue
-        while slot > 0 and key < keys[order[slot - 1]]:
-            order[slot] = order[slot - 1]
+        slot = k - 1
+        while slot > 0 and key < best[slot - 1, i]:
+            best[slot, i] = best[slot - 1, i]
             slot -= 1
-        order[slot] = j
-    return found
+        best[slot, i] = key
 
 
 @kernel(inline="always")
-def teammate_keys(own, alive, index_bits, b, i, dist2, bits, keys):
-    """Ranking keys of drone ``i``'s teammates as ``worlds.sensors.nearest_neighbours`` ranks
-    them: with ``index_bits`` > 0 (no one left the game) the squared distance's float32 bits
-    (``bits``, an int32 view of ``dist2``) above the index bits; else the squared distance,
-    infinite for itself and those out."""
-    px, py = own[b, i, 0], own[b, i, 1]
-    for j in range(own.shape[1]):
-        dx, dy = own[b, j, 0] - px, own[b, j, 1] - py
-        dist2[j] = dx * dx + dy * dy
-    if index_bits > 0:
-        for j in range(own.shape[1]):
-            keys[j] = np.float64(bits[j] >> index_bits)
-    else:
-        for j in range(own.shape[1]):
-            keys[j] = dist2[j] if alive[b, j] else np.inf
-    keys[i] = np.inf
+def write_block(own, others, b, best, obs, start, valid, slots):
+    """Block ``start`` (``slots`` entities ``dx, dy, dvx, dvy``, flags at ``valid``) of every
+    drone of world ``b``: the entities of ``others`` whose keys ``best[s, i]`` stand for finite
+    distances, relative to the drone, then zeros."""
+    for i in range(own.shape[1]):
+        for s in range(slots):
+            found = s < best.shape[0] and best[s, i] < _INFINITE
+            j = np.int64(best[s, i] & 0xFFFFFFFF) if found else 0
+            for c in range(4):
+                value = others[b, j, c] - own[b, i, c]
+                obs[b, i, start + 4 * s + c] = value if found else np.float32(0.0)
+            obs[b, i, valid + s] = 1.0 if found else 0.0
 
 
 @kernel(inline="always")
-def write_entities(own, others, b, i, order, found, obs, start, valid, slots):
-    """Clear set block ``start`` (``slots`` entities ``dx, dy, dvx, dvy``, flags at
-    ``valid``) of drone ``i``'s observation and write the ``found`` entities ``order`` of
-    ``others`` relative to drone ``i``."""
-    for s in range(slots):
-        for c in range(4):
-            obs[b, i, start + 4 * s + c] = 0.0
-        obs[b, i, valid + s] = 0.0
-    for s in range(found):
-        j = order[s]
-        for c in range(4):
-            obs[b, i, start + 4 * s + c] = others[b, j, c] - own[b, i, c]
-        obs[b, i, valid + s] = 1.0
+def teammates(own, alive, index_bits, b, best, keys, dist2, k):
+    """``best[:k]``: every drone's ``k`` nearest teammates' keys in world ``b``. With
+    ``index_bits`` > 0 (no one left the game) the squared distance's float32 bits lose their
+    lowest ``index_bits`` (ties by index), and every teammate is a candidate; else only those
+    ``alive``, and infinite distances rank last (never found)."""
+    n = own.shape[1]
+    for s in range(k):
+        for i in range(n):
+            best[s, i] = _TOP
+    bits = dist2.view(np.int32)
+    for j in range(n):
+        if index_bits == 0 and not alive[b, j]:
+            continue
+        xj, yj = own[b, j, 0], own[b, j, 1]
+        for i in range(n):
+            dx, dy = xj - own[b, i, 0], yj - own[b, i, 1]
+            dist2[i] = dx * dx + dy * dy
+        for i in range(n):
+            keys[i] = (np.int64(bits[i] >> index_bits) << 32) | j
+        keys[j] = _TOP
+        insert(best, keys, k, n)
+
+
+@kernel(inline="always")
+def opponents(sees, distance, transposed, b, best, keys, dist2, k):
+    """``best[:k]``: every drone's ``k`` nearest seen opponents' keys in world ``b``, ranked by
+    the squared ``distance`` (``(B, Np, Ne)``; indexed ``[b, j, i]`` when ``transposed``)."""
+    n, m = sees.shape[1], sees.shape[2]
+    for s in range(k):
+        for i in range(n):
+            best[s, i] = _TOP
+    bits = dist2.view(np.int32)
+    for j in range(m):
+        for i in range(n):
+            d = distance[b, j, i] if transposed else distance[b, i, j]
+            dist2[i] = d * d
+        for i in range(n):
+            keys[i] = (np.int64(bits[i]) << 32) | j if sees[b, i, j] else _TOP
+        insert(best, keys, k, n)
 
 
 @kernel
-def observe_teammates(own, alive, index_bits, obs, layout):
-    """Own ``x, y, vx, vy`` and the nearest teammates' block of every drone (see
-    ``observe_team``)."""
-    n = own.shape[1]
-    dist2, keys = np.empty(n, np.float32), np.empty(n, np.float64)
-    bits = dist2.view(np.int32)
-    order = np.empty(layout[4], np.int64)
-    for b in range(own.shape[0]):
+def observe_team(
+    worlds, own, heading, alive, index_bits, others, sees, distance, lidar, layout, obs
+):
+    """One team's observations into ``obs`` ``(B, N, size)`` for the worlds ``worlds``: own
+    ``x, y, vx, vy, hx, hy``; the nearest teammates (``alive`` ``(B, N)`` those in the game,
+    read when ``index_bits`` is 0, see ``teammates``); the nearest opponents of ``others``
+    that each drone ``sees`` ``(B, N, M)``, by ``distance = (table, transposed)`` (``sense``'s
+    pursuer-evader table, read ``[b, j, i]`` when ``transposed``); lidar distances. ``layout``:
+    int64 ``(own, then start, flags, slots and most found of the teammates, the same of the
+    opponents, lidar start or -1)``; ``lidar``: ``(inv_x, inv_y, room, boxes, max_range)``."""
+    n, m = own.shape[1], others.shape[1]
+    table, transposed = distance
+    k_mates, k_seen = layout[4], min(layout[8], m)
+    best = np.empty((max(k_mates, k_seen, 1), n), np.int64)
+    keys = np.empty(n, np.int64)
+    dist2 = np.empty(n, np.float32)
+    inv_x, inv_y, room, boxes, max_range = lidar
+    rays = np.empty((1, 1, inv_x.shape[0]), np.float32)  # one drone's lidar: kept in cache
+    for w in range(worlds.shape[0]):
+        b = worlds[w]
         for i in range(n):
             for c in range(4):
                 obs[b, i, layout[0] + c] = own[b, i, c]
-            found = 0
-            if order.shape[0]:
-                teammate_keys(own, alive, index_bits, b, i, dist2, bits, keys)
-                found = smallest(keys, n, order)
-            write_entities(own, own, b, i, order, found, obs, layout[1], layout[2], layout[3])
-
-
-@kernel
-def observe_opponents(own, others, sees, obs, layout):
-    """The nearest visible opponents' block of every drone (see ``observe_team``)."""
-    m = others.shape[1]
-    keys = np.empty(m, np.float64)
-    order = np.empty(min(layout[8], m), np.int64)
-    for b in range(own.shape[0]):
-        for i in range(own.shape[1]):
-            px, py = own[b, i, 0], own[b, i, 1]
-            for j in range(m):
-                seen = complex_abs(others[b, j, 0] - px, others[b, j, 1] - py)
-                keys[j] = seen * seen if sees[b, i, j] else np.inf
-            found = smallest(keys, m, order)
-            write_entities(own, others, b, i, order, found, obs, layout[5], layout[6], layout[7])
-
-
-@kernel
-def observe_lidar(own, lidar, obs, start):
-    """Every drone's lidar distances into ``obs[..., start:start + rays]``."""
-    inv_x, inv_y, room, boxes, max_range = lidar
-    for b in range(own.shape[0]):
-        for i in range(own.shape[1]):
-            px, py = own[b, i, 0], own[b, i, 1]
-            ray_box_distances(px, py, inv_x, inv_y, room, boxes, max_range, obs, b, i, start)
-
-
-@kernel
-def observe_team(own, heading, alive, index_bits, others, sees, lidar, layout, obs):
-    """One team's observations into ``obs`` ``(B, N, size)``: own ``x, y, vx, vy, hx, hy``;
-    the nearest teammates (``alive`` ``(B, N)`` those in the game, read when ``index_bits`` is
-    0); the nearest opponents of ``others`` that each drone ``sees`` ``(B, N, M)``; lidar
-    distances. ``layout``: int64 ``(own, then start, flags, slots and most found of the
-    teammates, the same of the opponents, lidar start or -1)``; ``lidar``:
-    ``(inv_x, inv_y, room, boxes, max_range)``. One pass over the drones per block (a single
-    pass doing everything ran several times slower)."""
-    observe_teammates(own, alive, index_bits, obs, layout)
-    for b in range(own.shape[0]):
-        for i in range(own.shape[1]):
             obs[b, i, layout[0] + 4] = heading[b, i].real
             obs[b, i, layout[0] + 5] = heading[b, i].imag
-    observe_opponents(own, others, sees, obs, layout)
-    if layout[9] >= 0:
-        observe_lidar(own, lidar, obs, layout[9])
+        teammates(own, alive, index_bits, b, best, keys, dist2, k_mates)
+        write_block(own, own, b, best[:k_mates], obs, layout[1], layout[2], layout[3])
+        opponents(sees, table, transposed, b, best, keys, dist2, k_seen)
+        write_block(own, others, b, best[:k_seen], obs, layout[5], layout[6], layout[7])
+        if layout[9] >= 0:
+            for i in range(n):
+                px, py = own[b, i, 0], own[b, i, 1]
+                ray_box_distances(px, py, inv_x, inv_y, room, boxes, max_range, rays, 0, 0, 0)
+                for r in range(rays.shape[2]):
+                    obs[b, i, layout[9] + r] = rays[0, 0, r]
+
+
+@kernel
+def rewards(captured, free, capture_reward, time_cost, team, capture, time):
+    """Per world: ``capture = captures * capture_reward`` and ``time = (free fraction) *
+    time_cost`` ``(B, 1)`` float32 (the fraction in float64 as numpy's ``mean``, then float32);
+    ``team = (pursuers' (B, Np), evaders' (B, Ne))`` get ``capture + time`` and its negative."""
+    pursuers, evaders = team
+    n = free.shape[1]
+    for b in range(free.shape[0]):
+        caught = free_count = 0
+        for j in range(n):
+            caught += captured[b, j]
+            free_count += free[b, j]
+        capture[b, 0] = np.float32(caught) * capture_reward
+        time[b, 0] = np.float32(np.float64(free_count) / np.float64(n)) * time_cost
+        value = capture[b, 0] + time[b, 0]
+        for i in range(pursuers.shape[1]):
+            pursuers[b, i] = value
+        for j in range(evaders.shape[1]):
+            evaders[b, j] = -value
+
+
+@kernel
+def terminations(free, captured, pursuers_done, evaders_done):
+    """Per world: an evader is done when captured; the pursuers when no evader is free after
+    the step's captures."""
+    for b in range(free.shape[0]):
+        left = False
+        for j in range(free.shape[1]):
+            evaders_done[b, j] = captured[b, j]
+            left |= free[b, j] and not captured[b, j]
+        for i in range(pursuers_done.shape[1]):
+            pursuers_done[b, i] = not left
+
+
+@kernel
+def face_centre(places, env_ids, headings):
+    """Headings of the drones placed at complex128 ``places`` ``(E, Np + Ne)`` in worlds
+    ``env_ids``, toward the arena's centre (``-p / max(|p|, 1e-6)`` in float64 as numpy
+    divides, then complex64; 1 at the centre), into ``headings = (pursuers', evaders')``."""
+    pursuers, evaders = headings
+    n = pursuers.shape[1]
+    floor = 1e-6
+    for w in range(env_ids.shape[0]):
+        b = env_ids[w]
+        for i in range(places.shape[1]):
+            p = places[w, i]
+            length = np.abs(p)
+            scale = length if length >= floor else floor
+            heading = complex(-p.real / scale, -p.imag / scale) if length > floor else 1.0
+            if i < n:
+                pursuers[b, i] = heading
+            else:
+                evaders[b, i - n] = heading

@@ -13,7 +13,7 @@ fields = st.fixed_dictionaries(
         "seed": st.integers(0, 2**31 - 1),
         "batch": st.integers(1, 5),
         "n": st.integers(1, 12),
-        "grid": st.sampled_from([4, 7, 8, 16, 24, 32, 33, 40, 64]),
+        "grid": st.sampled_from([4, 7, 8, 16, 24, 32, 33, 40, 62, 63, 64]),
         "side": st.floats(0.5, 20.0),
     }
 )

@@ -14,6 +14,9 @@ import numpy as np
 
 from worlds.kernels import kernel
 
+WORD_GRID = 62
+"""Grids up to this many cells per side mark each row's chords as bits of one word."""
+
 
 @kernel
 def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weight):
@@ -25,34 +28,60 @@ def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weigh
     Each point's disc cuts a chord through every grid row near it: with ``d`` the row centre's
     offset from the point, columns ``[ceil(x - h), floor(x + h) + 1)``, ``h = sqrt(r^2 - d^2)``
     (a row the disc misses gets ``h - 1``: an empty chord), ``x`` the point's column less 0.5;
-    all in float32 as ``GridField._cover_bits`` does."""
-    half_cell, one = np.float32(0.5), np.float32(1.0)
+    all in float32 as ``GridField._cover_bits`` does. Up to ``WORD_GRID`` cells per side the
+    chords are OR-ed into one bit mask per row (no loop over the columns: chord lengths vary
+    from row to row, and a loop over them mispredicts), then spread out into ``covered``."""
+    cells = grid * grid
+    rows = np.zeros(grid if grid <= WORD_GRID else 0, np.uint64)
+    unit = np.uint64(1)
+    for b in range(points.shape[0]):
+        if grid <= WORD_GRID:
+            rows[:] = 0
+            for i in range(points.shape[1]):
+                if mask[b, i]:
+                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b)
+            for r in range(grid):
+                word = rows[r]
+                for c in range(grid):
+                    covered[b, r * grid + c] = (word >> np.uint64(c)) & unit
+        else:
+            for cell in range(cells):
+                covered[b, cell] = False
+            for i in range(points.shape[1]):
+                if mask[b, i]:
+                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b)
+        weight[b] = covered_sum(weights, covered, b, cells)
+
+
+@kernel(inline="always")
+def chords(point, radius, scale, shift, grid, rows, covered, b):
+    """One point's disc: its chord of every grid row it reaches, as bits of ``rows`` when it
+    has a word per row, else straight into ``covered[b]`` (see ``disc_cover``)."""
+    half_cell, one, zero = np.float32(0.5), np.float32(1.0), np.float32(0.0)
     r2 = radius * radius
     reach = math.ceil(np.float64(radius) + 0.5)
-    cells = grid * grid
-    for b in range(points.shape[0]):
-        for cell in range(cells):
-            covered[b, cell] = False
-        for i in range(points.shape[1]):
-            if not mask[b, i]:
-                continue
-            fx = points[b, i].real * scale + shift
-            fy = points[b, i].imag * scale + shift
-            x = fx - half_cell
-            base = np.floor(fy)
-            for step in range(-reach, reach + 1):
-                row = base + np.float32(step)
-                if row < 0 or row >= grid:
-                    continue
-                dy = (row + half_cell) - fy
-                half2 = r2 - dy * dy
-                half = np.sqrt(half2) if half2 >= 0 else -one
-                start = max(np.ceil(x - half), np.float32(0.0))
-                end = min(np.floor(x + half) + one, np.float32(grid))
-                offset = int(row) * grid
-                for column in range(int(start), int(end)):
-                    covered[b, offset + column] = True
-        weight[b] = covered_sum(weights, covered, b, cells)
+    fx = point.real * scale + shift
+    fy = point.imag * scale + shift
+    x = fx - half_cell
+    base = np.floor(fy)
+    unit, empty = np.uint64(1), np.uint64(0)
+    for step in range(-reach, reach + 1):
+        row = base + np.float32(step)
+        if row < 0 or row >= grid:
+            continue
+        dy = (row + half_cell) - fy
+        half2 = r2 - dy * dy
+        half = np.sqrt(half2) if half2 >= 0 else -one
+        start = max(np.ceil(x - half), zero)
+        end = min(np.floor(x + half) + one, np.float32(grid))
+        if rows.shape[0]:
+            low, high = np.uint64(start), np.uint64(max(end, zero))
+            bits = ((unit << high) - unit) ^ ((unit << low) - unit)
+            rows[int(row)] |= bits if high > low else empty
+        else:
+            offset = int(row) * grid
+            for column in range(int(start), int(end)):
+                covered[b, offset + column] = True
 
 
 @kernel

@@ -1,0 +1,62 @@
+"""Compiled stage of ``swarm/coverage-v0``: one call writes every drone's own state, its
+neighbours in communication range and its lidar into the observation (the density patch has a
+kernel of its own, ``GridField.sample_patch``). It follows ``worlds.kernels``' conventions
+(float32 as the numpy it replaced computes, world by world, caller-owned outputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worlds.kernels import kernel
+from worlds.kernels.visibility import ray_box_distances
+from worlds.visibility import _inverse_directions, box_rows, room_extent
+
+
+@kernel
+def observe(kinematics, near, comms, lidar, layout, obs):
+    """Into ``obs`` ``(B, N, size)``: ``kinematics`` ``(B, N, 4)`` at ``layout[0]``; the
+    first ``layout[3]`` nearest drones ``near = (offset, velocity, dist)`` (complex64, complex64
+    and float32 ``(B, N, k)``) as ``dx, dy, dvx, dvy`` from ``layout[1]`` with flags from
+    ``layout[2]``, zeros (flag 0) where farther than ``comms``; lidar distances from
+    ``layout[4]`` (none when -1), ``lidar = (inv_x, inv_y, room, boxes, max_range)``."""
+    offset, velocity, dist = near
+    inv_x, inv_y, room, boxes, max_range = lidar
+    own, start, valid, found, rays = layout[0], layout[1], layout[2], layout[3], layout[4]
+    zero = np.float32(0.0)
+    for b in range(obs.shape[0]):
+        for i in range(obs.shape[1]):
+            for c in range(4):
+                obs[b, i, own + c] = kinematics[b, i, c]
+            for s in range(found):
+                seen = dist[b, i, s] <= comms
+                o, v = offset[b, i, s], velocity[b, i, s]
+                obs[b, i, start + 4 * s] = o.real if seen else zero
+                obs[b, i, start + 4 * s + 1] = o.imag if seen else zero
+                obs[b, i, start + 4 * s + 2] = v.real if seen else zero
+                obs[b, i, start + 4 * s + 3] = v.imag if seen else zero
+                obs[b, i, valid + s] = 1.0 if seen else 0.0
+            if rays >= 0:
+                px, py = kinematics[b, i, 0], kinematics[b, i, 1]
+                ray_box_distances(px, py, inv_x, inv_y, room, boxes, max_range, obs, b, i, rays)
+
+
+def observe_arguments(scenario) -> tuple[np.ndarray, tuple]:
+    """``observe``'s ``layout`` and ``lidar`` for a ``Coverage`` scenario with its world made."""
+    cfg, layout = scenario.cfg, scenario.layout
+    offsets = np.array(
+        [
+            layout.start("own"),
+            layout.start("neighbours"),
+            layout.valid_slice("neighbours").start,
+            scenario.k_found,
+            layout.start("lidar") if cfg.n_rays else -1,
+        ],
+        np.int64,
+    )
+    lidar = (
+        *_inverse_directions(cfg.n_rays),
+        room_extent((cfg.side / 2, cfg.side / 2)),
+        box_rows(scenario.obstacle_boxes),
+        np.float32(cfg.lidar_range),
+    )
+    return offsets, lidar

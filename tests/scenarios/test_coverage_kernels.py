@@ -1,0 +1,76 @@
+"""Coverage's observation kernel against the numpy it replaced, on random neighbours: own
+state, neighbours in range (zeros and flag 0 beyond it) and lidar, bit for bit; the patch
+columns untouched; the same bits on a second call."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scenarios
+from scenarios.swarm import coverage_kernels
+from worlds.visibility import box_lidar
+
+cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n_agents": st.integers(2, 12),
+        "k_neighbours": st.integers(0, 14),
+        "n_rays": st.sampled_from([0, 1, 8]),
+        "n_obstacles": st.sampled_from([0, 2]),
+        "arena_size": st.sampled_from([0.0, 6.0]),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases)
+def test_observe_matches_numpy(case):
+    config = {k: v for k, v in case.items() if k != "seed"}
+    if config["n_obstacles"]:
+        config["arena_size"] = 6.0  # room for the launch area inside the obstacles' ring
+    venv = scenarios.make_vec("swarm/coverage-v0", num_envs=3, seed=case["seed"], **config)
+    venv.reset()
+    scenario, cfg = venv.scenario, venv.cfg
+    near, drones, batch = venv._frame.near, scenario.drones, 3
+    rng = np.random.default_rng(case["seed"])
+    near.dist[...] = rng.uniform(0, 2 * cfg.comms_radius, near.dist.shape).astype(np.float32)
+    near.dist[rng.random(near.dist.shape) < 0.2] = np.float32(cfg.comms_radius)  # the edge
+    obs = scenario.layout.buffer(batch, cfg.n_agents)
+    obs.array[...] = rng.random(obs.array.shape)
+    expected = obs.array.copy()
+    expected[..., : scenario.layout.start("own") + 4][..., -4:] = drones.kinematics
+    k = scenario.k_found
+    if k:
+        in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
+        block = expected[..., scenario.layout.slice("neighbours")].reshape(
+            batch, -1, cfg.k_neighbours, 4
+        )
+        block[..., :k, 0:2] = (
+            (near.offset[..., :k] * in_range).view(np.float32).reshape(batch, -1, k, 2)
+        )
+        block[..., :k, 2:4] = (
+            (near.velocity[..., :k] * in_range).view(np.float32).reshape(batch, -1, k, 2)
+        )
+        expected[..., scenario.layout.slice("neighbours")] = block.reshape(batch, cfg.n_agents, -1)
+        valid = scenario.layout.valid_slice("neighbours")
+        expected[..., valid.start : valid.start + k] = in_range
+    if cfg.n_rays:
+        lidar = box_lidar(
+            drones.x,
+            drones.y,
+            cfg.n_rays,
+            cfg.lidar_range,
+            room=(cfg.side / 2,) * 2,
+            boxes=scenario.obstacle_boxes,
+        )
+        expected[..., scenario.layout.slice("lidar")] = lidar
+    for _ in range(2):
+        coverage_kernels.observe(
+            drones.kinematics,
+            (near.offset, near.velocity, near.dist),
+            np.float32(cfg.comms_radius),
+            scenario._lidar,
+            scenario._obs_offsets,
+            obs.array,
+        )
+        np.testing.assert_array_equal(obs.array, expected)
