@@ -41,7 +41,15 @@ def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> d
 
 def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: dict) -> None:
     """Write position, velocity (and angle, when given) of ``group``'s body ``rows`` (flat
-    batch rows); their angular velocities become zero."""
+    batch rows); their angular velocities become zero. The batch's read buffer and float32
+    state take the same values for those rows (what reading the bodies back would give: no read
+    of the whole space after a reset)."""
+    read = world._read
+    for name, column in world._read_columns.items():
+        if name in values:
+            read[rows, column] = values[name]
+        elif name == "angvel":
+            read[rows, column] = 0.0
     if rows.size * _BODIES_PER_WRITE < world.num_bodies:
         angles = values.get("angle")
         for i, row in enumerate(rows.tolist()):
@@ -51,14 +59,10 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
                 body.angle = float(angles[i])
             body.velocity = (values["vx"][i], values["vy"][i])
             body.angular_velocity = 0.0
-        return
-    read = world._read
-    for name, column in world._read_columns.items():
-        if name in values:
-            read[rows, column] = values[name]
-        elif name == "angvel":
-            read[rows, column] = 0.0
-    world._put_bodies(rows)
+    else:
+        world._put_bodies(rows)
+    state = world._state
+    state[rows] = read[rows][:, world._state_order] - world._offsets[rows]
 
 
 def park_spots(

@@ -378,7 +378,6 @@ class WorldBatch:
         if self._any_parked:
             self._set_parked(rows, False)
         body_group.dynamics.reset(env_ids)
-        self._pull()
 
     def place_bodies(
         self,
@@ -408,7 +407,6 @@ class WorldBatch:
         rows = body_group.start + env_ids * body_group.n + body_ids
         values = body_values(self, f"place_bodies({group!r})", rows, x=x, y=y, vx=vx, vy=vy)
         write_rows(self, body_group, rows, values)
-        self._pull()
 
     def park_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray) -> None:
         """Move bodies that left the play (a captured evader, a dropped drone) out of the way:
