@@ -2,6 +2,7 @@
 
     python tools/bench/limit.py                      # every swarm scenario at 64x16, 512x4, 16x64
     python tools/bench/limit.py --scenario swarm/spread-v0 --sizes 64x16 256x16 --seconds 3
+    python tools/bench/limit.py --between --sizes 64x16   # the scenarios against spread
 
 Two sides, measured in one process pinned to one core, in alternating windows (``--rounds``):
 
@@ -19,7 +20,9 @@ Two sides, measured in one process pinned to one core, in alternating windows (`
 
 The raw side is what any scenario on pymunk must pay; the ratio ``vector / raw`` of agent-steps/s
 is how much of that limit the whole step keeps. Figures are medians over the rounds; the ratio is
-the median of the per-round ratios (each round times both sides back to back).
+the median of the per-round ratios (each round times both sides back to back). ``--between``
+times the scenarios' vector steps against each other the same way (the first is the reference),
+and ``--sizes 64x4 256x4`` with one scenario compares batch sizes.
 """
 
 from __future__ import annotations
@@ -179,6 +182,27 @@ def measure(scenario_id: str, worlds: int, agents: int, seconds: float, rounds: 
     }
 
 
+def compare(ids: list[str], size: str, seconds: float, rounds: int) -> None:
+    """The vector step of several scenarios at one size, in alternating windows: each one's
+    agent-steps/s (median over rounds) and its ratio to the first's (median of per-round
+    ratios)."""
+    worlds, agents = (int(v) for v in size.split("x"))
+    sides = [VectorSide(i, worlds, agent_config(i, agents)) for i in ids]
+    for side in sides:
+        side.run(20)
+    rates = [[] for _ in sides]
+    for _ in range(rounds):
+        for side, rate in zip(sides, rates, strict=True):
+            rate.append(worlds * side.agents / window(side, seconds / rounds))
+    for scenario_id, side, rate in zip(ids, sides, rates, strict=True):
+        ratio = statistics.median(r / f for r, f in zip(rate, rates[0], strict=True))
+        print(
+            f"{scenario_id:18s} {worlds:4d} worlds x {side.agents:3d} agents: vector "
+            f"{statistics.median(rate):>11,.0f} agent-steps/s, {ratio:.2f} of {ids[0]}'s",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", help="scenario id (repeatable)")
@@ -186,11 +210,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="per side and size")
     parser.add_argument("--rounds", type=int, default=8, help="alternating windows per side")
     parser.add_argument("--core", type=int, default=None, help="core to pin (default: first)")
+    parser.add_argument(
+        "--between",
+        action="store_true",
+        help="compare the scenarios' vector steps with each other instead (first = reference)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
         os.sched_setaffinity(0, {core})
     print(f"# pinned to one core; {args.rounds} alternating windows, {args.seconds}s per side")
+    if args.between:
+        for size in args.sizes:
+            compare(args.scenario or SWARM, size, args.seconds, args.rounds)
+        return
     for scenario_id in args.scenario or SWARM:
         for size in args.sizes:
             worlds, agents = (int(v) for v in size.split("x"))
