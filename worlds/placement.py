@@ -2,10 +2,8 @@
 
 These are ``WorldBatch``'s helpers for ``reset_bodies``, ``place_bodies`` and ``park_bodies``
 (not a public interface). The bodies' new state goes into the batch's raw read buffer (which holds
-every body's current state) and the whole buffer is written back in one bulk call, about 1-2 us
-plus 10 ns per body of the space; a Python write of one body's position, angle and velocity costs
-about 5 us, so per-body writes are used only where the space holds hundreds of bodies for each
-one being placed.
+every body's current state); a few bodies in a large space are written one by one with
+chipmunk's own setters, more in one bulk write of the whole space.
 """
 
 from __future__ import annotations
@@ -13,13 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pymunk._chipmunk_cffi import lib as _cp
 
 if TYPE_CHECKING:
     from worlds.bodies import BodyGroup
     from worlds.world import WorldBatch
 
-# Per-body writes when the space holds more than this many bodies per body placed.
-_BODIES_PER_WRITE = 400
+# Per-body writes (chipmunk's setters, about 1.5 us a body) when the space holds more than this
+# many bodies per body placed (a bulk write costs about 2 us plus 30 ns a body).
+_BODIES_PER_WRITE = 50
 
 
 def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> dict:
@@ -50,19 +50,29 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
             read[rows, column] = values[name]
         elif name == "angvel":
             read[rows, column] = 0.0
-    if rows.size * _BODIES_PER_WRITE < world.num_bodies:
+    if rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
+        pointers = _body_pointers(group)
         angles = values.get("angle")
-        for i, row in enumerate(rows.tolist()):
-            body = group.bodies[row - group.start]
-            body.position = (values["x"][i], values["y"][i])
+        columns = [values[name].tolist() for name in ("x", "y", "vx", "vy")]
+        for i, (row, x, y, vx, vy) in enumerate(zip(rows.tolist(), *columns, strict=True)):
+            body = pointers[row - group.start]
+            _cp.cpBodySetPosition(body, (x, y))
             if angles is not None:
-                body.angle = float(angles[i])
-            body.velocity = (values["vx"][i], values["vy"][i])
-            body.angular_velocity = 0.0
+                _cp.cpBodySetAngle(body, float(angles[i]))
+            _cp.cpBodySetVelocity(body, (vx, vy))
+            _cp.cpBodySetAngularVelocity(body, 0.0)
     else:
         world._put_bodies(rows)
     state = world._state
     state[rows] = read[rows][:, world._state_order] - world._offsets[rows]
+
+
+def _body_pointers(group: BodyGroup) -> list:
+    """The group's chipmunk bodies (cffi pointers), in row order, kept on the group."""
+    pointers = getattr(group, "_pointers", None)
+    if pointers is None:
+        pointers = group._pointers = [body._body for body in group.bodies]
+    return pointers
 
 
 def park_spots(
