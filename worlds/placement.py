@@ -32,8 +32,9 @@ def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> d
         row.reshape(rows.shape)[...] = values[name]
     rows = rows.ravel()
     flat = dict(zip(names, table, strict=True))
-    flat["x"] += world._offset_x[rows]
-    flat["y"] += world._offset_y[rows]
+    where = _as_slice(rows)
+    flat["x"] += world._offset_x[where]
+    flat["y"] += world._offset_y[where]
     if not np.isfinite(table).all():
         raise ValueError(f"{caller}: non-finite position or velocity")
     return flat
@@ -45,11 +46,12 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
     state take the same values for those rows (what reading the bodies back would give: no read
     of the whole space after a reset)."""
     read = world._read
+    where = _as_slice(rows)  # a whole group's reset is one block of rows: no gathers
     for name, column in world._read_columns.items():
         if name in values:
-            read[rows, column] = values[name]
+            read[where, column] = values[name]
         elif name == "angvel":
-            read[rows, column] = 0.0
+            read[where, column] = 0.0
     if rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
         pointers = _body_pointers(group)
         angles = values.get("angle")
@@ -64,7 +66,15 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
     else:
         world._put_bodies(rows)
     state = world._state
-    state[rows] = read[rows][:, world._state_order] - world._offsets[rows]
+    state[where] = read[where][:, world._state_order] - world._offsets[where]
+
+
+def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` as a slice when they are consecutive and increasing, else unchanged."""
+    if rows.size > 1 and rows[-1] - rows[0] == rows.size - 1:
+        if (np.subtract(rows[1:], rows[:-1]) == 1).all():
+            return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _body_pointers(group: BodyGroup) -> list:
