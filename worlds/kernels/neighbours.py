@@ -64,8 +64,8 @@ def nearest(px, py, vx, vy, k, radius2, alive, use_alive, count_r2, spec, key_ty
         if count_r2 >= 0:
             for i in range(n):
                 count[b, i] = touching[i]
-        for i in range(n):
-            for s in range(k):
+        for s in range(k):  # slot by slot: the keys are read in order
+            for i in range(n):
                 key = best[s, i]
                 found = key < spec[4]
                 j = np.int32(key & spec[2]) if found else i
