@@ -51,10 +51,14 @@ def nearest(px, py, vx, vy, k, radius2, alive, use_alive, count_r2, spec, key_ty
     touching = np.empty(n, np.float32)
     xs = np.empty(n, np.float32)
     ys = np.empty(n, np.float32)
+    vxs = np.empty(n, np.float32)
+    vys = np.empty(n, np.float32)
     for b in range(num_worlds):
-        for i in range(n):
+        for i in range(n):  # the world's bodies, contiguous
             xs[i] = px[b, i]
             ys[i] = py[b, i]
+            vxs[i] = vx[b, i]
+            vys[i] = vy[b, i]
             touching[i] = 0
         live = alive[b]
         if k <= _NETWORK_MAX_K:
@@ -74,8 +78,8 @@ def nearest(px, py, vx, vy, k, radius2, alive, use_alive, count_r2, spec, key_ty
                 index[b, i, s] = j
                 ox[b, i, s] = dx
                 oy[b, i, s] = dy
-                dvx[b, i, s] = vx[b, j] - vx[b, i]
-                dvy[b, i, s] = vy[b, j] - vy[b, i]
+                dvx[b, i, s] = vxs[j] - vxs[i]
+                dvy[b, i, s] = vys[j] - vys[i]
                 dist[b, i, s] = np.sqrt(dx * dx + dy * dy)
                 mask[b, i, s] = found
 
