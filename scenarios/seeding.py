@@ -92,6 +92,9 @@ class WorldRandom:
 
     # ------------------------------------------------------------------------------ helpers
     def _shape(self, size: int | tuple[int, ...] | None) -> tuple[int, ...]:
+        if type(size) is tuple and size and size[0] == self.count:
+            if all(type(s) is int for s in size):
+                return size  # the common case, checked in one pass
         shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size or ())
         if not shape or shape[0] != self.count:
             raise ValueError(

@@ -71,7 +71,7 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
 
 def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
     """``rows`` as a slice when they are consecutive and increasing, else unchanged."""
-    if rows.size > 1 and rows[-1] - rows[0] == rows.size - 1:
+    if rows.size >= 64 and rows[-1] - rows[0] == rows.size - 1:  # few rows: gathers are cheap
         if (np.subtract(rows[1:], rows[:-1]) == 1).all():
             return slice(int(rows[0]), int(rows[-1]) + 1)
     return rows
