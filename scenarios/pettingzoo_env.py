@@ -243,6 +243,14 @@ class ParallelScenarioEnv(ParallelEnv):
             raise
         live = self.agents
         episode = info["episodes"][0] if info["episodes"] else None
+        if len(self._groups) == 1 and self._groups[0].index is None and live:
+            # One group, every agent live (the common case): each dict built in one call.
+            name, agents = self._groups[0].name, self._groups[0].live
+            observations = dict(zip(agents, obs[name][0].copy(), strict=True))
+            rewards = dict(zip(agents, rew[name][0].tolist(), strict=True))
+            terminations = dict(zip(agents, terminated[name][0].tolist(), strict=True))
+            truncations = dict(zip(agents, truncated[name][0].tolist(), strict=True))
+            return self._finish(live, episode, observations, rewards, terminations, truncations)
         observations, rewards, terminations, truncations = {}, {}, {}, {}
         for group in self._groups:
             agents, name, index = group.live, group.name, group.index
@@ -258,9 +266,13 @@ class ParallelScenarioEnv(ParallelEnv):
                 rewards.update(zip(agents, rew[name][0, index].tolist(), strict=True))
                 terminations.update(zip(agents, terminated[name][0, index].tolist(), strict=True))
                 truncations.update(zip(agents, truncated[name][0, index].tolist(), strict=True))
+        return self._finish(live, episode, observations, rewards, terminations, truncations)
+
+    def _finish(self, live, episode, observations, rewards, terminations, truncations):
+        """The infos, the agents left, rendering: the end of ``step``."""
         if episode is None:
             infos = {agent: {} for agent in live}
-            if any(terminations.values()) or any(truncations.values()):
+            if True in terminations.values() or True in truncations.values():
                 self._set_agents([a for a in live if not (terminations[a] or truncations[a])])
         else:
             infos = {agent: {"episode": episode} for agent in live}

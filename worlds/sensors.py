@@ -92,6 +92,19 @@ class Neighbours:
             np.zeros((num_worlds, n), np.float32) if count else None,
         )
 
+    def outputs(self) -> tuple:
+        """The arrays the kernel writes (float32 views of the complex ones), made once."""
+        views = self.__dict__.get("_outputs")
+        if views is None:
+            count = self.count if self.count is not None else _no_count()
+            views = self._outputs = (
+                self.index,
+                self.offset.real,
+                self.offset.imag,
+                self.velocity.real,
+            ) + (self.velocity.imag, self.dist, self.mask, count)
+        return views
+
     @property
     def dx(self) -> np.ndarray:
         return self.offset.real
@@ -141,7 +154,6 @@ def nearest_neighbours(
     elif count_within is not None and out.count is None:
         raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
     live = _no_alive(num_worlds, n) if alive is None else alive
-    count = out.count if out.count is not None else _no_count()
     spec, key_type = _ranking(n)
     _k.nearest(
         pos.real,
@@ -155,8 +167,7 @@ def nearest_neighbours(
         _squared(count_within),
         spec,
         key_type,
-        (out.index, out.offset.real, out.offset.imag, out.velocity.real, out.velocity.imag)
-        + (out.dist, out.mask, count),
+        out.outputs(),
     )
     return out
 

@@ -207,6 +207,10 @@ class Spread(Scenario):
         self._minus_mean = np.float32(-1.0 / n)
         self._minus_penalty = np.float32(-self.cfg.collision_penalty)
         self._collision = np.zeros((num_worlds, n), np.float32)
+        self._coverage = np.zeros((num_worlds, 1), np.float32)
+        self._rewards = Reward(
+            {"drone": self._reward}, {"coverage": self._coverage, "collision": self._collision}
+        )
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         return world
@@ -249,12 +253,13 @@ class Spread(Scenario):
     def reward(self, frame: SpreadFrame) -> Reward:
         # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
         # in an order that depends on how many rows there are (world 0 would depend on B).
-        coverage = np.add.reduce(frame.nearest, axis=1, keepdims=True)
+        coverage = np.add.reduce(frame.nearest, axis=1, keepdims=True, out=self._coverage)
         coverage *= self._minus_mean
         collision = np.multiply(frame.overlaps, self._minus_penalty, out=self._collision)
         np.add(coverage, collision, out=self._reward)
-        # The team term is (B, 1): the same for every drone.
-        return Reward({"drone": self._reward}, {"coverage": coverage, "collision": collision})
+        # The team term is (B, 1): the same for every drone. Buffers and dicts are the
+        # scenario's own, refilled every step.
+        return self._rewards
 
     def metrics(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
         covered = frame.nearest < self.cfg.cover_radius  # (B, L): mean over landmarks
