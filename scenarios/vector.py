@@ -313,7 +313,10 @@ class VectorEnv:
                 raise ValueError(f"{self.scenario_id}: metric {name!r} has unknown reduce {how!r}")
             if how == "last":
                 continue
-            current = np.full(values.shape, _REDUCERS[how][1])
+            # A minimum or maximum is exact in the metric's own float type, and a ufunc on
+            # one type is three times cheaper than with a cast; sums and means add in float64.
+            same = how in ("min", "max") and values.dtype.kind == "f"
+            current = np.full(values.shape, _REDUCERS[how][1], values.dtype if same else None)
             self._metric_values[name] = current
             plan.append((name, _REDUCERS[how][0], current))
         return plan
