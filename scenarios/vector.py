@@ -34,6 +34,9 @@ MAX_AGENTS = 1 << 20
 """Most agents in one vector env, over all its worlds (about a million)."""
 
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
 def check_batch_size(scenario_id: str, num_envs: Any, agents_per_world: int) -> None:
     """Refuse a batch that is not a sane size, in one line naming ``num_envs``."""
     if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)):
@@ -108,6 +111,7 @@ class VectorEnv:
         self._never_terminated = self._per_agent(bool)
         self._action_checks = [
             (g, s.action_space, (num_envs, s.n_agents, *s.action_space.shape))
+            + (isinstance(s.action_space, spaces.Discrete),)
             for g, s in self.groups.items()
         ]
         self._all_worlds = np.arange(num_envs)
@@ -249,7 +253,7 @@ class VectorEnv:
                 f"{self.scenario_id}: actions must be a dict with exactly the groups "
                 f"{sorted(self.groups)}, got {got}"
             )
-        for group, space, expected in self._action_checks:
+        for group, space, expected, discrete in self._action_checks:
             act = actions[group]
             if not isinstance(act, np.ndarray) or act.shape != expected:
                 shape = getattr(act, "shape", type(act).__name__)
@@ -257,14 +261,14 @@ class VectorEnv:
                     f"{self.scenario_id}: actions[{group!r}] must be an array of shape "
                     f"{expected}, got {shape}"
                 )
-            if isinstance(space, spaces.Discrete):
+            if discrete:
                 if act.dtype.kind not in "iu":
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] must be integers for "
                         f"Discrete({space.n}), got dtype {act.dtype}"
                     )
                 # Viewed as unsigned, negative actions become huge: one reduction checks both ends.
-                unsigned = act.view(np.uint64 if act.itemsize == 8 else f"u{act.itemsize}")
+                unsigned = act.view(_UNSIGNED[act.itemsize])
                 if act.size and np.maximum.reduce(unsigned, axis=None) >= space.n:
                     bad = (act < 0) | (act >= space.n)
                     raise ValueError(

@@ -67,7 +67,7 @@ def write_thrust(act: np.ndarray, command: np.ndarray, max_force: float, continu
         np.clip(act, -1.0, 1.0, out=command)
         command *= max_force
     else:
-        np.take(_thrust_table(max_force), act, axis=0, out=command, mode="clip")  # validated
+        _thrust_table(max_force).take(act, axis=0, out=command, mode="clip")  # validated
 
 
 @functools.lru_cache(maxsize=16)
