@@ -3,6 +3,7 @@
     python tools/bench/limit.py                      # every swarm scenario at 64x16, 512x4, 16x64
     python tools/bench/limit.py --scenario swarm/spread-v0 --sizes 64x16 256x16 --seconds 3
     python tools/bench/limit.py --between --sizes 64x16   # the scenarios against spread
+    python tools/bench/limit.py --between --scenario swarm/spread-v0 --sizes 64x16 256x16
 
 Two sides, measured in one process pinned to one core, in alternating windows (``--rounds``):
 
@@ -22,7 +23,7 @@ The raw side is what any scenario on pymunk must pay; the ratio ``vector / raw``
 is how much of that limit the whole step keeps. Figures are medians over the rounds; the ratio is
 the median of the per-round ratios (each round times both sides back to back). ``--between``
 times the scenarios' vector steps against each other the same way (the first is the reference),
-and ``--sizes 64x4 256x4`` with one scenario compares batch sizes.
+and with one scenario, its sizes against the first (``--sizes 64x16 256x16``).
 """
 
 from __future__ import annotations
@@ -182,23 +183,26 @@ def measure(scenario_id: str, worlds: int, agents: int, seconds: float, rounds: 
     }
 
 
-def compare(ids: list[str], size: str, seconds: float, rounds: int) -> None:
-    """The vector step of several scenarios at one size, in alternating windows: each one's
-    agent-steps/s (median over rounds) and its ratio to the first's (median of per-round
+def compare(cases: list[tuple[str, str]], seconds: float, rounds: int) -> None:
+    """The vector step of several (scenario, size) cases in alternating windows: each one's
+    agent-steps/s (median over rounds) and its ratio to the first case's (median of per-round
     ratios)."""
-    worlds, agents = (int(v) for v in size.split("x"))
-    sides = [VectorSide(i, worlds, agent_config(i, agents)) for i in ids]
-    for side in sides:
+    sides = []
+    for scenario_id, size in cases:
+        worlds, agents = (int(v) for v in size.split("x"))
+        sides.append((worlds, VectorSide(scenario_id, worlds, agent_config(scenario_id, agents))))
+    for _, side in sides:
         side.run(20)
     rates = [[] for _ in sides]
     for _ in range(rounds):
-        for side, rate in zip(sides, rates, strict=True):
+        for (worlds, side), rate in zip(sides, rates, strict=True):
             rate.append(worlds * side.agents / window(side, seconds / rounds))
-    for scenario_id, side, rate in zip(ids, sides, rates, strict=True):
+    first = f"{cases[0][0]} at {cases[0][1]}"
+    for (scenario_id, _), (worlds, side), rate in zip(cases, sides, rates, strict=True):
         ratio = statistics.median(r / f for r, f in zip(rate, rates[0], strict=True))
         print(
             f"{scenario_id:18s} {worlds:4d} worlds x {side.agents:3d} agents: vector "
-            f"{statistics.median(rate):>11,.0f} agent-steps/s, {ratio:.2f} of {ids[0]}'s",
+            f"{statistics.median(rate):>11,.0f} agent-steps/s, {ratio:.2f} of {first}'s",
             flush=True,
         )
 
@@ -221,8 +225,12 @@ def main() -> None:
         os.sched_setaffinity(0, {core})
     print(f"# pinned to one core; {args.rounds} alternating windows, {args.seconds}s per side")
     if args.between:
-        for size in args.sizes:
-            compare(args.scenario or SWARM, size, args.seconds, args.rounds)
+        ids = args.scenario or SWARM
+        if len(ids) == 1:  # one scenario: its sizes against the first size
+            compare([(ids[0], size) for size in args.sizes], args.seconds, args.rounds)
+        else:
+            for size in args.sizes:
+                compare([(i, size) for i in ids], args.seconds, args.rounds)
         return
     for scenario_id in args.scenario or SWARM:
         for size in args.sizes:
