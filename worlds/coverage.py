@@ -13,8 +13,9 @@ has centre ``(cx[i], cy[j])``). On top of it, for points given as complex ``(B, 
   (cells assigned to their nearest point), for locational costs and Lloyd's algorithm.
 
 Knows nothing of agents or rewards: it is geometry over a batch of fields. ``disc_cover``,
-``covered_weight`` and ``sample_patch`` run compiled kernels (``worlds.kernels.coverage``); the
-numpy versions they replaced stay beside them as ``*_reference``.
+``covered_weight``, ``cover_weight`` and ``sample_patch`` run compiled kernels
+(``worlds.kernels.coverage``); the numpy versions they replaced stay beside them as
+``*_reference``.
 """
 
 from __future__ import annotations
@@ -195,6 +196,32 @@ class GridField:
             weight,
         )
         return weight, covered
+
+    def cover_weight(
+        self,
+        points: np.ndarray,
+        radius: float,
+        mask: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``covered_weight``'s sum alone, ``(B,)`` float32 (into ``out`` when given), bit for
+        bit, at a fraction of its cost: the covered cells are never spread out."""
+        points = np.asarray(points, np.complex64)
+        if mask is None:
+            mask = np.ones(points.shape, bool)
+        if out is None:
+            out = np.empty(points.shape[0], np.float32)
+        kernels.cover_weight(
+            points,
+            np.asarray(mask, bool),
+            np.float32(radius / self.cell),
+            np.float32(1 / self.cell),
+            np.float32(self.side / 2 / self.cell),
+            self.grid_size,
+            self._weights,
+            out,
+        )
+        return out
 
     def disc_cover_reference(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None

@@ -316,6 +316,7 @@ class Coverage(Scenario):
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self.coverage = np.zeros(num_worlds, np.float32)
+        self._coverage = np.zeros(num_worlds, np.float32)  # sense's measurement, then gain's
         self.lloyd_cost = np.ones(num_worlds)
         self._near = Neighbours.empty(num_worlds, n, self.k_search, count=True)
         self._adjacent = np.zeros((num_worlds, n, n), bool)
@@ -366,7 +367,7 @@ class Coverage(Scenario):
         limit = 2 * cfg.drone_radius + cfg.contact_margin
         nearest_neighbours(position, drones.velocity, self.k_search, count_within=limit, out=near)
         adjacent = range_graph(position, cfg.comms_radius, out=self._adjacent)
-        coverage, _ = self.field.covered_weight(position, cfg.sensing_radius)
+        coverage = self.field.cover_weight(position, cfg.sensing_radius, out=self._coverage)
         gain = (coverage - self.coverage)[:, None]
         # The gain's reference advances once per step. A world just reset keeps its launch
         # coverage (sense runs again after other worlds reset, with steps 0 for those).

@@ -287,11 +287,12 @@ class Pursuit(Scenario):
         cfg = self.cfg
         count, slots = len(env_ids), self.spawn_slots
         total = cfg.n_pursuers + cfg.n_evaders
-        order = np.argsort(rng.random((count, len(slots))), axis=1)[:, :total]
-        jitter = 0.1 * (
-            rng.uniform(-1, 1, (count, total)) + 1j * rng.uniform(-1, 1, (count, total))
-        )
-        places = slots[order] + jitter
+        # One draw per world: the slots' sort keys, then the jitter's x and y (uniform in
+        # [-1, 1) as ``uniform`` computes it), the numbers three draws in this order take.
+        draws = rng.random((count, len(slots) + 2 * total))
+        order = np.argsort(draws[:, : len(slots)], axis=1)[:, :total]
+        jitter = -1.0 + 2.0 * draws[:, len(slots) :]
+        places = slots[order] + 0.1 * (jitter[:, :total] + 1j * jitter[:, total:])
         x, y, n = places.real, places.imag, cfg.n_pursuers
         world.reset_bodies("pursuer", env_ids, x[:, :n], y[:, :n])
         world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])

@@ -1,5 +1,6 @@
 """Grid field kernels against their numpy references on random worlds: the same covered cells
-and sampled values (exactly), the covered weight within float32 rounding, the same bits on a
+and sampled values (exactly), the covered weight within float32 rounding (and the weight
+alone, ``cover_weight``, bit for bit as ``covered_weight`` sums it), the same bits on a
 second call, and a world's result independent of the worlds around it."""
 
 import numpy as np
@@ -65,6 +66,27 @@ def test_disc_cover_matches_reference(spec, radius_cells, masked):
     part, part_covered = subset(field, keep).covered_weight(points[keep], radius, part_mask)
     np.testing.assert_array_equal(part, weight[keep])
     np.testing.assert_array_equal(part_covered, covered[keep])
+
+
+@settings(max_examples=80, deadline=None)
+@given(spec=fields, radius_cells=st.floats(0.1, 6.0), masked=st.booleans(), extra=st.integers(0, 9))
+def test_cover_weight_is_covered_weights_sum_bit_for_bit(spec, radius_cells, masked, extra):
+    # Batches of up to 14 worlds, grids with and without a word per row.
+    rng = np.random.default_rng(spec["seed"])
+    spec = {**spec, "batch": spec["batch"] + extra}
+    field = make_field(rng, spec)
+    points = random_points(rng, spec)
+    radius = radius_cells * field.cell
+    mask = rng.random(points.shape) < 0.7 if masked else None
+    weight, _ = field.covered_weight(points, radius, mask)
+    out = np.full(spec["batch"], np.nan, np.float32)
+    assert field.cover_weight(points, radius, mask, out=out) is out
+    np.testing.assert_array_equal(out, weight)
+    keep = rng.random(spec["batch"]) < 0.5
+    keep[rng.integers(spec["batch"])] = True
+    part_mask = None if mask is None else mask[keep]
+    part = subset(field, keep).cover_weight(points[keep], radius, part_mask)
+    np.testing.assert_array_equal(part, weight[keep])
 
 
 @settings(max_examples=80, deadline=None)

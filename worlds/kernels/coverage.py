@@ -22,8 +22,9 @@ WORD_GRID = 62
 def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weight):
     """Cells of a ``grid x grid`` field (row-major) whose centre lies within ``radius`` (cells)
     of some point where ``mask`` ``(B, N)`` is True: ``covered`` bool ``(B, grid * grid)``, and
-    the sum of ``weights`` ``(B, grid * grid)`` over them into ``weight`` ``(B,)`` (four float64
-    partial sums over the cells in order, by cell index modulo 4, rounded to float32 once).
+    the sum of ``weights`` ``(B, grid * grid)`` over them into ``weight`` ``(B,)`` (a float64 sum
+    per grid column over the rows in order, then of the columns' sums in order, rounded to
+    float32 once: ``covered_sum``).
 
     Each point's disc cuts a chord through every grid row near it: with ``d`` the row centre's
     offset from the point, columns ``[ceil(x - h), floor(x + h) + 1)``, ``h = sqrt(r^2 - d^2)``
@@ -33,6 +34,7 @@ def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weigh
     from row to row, and a loop over them mispredicts), then spread out into ``covered``."""
     cells = grid * grid
     rows = np.zeros(grid if grid <= WORD_GRID else 0, np.uint64)
+    columns = np.empty(grid)
     unit = np.uint64(1)
     for b in range(points.shape[0]):
         if grid <= WORD_GRID:
@@ -50,54 +52,98 @@ def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weigh
             for i in range(points.shape[1]):
                 if mask[b, i]:
                     chords(points[b, i], radius, scale, shift, grid, rows, covered, b)
-        weight[b] = covered_sum(weights, covered, b, cells)
+        weight[b] = covered_sum(weights, covered, b, grid, columns)
+
+
+@kernel
+def cover_weight(points, mask, radius, scale, shift, grid, weights, weight):
+    """``disc_cover``'s ``weight`` alone, bit for bit (the same sums in the same order), without
+    spreading the covered cells out: up to ``WORD_GRID`` cells a side the sum reads the rows'
+    bit masks (``row_bits_sum``); larger grids go through ``disc_cover``."""
+    count = points.shape[0]
+    if grid > WORD_GRID:
+        covered = np.empty((count, grid * grid), np.bool_)
+        disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weight)
+        return
+    rows = np.zeros(grid, np.uint64)
+    columns = np.empty(grid)
+    unused = np.zeros((1, 0), np.bool_)
+    for b in range(count):
+        rows[:] = 0
+        for i in range(points.shape[1]):
+            if mask[b, i]:
+                chords(points[b, i], radius, scale, shift, grid, rows, unused, 0)
+        weight[b] = row_bits_sum(weights, rows, b, grid, columns)
 
 
 @kernel(inline="always")
 def chords(point, radius, scale, shift, grid, rows, covered, b):
     """One point's disc: its chord of every grid row it reaches, as bits of ``rows`` when it
-    has a word per row, else straight into ``covered[b]`` (see ``disc_cover``)."""
+    has a word per row, else straight into ``covered[b]`` (see ``disc_cover``). Only the rows
+    on the grid whose centre lies within ``radius`` plus a margin (1e-3 cells) of the point's
+    are visited: the float32 test ``half2 >= 0`` decides the rows near that edge exactly as
+    the reference's ``ceil(radius + 0.5)`` rows either side of the point's row do."""
     half_cell, one, zero = np.float32(0.5), np.float32(1.0), np.float32(0.0)
     r2 = radius * radius
-    reach = math.ceil(np.float64(radius) + 0.5)
     fx = point.real * scale + shift
     fy = point.imag * scale + shift
     x = fx - half_cell
-    base = np.floor(fy)
-    unit, empty = np.uint64(1), np.uint64(0)
-    for step in range(-reach, reach + 1):
-        row = base + np.float32(step)
-        if row < 0 or row >= grid:
-            continue
+    centre, reach = np.float64(fy) - 0.5, np.float64(radius) + 1e-3
+    first = max(math.ceil(centre - reach), 0)
+    last = min(math.floor(centre + reach), grid - 1)
+    one_bit = np.int64(1)
+    for index in range(first, last + 1):
+        row = np.float32(index)
         dy = (row + half_cell) - fy
         half2 = r2 - dy * dy
-        half = np.sqrt(half2) if half2 >= 0 else -one
+        # sqrt(half2), or -1 where the disc misses the row (an empty chord), branch-free.
+        half = np.sqrt(max(half2, zero)) - np.float32(half2 < zero)
         start = max(np.ceil(x - half), zero)
         end = min(np.floor(x + half) + one, np.float32(grid))
         if rows.shape[0]:
-            low, high = np.uint64(start), np.uint64(max(end, zero))
-            bits = ((unit << high) - unit) ^ ((unit << low) - unit)
-            rows[int(row)] |= bits if high > low else empty
+            low, high = np.int64(start), np.int64(max(end, start))  # [low, high), maybe empty
+            rows[index] |= np.uint64(((one_bit << high) - one_bit) ^ ((one_bit << low) - one_bit))
         else:
-            offset = int(row) * grid
+            offset = index * grid
             for column in range(int(start), int(end)):
                 covered[b, offset + column] = True
 
 
-@kernel
-def covered_sum(weights, covered, b, cells):
-    """``sum(weights[b] * covered[b])`` in four float64 partial sums (by cell index modulo 4:
-    independent additions the processor overlaps), rounded to float32."""
-    s0 = s1 = s2 = s3 = 0.0
-    top = cells - cells % 4
-    for cell in range(0, top, 4):
-        s0 += weights[b, cell] if covered[b, cell] else 0.0
-        s1 += weights[b, cell + 1] if covered[b, cell + 1] else 0.0
-        s2 += weights[b, cell + 2] if covered[b, cell + 2] else 0.0
-        s3 += weights[b, cell + 3] if covered[b, cell + 3] else 0.0
-    for cell in range(top, cells):
-        s0 += weights[b, cell] if covered[b, cell] else 0.0
-    return np.float32((s0 + s1) + (s2 + s3))
+@kernel(inline="always")
+def covered_sum(weights, covered, b, grid, columns):
+    """``sum(weights[b] * covered[b])``: per grid column a float64 sum over the rows in order
+    (into ``columns``, ``(grid,)``: independent additions, side by side), then the columns'
+    sums in order, rounded to float32. The cells left out add 0.0 (no branch on them)."""
+    columns[:] = 0.0
+    for r in range(grid):
+        base = r * grid
+        for c in range(grid):
+            value = np.float64(weights[b, base + c])
+            columns[c] += value if covered[b, base + c] else 0.0
+    return column_total(columns)
+
+
+@kernel(inline="always")
+def row_bits_sum(weights, rows, b, grid, columns):
+    """``covered_sum`` over the cells set in the row bit masks ``rows`` ``(grid,)`` uint64 (bit
+    ``c`` of ``rows[r]`` is cell ``r * grid + c``), in the same order."""
+    columns[:] = 0.0
+    for r in range(grid):
+        word = np.int64(rows[r])
+        base = r * grid
+        for c in range(grid):
+            value = np.float64(weights[b, base + c])
+            columns[c] += value if (word >> c) & 1 else 0.0
+    return column_total(columns)
+
+
+@kernel(inline="always")
+def column_total(columns):
+    """The columns' float64 sums added in order, rounded to float32."""
+    total = 0.0
+    for c in range(columns.shape[0]):
+        total += columns[c]
+    return np.float32(total)
 
 
 @kernel
