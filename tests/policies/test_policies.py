@@ -298,3 +298,23 @@ def test_recurrent_reset_clears_only_the_given_worlds():
     np.testing.assert_array_equal(after[[1, 3]], first[[1, 3]])
     policy.reset()
     assert policy._act_hidden == {}
+
+
+def test_tanh_activation_matches_torch_tanh_and_its_gradient():
+    from policies.networks import Tanh, tanh
+
+    x = torch.linspace(-12.0, 12.0, 4001).reshape(-1, 1) * torch.ones(1, 3)
+    x[::7] *= 1e-4  # small values, where tanh(x) ~ x
+    leaf = x.clone().requires_grad_(True)
+    y = Tanh()(leaf)
+    torch.testing.assert_close(y, torch.tanh(x), rtol=3e-7, atol=1e-7)
+    y.sum().backward()
+    torch.testing.assert_close(leaf.grad, 1.0 - torch.tanh(x) ** 2, rtol=1e-6, atol=1e-6)
+    double = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tanh, (double,))
+    strided = torch.randn(8, 10)[:, ::2]  # not contiguous
+    torch.testing.assert_close(tanh(strided), torch.tanh(strided))
+    with torch.inference_mode():
+        torch.testing.assert_close(tanh(x), torch.tanh(x), rtol=3e-7, atol=1e-7)
+    half = torch.randn(5, 3).to(torch.bfloat16)  # what numpy cannot take: torch's own tanh
+    assert torch.equal(tanh(half), torch.tanh(half))
