@@ -254,9 +254,10 @@ def ppo_update(
     totals = torch.zeros(6, device=device)
     count = 0
     for _epoch in range(cfg.epochs):
-        # One shuffle per epoch; minibatches are then contiguous slices (views, no copies).
+        # One shuffle per epoch (index_select: a few times faster than indexing with a tensor);
+        # minibatches are then contiguous slices (views, no copies).
         order = torch.randperm(size).to(device, non_blocking=True)
-        shuffled = {k: v[order] for k, v in batch.items()}
+        shuffled = {k: v.index_select(0, order) for k, v in batch.items()}
         epoch_kl = torch.zeros((), device=device)
         epoch_count = 0
         for start in range(0, size - minibatch + 1, minibatch):
