@@ -26,9 +26,9 @@ from policies.distributions import (
 from policies.spec import LEGACY_NETWORK_FIELDS, check_network
 
 
-def _numpy_tanh(x: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    np.tanh(x.detach().numpy(), out=out.numpy())
+def _numpy_tanh(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    out = x if inplace else torch.empty_like(x, memory_format=torch.contiguous_format)
+    np.tanh(x.detach().numpy(), out=out.detach().numpy())
     return out
 
 
@@ -36,38 +36,47 @@ class _NumpyTanh(torch.autograd.Function):
     """tanh with numpy's kernel forward and torch's ``tanh_backward`` (``1 - y^2``) backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = _numpy_tanh(x)
+    def forward(ctx, x: torch.Tensor, inplace: bool) -> torch.Tensor:
+        y = _numpy_tanh(x, inplace)
+        if inplace:
+            ctx.mark_dirty(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
+        return torch.ops.aten.tanh_backward(grad, y), None
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    """``torch.tanh``, computed by numpy on CPU float tensors: torch's CPU tanh is several times
-    slower than numpy's vectorized one (and than torch's own sigmoid) on these sizes, and the
-    activations were the largest single cost of the update. Both are accurate to about one
+def tanh(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``torch.tanh`` (``inplace``: ``torch.tanh_``), computed by numpy on CPU float tensors:
+    torch's CPU tanh is several times slower than numpy's vectorized one on these sizes, and
+    the activations were the largest single cost of the update. Both are accurate to about one
     float32 ulp; they differ from each other in the last bit of some values."""
     if (
         x.device.type != "cpu"
         or x.dtype not in (torch.float32, torch.float64)
         or torch.compiler.is_compiling()
     ):
-        return torch.tanh(x)
+        return x.tanh_() if inplace else torch.tanh(x)
     if x.requires_grad and torch.is_grad_enabled():
-        return _NumpyTanh.apply(x)
-    return _numpy_tanh(x)
+        return _NumpyTanh.apply(x, inplace)
+    return _numpy_tanh(x, inplace)
 
 
 class Tanh(nn.Module):
-    """``nn.Tanh`` through :func:`tanh` (no parameters: a checkpoint's keys are unchanged)."""
+    """``nn.Tanh`` through :func:`tanh` (no parameters: a checkpoint's keys are unchanged).
+    ``inplace`` overwrites the input, as ``nn.ReLU(inplace=True)`` does: :func:`mlp` applies
+    it to each hidden layer's output, which nothing else reads (saving a buffer of the
+    minibatch's size and a pass over memory per layer)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return tanh(x)
+        return tanh(x, self.inplace)
 
 
 ACTIVATIONS = {"tanh": Tanh, "relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU}
@@ -118,7 +127,7 @@ def mlp(sizes: list[int], activation: str, out_gain: float) -> nn.Sequential:
         nn.init.zeros_(linear.bias)
         layers.append(linear)
         if not last:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(Tanh(inplace=True) if activation == "tanh" else ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
 
 

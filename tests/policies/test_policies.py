@@ -351,3 +351,31 @@ def test_discrete_evaluate_agrees_with_the_actor_output_and_its_gradient(agent_i
         torch.testing.assert_close(ent_a, ent_b, rtol=1e-5, atol=1e-5)
         for a, b in zip(fast_grads, slow_grads, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_an_mlp_with_in_place_tanh_matches_torch_tanh_forward_and_backward():
+    import copy
+
+    from policies.networks import Tanh, mlp
+
+    torch.manual_seed(0)
+    net = mlp([5, 16, 16, 3], "tanh", 1.0)
+    assert sum(isinstance(layer, Tanh) and layer.inplace for layer in net) == 2
+    reference = copy.deepcopy(net)
+    for i, layer in enumerate(reference):
+        if isinstance(layer, Tanh):
+            reference[i] = torch.nn.Tanh()
+    assert net.state_dict().keys() == reference.state_dict().keys()
+    x = torch.randn(64, 5)
+    out, expected = net(x), reference(x)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    out.pow(2).sum().backward()
+    expected.pow(2).sum().backward()
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), reference(x), rtol=1e-6, atol=1e-6)
+    inputs = torch.randn(4, 3)
+    kept = inputs.clone()
+    assert Tanh(inplace=True)(inputs) is inputs
+    torch.testing.assert_close(inputs, torch.tanh(kept))
