@@ -170,11 +170,26 @@ class FusedPPOLoss(torch.autograd.Function):
         return grad_loss * d_log_prob, d_entropy, grad_loss * d_value, None, None
 
 
+def minibatch_values(module, mb: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The critic's output for each row of ``mb``; with ``states`` (see :func:`row_batch`),
+    computed once per distinct world-step of the minibatch and shared by its rows."""
+    if "states" not in mb:
+        return module.value(mb["critic_in"], mb["agent"])
+    rows = mb["state_row"]
+    present = torch.zeros(mb["states"].shape[0], dtype=torch.bool, device=rows.device)
+    present[rows] = True
+    distinct = present.nonzero().squeeze(1)
+    position = present.cumsum(0) - 1  # a world-step's place among the distinct ones
+    # No agent ids here (row_batch shares states only without them): no agent index needed.
+    values = module.value(mb["states"].index_select(0, distinct), None)
+    return values.index_select(0, position.index_select(0, rows))
+
+
 def ppo_loss(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
     """Total PPO loss of one minibatch, and ``(loss, policy, value, entropy, approx_kl,
     clip_fraction)`` detached."""
     new_log_prob, entropy = module.evaluate(mb["obs"], mb["agent"], mb["actions"], mb.get("masks"))
-    new_value = module.value(mb["critic_in"], mb["agent"])
+    new_value = minibatch_values(module, mb)
     return FusedPPOLoss.apply(new_log_prob, entropy, new_value, mb, cfg)
 
 
@@ -235,20 +250,41 @@ def prepare_group_batch(
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     if rollout.hidden is not None:
         return sequence_batch(rollout, keep, adv, index, targets, old_values), stats
-    agent = torch.arange(n).repeat(t * b)[index]
+    return row_batch(rollout, cfg, index, adv, targets, old_values), stats
+
+
+# Batch entries indexed by world-step (``state_row``), not by row: never shuffled or sliced.
+WHOLE_KEYS = ("states",)
+
+
+def row_batch(rollout, cfg, index, adv, targets, old_values) -> dict[str, torch.Tensor]:
+    """Batch of the kept rows ``index`` of ``(T, B, N)``. When every agent of a world-step has
+    the same critic input (MAPPO's global state, no agent ids) the batch holds that input once
+    per world-step (``states``) and each row's world-step (``state_row``) instead of
+    ``critic_in``, and the loss evaluates the critic once per distinct state."""
+    t, b, n = rollout.rewards.shape
     batch = {
         "obs": rollout.obs.reshape(t * b * n, -1)[index],
-        "critic_in": rollout.critic_in.reshape(t * b * n, -1)[index],
         "actions": rollout.actions.reshape(t * b * n, *rollout.actions.shape[3:])[index],
         "log_probs": rollout.log_probs.reshape(-1)[index],
         "advantages": adv,
         "targets": targets.float(),
         "old_values": old_values.float(),
-        "agent": agent,
+        "agent": torch.arange(n).repeat(t * b)[index],
     }
+    critic_in = rollout.critic_in
+    if (
+        not cfg.agent_id
+        and n > 1
+        and torch.equal(critic_in, critic_in[:, :, :1].expand_as(critic_in))
+    ):
+        batch["states"] = critic_in[:, :, 0].reshape(t * b, -1)
+        batch["state_row"] = index // n
+    else:
+        batch["critic_in"] = critic_in.reshape(t * b * n, -1)[index]
     if rollout.masks is not None:
         batch["masks"] = rollout.masks.reshape(t * b * n, -1)[index]
-    return batch, stats
+    return batch
 
 
 def sequence_batch(rollout, keep, adv, index, targets, old_values) -> dict[str, torch.Tensor]:
@@ -325,11 +361,14 @@ def ppo_update(
         # One shuffle per epoch (index_select: a few times faster than indexing with a tensor);
         # minibatches are then contiguous slices (views, no copies).
         order = torch.randperm(size).to(device, non_blocking=True)
-        shuffled = {k: v.index_select(0, order) for k, v in batch.items()}
+        shuffled = {k: v if k in WHOLE_KEYS else v.index_select(0, order) for k, v in batch.items()}
         epoch_kl = torch.zeros((), device=device)
         epoch_count = 0
         for start in range(0, size - minibatch + 1, minibatch):
-            mb = {k: v[start : start + minibatch] for k, v in shuffled.items()}
+            mb = {
+                k: v if k in WHOLE_KEYS else v[start : start + minibatch]
+                for k, v in shuffled.items()
+            }
             loss, parts = loss_fn(module, mb, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -200,3 +200,57 @@ def test_clip_grad_norms_equals_torch_clip_grad_norm_on_each_set():
             torch.nn.utils.clip_grad_norm_(parameters, 0.5)
         for p, q in zip(params, reference, strict=True):
             assert torch.equal(p.grad, q.grad)
+
+
+def shared_state_rollout(t=4, b=3, n=3, c=7):
+    out = rollout(t, b, n)
+    state = torch.randn(t, b, 1, c)
+    out.critic_in = state.expand(t, b, n, c).clone()
+    return out
+
+
+def test_a_shared_critic_input_is_kept_once_per_world_step():
+    ro = shared_state_rollout()
+    ro.alive[1, 2, 0] = 0.0  # a dead row is left out; its world-step stays
+    batch, _ = prepare_group_batch(ro, TrainConfig(agent_id=False), None, {})
+    assert "critic_in" not in batch and batch["states"].shape == (12, 7)
+    expected = ro.critic_in.reshape(36, 7)[ro.alive.reshape(-1) > 0.5]
+    torch.testing.assert_close(batch["states"][batch["state_row"]], expected)
+    # With agent ids, or critic inputs that differ between agents: one row each, as before.
+    batch, _ = prepare_group_batch(ro, TrainConfig(agent_id=True), None, {})
+    assert "states" not in batch and batch["critic_in"].shape == (35, 7)
+    ro.critic_in[0, 0, 1, 0] += 1.0
+    batch, _ = prepare_group_batch(ro, TrainConfig(agent_id=False), None, {})
+    assert "states" not in batch and batch["critic_in"].shape == (35, 7)
+
+
+def test_the_loss_with_shared_states_equals_the_loss_over_every_row():
+    import gymnasium as gym
+
+    from marl.ppo import ppo_loss
+    from policies import NetConfig, NetworkPolicy, group_spec
+
+    ro = shared_state_rollout(t=6, b=4, n=3, c=7)
+    ro.obs = torch.randn(6, 4, 3, 5)
+    ro.actions = torch.randint(0, 4, (6, 4, 3))
+    cfg = TrainConfig(agent_id=False)
+    batch, _ = prepare_group_batch(ro, cfg, None, {})
+    rows = dict(batch, critic_in=batch["states"][batch["state_row"]])
+    del rows["states"], rows["state_row"]
+    spec = {
+        "groups": {"a": group_spec(3, gym.spaces.Box(-1, 1, (5,)), gym.spaces.Discrete(4), 7)},
+        "network": NetConfig(hidden_sizes=(16, 16), agent_id=False).to_dict(),
+    }
+    module = NetworkPolicy(spec).groups["a"]
+    order = torch.randperm(72)[:40]  # a minibatch: some world-steps with 1, 2 or 3 rows
+    results = []
+    for b in (batch, rows):
+        mb = {k: v if k == "states" else v[order] for k, v in b.items()}
+        module.zero_grad()
+        loss, parts = ppo_loss(module, mb, cfg)
+        loss.backward()
+        results.append((parts, [p.grad.clone() for p in module.critic.parameters()]))
+    (parts_a, grads_a), (parts_b, grads_b) = results
+    torch.testing.assert_close(parts_a, parts_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b)
