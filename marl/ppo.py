@@ -2,7 +2,9 @@
 
 1. ``RunningMeanStd``: the value normalizer.
 2. ``compute_gae``: generalized advantage estimation with per-agent episode ends.
-3. ``policy_loss`` / ``value_loss``: clipped surrogate and clipped value loss.
+3. ``policy_loss`` / ``value_loss``: clipped surrogate and clipped value loss
+   (``FusedPPOLoss``: the same loss and its gradient as one autograd node, what the update
+   runs).
 4. ``prepare_group_batch``: GAE, then flatten, drop dead agents (and optionally small
    advantages), normalize.
 5. ``ppo_update``: minibatch epochs.
@@ -104,18 +106,91 @@ def value_loss(
     return 0.5 * torch.max(unclipped, (clipped_value - target).pow(2)).mean()
 
 
+def _max_weights(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How ``torch.max(a, b)`` passes its gradient: all to the larger, half each on a tie."""
+    to_a = (a > b).to(a.dtype) + 0.5 * (a == b).to(a.dtype)
+    return to_a, 1.0 - to_a
+
+
+def _inside(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Where ``x.clamp(low, high)`` passes its gradient (the bounds included)."""
+    return ((x >= low) & (x <= high)).to(x.dtype)
+
+
+class FusedPPOLoss(torch.autograd.Function):
+    """:func:`policy_loss`, :func:`value_loss` and the entropy bonus of one minibatch as one
+    autograd node: the forward pass also works out the loss's derivative with respect to each
+    row's log-probability, value and entropy (the chain rule through ``max``, ``clamp``,
+    ``exp`` and ``mean`` as autograd applies it), and the backward pass only scales them.
+    Autograd would record some thirty small operations per minibatch and replay them
+    backwards; this does the same arithmetic in a few whole-tensor ones (a test checks the
+    loss and gradients against the plain functions, ties and clip bounds included).
+
+    Returns the loss and ``(loss, policy, value, entropy, approx_kl, clip_fraction)`` (no grad).
+    """
+
+    @staticmethod
+    def forward(ctx, new_log_prob, entropy, new_value, mb, cfg):
+        clip, scale = cfg.clip_coef, 1.0 / max(new_log_prob.numel(), 1)
+        adv, log_ratio = mb["advantages"], new_log_prob - mb["log_probs"]
+        ratio = log_ratio.exp()
+        unclipped, clipped = -adv * ratio, -adv * ratio.clamp(1.0 - clip, 1.0 + clip)
+        pg_loss = torch.max(unclipped, clipped).mean()
+        to_unclipped, to_clipped = _max_weights(unclipped, clipped)
+        weight = to_unclipped + to_clipped * _inside(ratio, 1.0 - clip, 1.0 + clip)
+        d_log_prob = (-scale) * adv * weight * ratio
+        error = new_value - mb["targets"]
+        if cfg.clip_value_loss:
+            old, v_clip = mb["old_values"], cfg.value_clip_coef
+            step = new_value - old
+            clipped_error = old + step.clamp(-v_clip, v_clip) - mb["targets"]
+            squared, clipped_squared = error * error, clipped_error * clipped_error
+            v_loss = 0.5 * torch.max(squared, clipped_squared).mean()
+            to_squared, to_clipped_sq = _max_weights(squared, clipped_squared)
+            inside = _inside(step, -v_clip, v_clip)
+            d_value = to_squared * error + to_clipped_sq * inside * clipped_error
+        else:
+            v_loss, d_value = 0.5 * (error * error).mean(), error
+        d_value = d_value * (cfg.vf_coef * scale)
+        entropy_mean = entropy.mean()
+        loss = pg_loss - cfg.ent_coef * entropy_mean + cfg.vf_coef * v_loss
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+        ctx.save_for_backward(d_log_prob, d_value)
+        ctx.d_entropy = -cfg.ent_coef * scale
+        ctx.entropy_shape = entropy.shape
+        parts = torch.stack([loss, pg_loss, v_loss, entropy_mean, approx_kl, clip_fraction])
+        ctx.mark_non_differentiable(parts)
+        return loss, parts
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_parts):
+        d_log_prob, d_value = ctx.saved_tensors
+        d_entropy = (grad_loss * ctx.d_entropy).expand(ctx.entropy_shape)
+        return grad_loss * d_log_prob, d_entropy, grad_loss * d_value, None, None
+
+
+def minibatch_values(module, mb: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The critic's output for each row of ``mb``; with ``states`` (see :func:`row_batch`),
+    computed once per distinct world-step of the minibatch and shared by its rows."""
+    if "states" not in mb:
+        return module.value(mb["critic_in"], mb["agent"])
+    rows = mb["state_row"]
+    present = torch.zeros(mb["states"].shape[0], dtype=torch.bool, device=rows.device)
+    present[rows] = True
+    distinct = present.nonzero().squeeze(1)
+    position = present.cumsum(0) - 1  # a world-step's place among the distinct ones
+    # No agent ids here (row_batch shares states only without them): no agent index needed.
+    values = module.value(mb["states"].index_select(0, distinct), None)
+    return values.index_select(0, position.index_select(0, rows))
+
+
 def ppo_loss(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
-    """Total PPO loss of one minibatch and its parts."""
+    """Total PPO loss of one minibatch, and ``(loss, policy, value, entropy, approx_kl,
+    clip_fraction)`` detached."""
     new_log_prob, entropy = module.evaluate(mb["obs"], mb["agent"], mb["actions"], mb.get("masks"))
-    pg_loss, approx_kl, clip_fraction = policy_loss(
-        new_log_prob, mb["log_probs"], mb["advantages"], cfg.clip_coef
-    )
-    new_value = module.value(mb["critic_in"], mb["agent"])
-    clip = cfg.value_clip_coef if cfg.clip_value_loss else None
-    v_loss = value_loss(new_value, mb["old_values"], mb["targets"], clip)
-    entropy = entropy.mean()
-    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-    return loss, pg_loss, v_loss, entropy, approx_kl, clip_fraction
+    new_value = minibatch_values(module, mb)
+    return FusedPPOLoss.apply(new_log_prob, entropy, new_value, mb, cfg)
 
 
 def ppo_loss_recurrent(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
@@ -124,17 +199,11 @@ def ppo_loss_recurrent(module, mb: dict[str, torch.Tensor], cfg: TrainConfig):
     valid = mb["valid"]
     mask = mb["masks"][valid] if "masks" in mb else None
     new_log_prob, entropy = module.log_prob_entropy(out[valid], mb["actions"][valid], mask)
-    pg_loss, approx_kl, clip_fraction = policy_loss(
-        new_log_prob, mb["log_probs"][valid], mb["advantages"][valid], cfg.clip_coef
-    )
     t = valid.shape[1]
     agent = mb["agent"].unsqueeze(1).expand(-1, t)[valid]
     new_value = module.value(mb["critic_in"][valid], agent)
-    clip = cfg.value_clip_coef if cfg.clip_value_loss else None
-    v_loss = value_loss(new_value, mb["old_values"][valid], mb["targets"][valid], clip)
-    entropy = entropy.mean()
-    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-    return loss, pg_loss, v_loss, entropy, approx_kl, clip_fraction
+    rows = {k: mb[k][valid] for k in ("log_probs", "advantages", "old_values", "targets")}
+    return FusedPPOLoss.apply(new_log_prob, entropy, new_value, rows, cfg)
 
 
 # ------------------------------------------------------------------------------------- update
@@ -181,20 +250,41 @@ def prepare_group_batch(
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     if rollout.hidden is not None:
         return sequence_batch(rollout, keep, adv, index, targets, old_values), stats
-    agent = torch.arange(n).repeat(t * b)[index]
+    return row_batch(rollout, cfg, index, adv, targets, old_values), stats
+
+
+# Batch entries indexed by world-step (``state_row``), not by row: never shuffled or sliced.
+WHOLE_KEYS = ("states",)
+
+
+def row_batch(rollout, cfg, index, adv, targets, old_values) -> dict[str, torch.Tensor]:
+    """Batch of the kept rows ``index`` of ``(T, B, N)``. When every agent of a world-step has
+    the same critic input (MAPPO's global state, no agent ids) the batch holds that input once
+    per world-step (``states``) and each row's world-step (``state_row``) instead of
+    ``critic_in``, and the loss evaluates the critic once per distinct state."""
+    t, b, n = rollout.rewards.shape
     batch = {
         "obs": rollout.obs.reshape(t * b * n, -1)[index],
-        "critic_in": rollout.critic_in.reshape(t * b * n, -1)[index],
         "actions": rollout.actions.reshape(t * b * n, *rollout.actions.shape[3:])[index],
         "log_probs": rollout.log_probs.reshape(-1)[index],
         "advantages": adv,
         "targets": targets.float(),
         "old_values": old_values.float(),
-        "agent": agent,
+        "agent": torch.arange(n).repeat(t * b)[index],
     }
+    critic_in = rollout.critic_in
+    if (
+        not cfg.agent_id
+        and n > 1
+        and torch.equal(critic_in, critic_in[:, :, :1].expand_as(critic_in))
+    ):
+        batch["states"] = critic_in[:, :, 0].reshape(t * b, -1)
+        batch["state_row"] = index // n
+    else:
+        batch["critic_in"] = critic_in.reshape(t * b * n, -1)[index]
     if rollout.masks is not None:
         batch["masks"] = rollout.masks.reshape(t * b * n, -1)[index]
-    return batch, stats
+    return batch
 
 
 def sequence_batch(rollout, keep, adv, index, targets, old_values) -> dict[str, torch.Tensor]:
@@ -236,6 +326,20 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return 1.0 - (target - prediction).var().item() / var
 
 
+@torch.no_grad()
+def clip_grad_norms_(parameter_sets, max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_(parameters, max_norm)`` on each set, the same arithmetic
+    with one norm kernel for the gradients of every set (CPU or one device)."""
+    sets = [[p.grad for p in parameters if p.grad is not None] for parameters in parameter_sets]
+    norms = torch._foreach_norm([g for grads in sets for g in grads])
+    start = 0
+    for grads in sets:
+        if grads:
+            total = torch.linalg.vector_norm(torch.stack(norms[start : start + len(grads)]))
+            start += len(grads)
+            torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
 def ppo_update(
     module,
     optimizer: torch.optim.Optimizer,
@@ -254,22 +358,25 @@ def ppo_update(
     totals = torch.zeros(6, device=device)
     count = 0
     for _epoch in range(cfg.epochs):
-        # One shuffle per epoch; minibatches are then contiguous slices (views, no copies).
+        # One shuffle per epoch (index_select: a few times faster than indexing with a tensor);
+        # minibatches are then contiguous slices (views, no copies).
         order = torch.randperm(size).to(device, non_blocking=True)
-        shuffled = {k: v[order] for k, v in batch.items()}
+        shuffled = {k: v if k in WHOLE_KEYS else v.index_select(0, order) for k, v in batch.items()}
         epoch_kl = torch.zeros((), device=device)
         epoch_count = 0
         for start in range(0, size - minibatch + 1, minibatch):
-            mb = {k: v[start : start + minibatch] for k, v in shuffled.items()}
-            loss, pg, vl, ent, kl, cf = loss_fn(module, mb, cfg)
+            mb = {
+                k: v if k in WHOLE_KEYS else v[start : start + minibatch]
+                for k, v in shuffled.items()
+            }
+            loss, parts = loss_fn(module, mb, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm > 0:
-                for parameters in parameter_sets:
-                    torch.nn.utils.clip_grad_norm_(parameters, cfg.max_grad_norm)
+                clip_grad_norms_(parameter_sets, cfg.max_grad_norm)
             optimizer.step()
-            totals += torch.stack([loss.detach(), pg.detach(), vl.detach(), ent.detach(), kl, cf])
-            epoch_kl += kl
+            totals += parts
+            epoch_kl += parts[4]
             epoch_count += 1
             count += 1
         if cfg.target_kl > 0 and (epoch_kl / max(epoch_count, 1)).item() > cfg.target_kl:

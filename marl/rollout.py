@@ -119,10 +119,14 @@ def initial_memory(venv, recurrent: int, groups=None) -> dict[str, dict[str, tor
 
 
 @torch.no_grad()
-def critic_values(policy: NetworkPolicy, group: str, critic_in: np.ndarray) -> torch.Tensor:
-    """Critic outputs ``(B, N)`` for a numpy critic input ``(B, N, C)``."""
+def critic_values(
+    policy: NetworkPolicy, group: str, critic_in: np.ndarray | torch.Tensor
+) -> torch.Tensor:
+    """Critic outputs ``(B, N)`` for a critic input ``(B, N, C)`` (numpy, or a float32 tensor)."""
+    if isinstance(critic_in, np.ndarray):
+        critic_in = torch.from_numpy(np.ascontiguousarray(critic_in, dtype=np.float32))
     b, n = critic_in.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(critic_in, dtype=np.float32)).view(b * n, -1)
+    x = critic_in.reshape(b * n, -1)
     return policy.groups[group].value(x, policy.agent_index(group, b)).view(b, n)
 
 
@@ -202,7 +206,7 @@ def act_and_record(policy, buffers, memory, t, obs, state, masks, alive, algo):
         buf.log_probs[t].copy_(log_prob)
         c_in = critic_input(algo, group, obs[group], state)
         buf.critic_in[t].copy_(torch.from_numpy(np.ascontiguousarray(c_in)))
-        buf.values[t].copy_(critic_values(policy, group, c_in))
+        buf.values[t].copy_(critic_values(policy, group, buf.critic_in[t]))
         buf.alive[t].copy_(torch.from_numpy(alive[group]))
         actions[group] = env_action.numpy()
     return actions

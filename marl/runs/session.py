@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from marl.adam import Adam
 from marl.collector import LocalCollector
 from marl.config import TrainConfig, config_to_dict
 from marl.envs import make_env
@@ -109,12 +110,13 @@ def build_spec(
     }
 
 
-def make_optimizer(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam, fused where this torch build supports it (measured faster on CPU too)."""
-    try:
-        return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5)
+def make_optimizer(module: torch.nn.Module, lr: float) -> Adam | torch.optim.Adam:
+    """Adam with torch's fused kernel (:class:`marl.adam.Adam`: no ``torch.optim``, whose
+    construction imports ``torch._dynamo``, about 1 s); ``torch.optim.Adam`` where this torch
+    build has no fused kernel."""
+    if hasattr(torch, "_fused_adam_"):
+        return Adam(module.parameters(), lr=lr, eps=1e-5)
+    return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5)
 
 
 @dataclass
@@ -128,7 +130,7 @@ class Session:
     spec: dict
     policy: NetworkPolicy
     device: torch.device
-    optimizers: dict[str, torch.optim.Optimizer]
+    optimizers: dict[str, Adam | torch.optim.Optimizer]
     value_norms: dict[str, RunningMeanStd]
     filter_state: dict[str, dict[str, float]]
     collector: LocalCollector

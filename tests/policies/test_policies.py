@@ -298,3 +298,84 @@ def test_recurrent_reset_clears_only_the_given_worlds():
     np.testing.assert_array_equal(after[[1, 3]], first[[1, 3]])
     policy.reset()
     assert policy._act_hidden == {}
+
+
+def test_tanh_activation_matches_torch_tanh_and_its_gradient():
+    from policies.networks import Tanh, tanh
+
+    x = torch.linspace(-12.0, 12.0, 4001).reshape(-1, 1) * torch.ones(1, 3)
+    x[::7] *= 1e-4  # small values, where tanh(x) ~ x
+    leaf = x.clone().requires_grad_(True)
+    y = Tanh()(leaf)
+    torch.testing.assert_close(y, torch.tanh(x), rtol=3e-7, atol=1e-7)
+    y.sum().backward()
+    torch.testing.assert_close(leaf.grad, 1.0 - torch.tanh(x) ** 2, rtol=1e-6, atol=1e-6)
+    double = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tanh, (double,))
+    strided = torch.randn(8, 10)[:, ::2]  # not contiguous
+    torch.testing.assert_close(tanh(strided), torch.tanh(strided))
+    with torch.inference_mode():
+        torch.testing.assert_close(tanh(x), torch.tanh(x), rtol=3e-7, atol=1e-7)
+    half = torch.randn(5, 3).to(torch.bfloat16)  # what numpy cannot take: torch's own tanh
+    assert torch.equal(tanh(half), torch.tanh(half))
+
+
+@pytest.mark.parametrize("agent_id", [False, True])
+def test_discrete_evaluate_agrees_with_the_actor_output_and_its_gradient(agent_id):
+    """GroupActorCritic.evaluate's (actions, rows) layout gives the log-probabilities, entropy
+    and gradients of the plain path (log_prob_entropy of actor_out), with and without masks."""
+    spec = {
+        "groups": {"a": group_spec(3, gym.spaces.Box(-1, 1, (6,)), gym.spaces.Discrete(5), 9)},
+        "network": NetConfig(hidden_sizes=(16, 16), agent_id=agent_id).to_dict(),
+    }
+    module = NetworkPolicy(spec).groups["a"]
+    torch.nn.init.normal_(module.actor[-1].weight)  # logits far from uniform
+    gen = torch.Generator().manual_seed(0)
+    obs, index = torch.randn(200, 6, generator=gen), torch.randint(0, 3, (200,), generator=gen)
+    actions = torch.randint(0, 5, (200,), generator=gen)
+    mask = torch.rand(200, 5, generator=gen) > 0.4
+    mask[torch.arange(200), actions] = True
+    for m in (None, mask):
+        grads = []
+        for fast in (True, False):
+            module.zero_grad()
+            if fast:
+                log_prob, entropy = module.evaluate(obs, index, actions, m)
+            else:
+                out = module.actor_out(obs, index)[0]
+                log_prob, entropy = module.log_prob_entropy(out, actions, m)
+            (log_prob.sum() + entropy.sum()).backward()
+            grads.append(([p.grad.clone() for p in module.actor.parameters()], log_prob, entropy))
+        (fast_grads, lp_a, ent_a), (slow_grads, lp_b, ent_b) = grads
+        torch.testing.assert_close(lp_a, lp_b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ent_a, ent_b, rtol=1e-5, atol=1e-5)
+        for a, b in zip(fast_grads, slow_grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_an_mlp_with_in_place_tanh_matches_torch_tanh_forward_and_backward():
+    import copy
+
+    from policies.networks import Tanh, mlp
+
+    torch.manual_seed(0)
+    net = mlp([5, 16, 16, 3], "tanh", 1.0)
+    assert sum(isinstance(layer, Tanh) and layer.inplace for layer in net) == 2
+    reference = copy.deepcopy(net)
+    for i, layer in enumerate(reference):
+        if isinstance(layer, Tanh):
+            reference[i] = torch.nn.Tanh()
+    assert net.state_dict().keys() == reference.state_dict().keys()
+    x = torch.randn(64, 5)
+    out, expected = net(x), reference(x)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    out.pow(2).sum().backward()
+    expected.pow(2).sum().backward()
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), reference(x), rtol=1e-6, atol=1e-6)
+    inputs = torch.randn(4, 3)
+    kept = inputs.clone()
+    assert Tanh(inplace=True)(inputs) is inputs
+    torch.testing.assert_close(inputs, torch.tanh(kept))

@@ -5,16 +5,25 @@ Usage::
     python tools/bench/train.py                       # update at batch 4096 and 16384, end to end
     python tools/bench/train.py --skip-e2e            # update only
     python tools/bench/train.py --env-id pz:mpe2.simple_spread_v3 --e2e-steps 100000
+    python tools/bench/train.py --skip-update --algo mappo   # MAPPO on spread end to end only
 
 The update benchmark feeds one group's synthetic batch (18-float observations, 5 actions, 54-float
 critic input, 3 agents) to ``marl.ppo.ppo_update`` with 2x64 MLPs and reports samples/s as
 ``batch x epochs / seconds`` (median of repeats). The end-to-end figure is ``marl.train.train``'s
-agent-steps/s including rollouts and updates. Peak memory is the process's maximum resident set.
+agent-steps/s including rollouts and updates; the "with start-up" figure counts the same steps
+over the whole ``train`` call (building env, policy and optimizers too). Peak memory is the
+process's maximum resident set.
+
+The code measured is this tree's, or the tree that ``PYTHONPATH`` names when it is set (as
+``tools/bench/compare.py`` sets it): so that one copy of this script can measure two trees,
+
+    python tools/bench/compare.py --base REV -- "$PWD/tools/bench/train.py" --skip-update
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -26,7 +35,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from marl.config import TrainConfig  # noqa: E402
 from marl.ppo import ppo_loss, ppo_update  # noqa: E402
@@ -84,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the loss")
     parser.add_argument("--skip-e2e", action="store_true", help="only the update benchmark")
+    parser.add_argument("--skip-update", action="store_true", help="only end to end")
+    parser.add_argument(
+        "--algo", choices=("mappo", "ippo", "both"), default="both", help="end to end: which"
+    )
     parser.add_argument("--env-id", default="swarm/spread-v0", help="scenario for end to end")
     parser.add_argument("--num-envs", type=int, default=64, help="worlds for end to end")
     parser.add_argument("--num-steps", type=int, default=64, help="rollout length for end to end")
@@ -95,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    for size in (4096, 16384):
+    for size in () if args.skip_update else (4096, 16384):
         for minibatches in (1, 4):
             sps = bench_update(size, args.epochs, minibatches, args.repeats, args.compile)
             print(
@@ -108,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.env:
         name, value = text.split("=", 1)
         overrides[name] = int(value) if value.lstrip("-").isdigit() else value
-    for algo in ("mappo", "ippo"):
+    for algo in ("mappo", "ippo") if args.algo == "both" else (args.algo,):
         with tempfile.TemporaryDirectory() as run_dir:
             cfg = TrainConfig(
                 env_id=args.env_id,
@@ -125,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
                 tensorboard=False,
                 checkpoint_every=1000,
             )
+            start = time.perf_counter()
             result = train(cfg)
+            whole = time.perf_counter() - start
+        # The label before the figure stays the same from run to run (compare.py matches it).
         print(
-            f"end to end  {args.env_id} {algo}  {args.num_envs} worlds  "
-            f"{result.global_step:,} agent-steps in {result.wall_time:.1f} s: "
+            f"end to end  {args.env_id} {algo}  {args.num_envs} worlds: "
             f"{result.agent_steps_per_second:10,.0f} agent-steps/s   "
+            f"({result.global_step:,} agent-steps in {result.wall_time:.1f} s)   "
             f"peak RSS {peak_rss_mib():7.1f} MiB"
+        )
+        print(
+            f"end to end with start-up  {args.env_id} {algo}  {args.num_envs} worlds: "
+            f"{result.global_step / whole:10,.0f} agent-steps/s   ({whole:.1f} s)"
         )
     return 0
 
