@@ -10,6 +10,7 @@ No weight decay, AMSGrad or maximize: the learner uses none of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -115,3 +116,18 @@ class Adam:
             for key in ("lr", "betas", "eps"):
                 if key in groups[0]:
                     self.param_groups[0][key] = groups[0][key]
+
+
+@functools.lru_cache(maxsize=8)
+def fused_adam_works(device: torch.device) -> bool:
+    """Whether this torch build has the fused Adam kernel for ``device`` (older builds have it
+    for CUDA only, or not at all): one step of a one-element parameter, tried once."""
+    if not hasattr(torch, "_fused_adam_"):
+        return False
+    try:
+        p = torch.zeros(1, device=device, requires_grad=True)
+        p.grad = torch.ones(1, device=device)
+        Adam([p], lr=0.1).step()
+    except (RuntimeError, NotImplementedError):
+        return False
+    return bool(torch.isfinite(p.detach()).all())

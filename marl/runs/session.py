@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from marl.adam import Adam
+from marl.adam import Adam, fused_adam_works
 from marl.collector import LocalCollector
 from marl.config import TrainConfig, config_to_dict
 from marl.envs import make_env
@@ -114,9 +114,11 @@ def make_optimizer(module: torch.nn.Module, lr: float) -> Adam | torch.optim.Ada
     """Adam with torch's fused kernel (:class:`marl.adam.Adam`: no ``torch.optim``, whose
     construction imports ``torch._dynamo``, about 1 s); ``torch.optim.Adam`` where this torch
     build has no fused kernel."""
-    if hasattr(torch, "_fused_adam_"):
-        return Adam(module.parameters(), lr=lr, eps=1e-5)
-    return torch.optim.Adam(module.parameters(), lr=lr, eps=1e-5)
+    params = list(module.parameters())
+    devices = {p.device for p in params}
+    if all(fused_adam_works(device) for device in devices):
+        return Adam(params, lr=lr, eps=1e-5)
+    return torch.optim.Adam(params, lr=lr, eps=1e-5)
 
 
 @dataclass

@@ -85,3 +85,27 @@ def test_making_the_learners_optimizer_does_not_import_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_builds_without_the_fused_kernel_fall_back_to_torch_optim(monkeypatch):
+    """A torch without the fused Adam kernel for the device (older builds: CUDA only) gets
+    torch.optim.Adam; with the kernel, the learner's own Adam."""
+    import torch
+
+    from marl.adam import Adam, fused_adam_works
+    from marl.runs.session import make_optimizer
+
+    module = torch.nn.Linear(3, 2)
+    fused_adam_works.cache_clear()
+    assert isinstance(make_optimizer(module, 1e-3), Adam)
+
+    def missing(*args, **kwargs):
+        raise NotImplementedError("no fused adam for this device")
+
+    monkeypatch.setattr(torch, "_fused_adam_", missing)
+    fused_adam_works.cache_clear()
+    try:
+        assert not fused_adam_works(torch.device("cpu"))
+        assert isinstance(make_optimizer(module, 1e-3), torch.optim.Adam)
+    finally:
+        fused_adam_works.cache_clear()
