@@ -35,7 +35,7 @@ def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> d
     where = _as_slice(rows)
     flat["x"] += world._offset_x[where]
     flat["y"] += world._offset_y[where]
-    if not np.isfinite(table).all():
+    if not np.logical_and.reduce(np.isfinite(table), axis=None):
         raise ValueError(f"{caller}: non-finite position or velocity")
     return flat
 
