@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from worlds.kernels import coverage as kernels
+from worlds.kernels import voronoi
 
 
 class GridField:
@@ -372,6 +373,39 @@ class GridField:
         return np.maximum(table, 0.0, out=table)
 
     def locational_cost(self, points: np.ndarray, weights: np.ndarray | None = None):
+        """``H = sum_cells w(q) min_i |q - p_i|^2`` per world ``(B,)``, ``w`` the field: the
+        nearest distance from a kernel (``voronoi.nearest_distance2``), the float64 sum in
+        numpy as the reference takes it."""
+        weights = self.values if weights is None else weights
+        nearest = np.empty((points.shape[0], self.grid_size**2), np.float32)
+        cx, cy = self._centre_rows[0], self._centre_rows[1]
+        points = np.asarray(points, np.complex64)
+        voronoi.nearest_distance2(points, cx, cy, self._centre_norm2, nearest)
+        return np.einsum("bc,bc->b", weights, nearest, dtype=np.float64)
+
+    def voronoi_centroids(self, points: np.ndarray, weights: np.ndarray | None = None):
+        """Field-weighted centroid of each point's Voronoi cell and the cell's mass.
+
+        Cells go to their nearest point (ties to all of the tied points). Returns complex
+        ``(B, N)`` centroids (the point itself where its cell has no mass) and float ``(B, N)``
+        masses. A kernel (``voronoi.centroids``), to float32 rounding of the reference's.
+        """
+        return self._lloyd(points, 1, weights)
+
+    def lloyd(self, points: np.ndarray, iterations: int, weights=None) -> np.ndarray:
+        """``iterations`` of Lloyd's algorithm (each point to its Voronoi centroid), in a
+        kernel (``voronoi.centroids``), to float32 rounding of ``lloyd_reference``."""
+        return self._lloyd(points, iterations, weights)[0]
+
+    def _lloyd(self, points: np.ndarray, iterations: int, weights):
+        weights = self.values if weights is None else weights
+        points = np.array(points, np.complex64)  # a copy: updated in place
+        mass = np.zeros(points.shape, np.float32)
+        cx, cy = self._centre_rows[0], self._centre_rows[1]
+        voronoi.centroids(points, iterations, cx, cy, self._moments(weights), mass)
+        return points, mass
+
+    def locational_cost_reference(self, points: np.ndarray, weights: np.ndarray | None = None):
         """``H = sum_cells w(q) min_i |q - p_i|^2`` per world ``(B,)``, ``w`` the field.
 
         The nearest distance builds up one point at a time (a ``(B, 3) @ (3, cells)`` product
@@ -389,7 +423,7 @@ class GridField:
         np.maximum(nearest, 0.0, out=nearest)
         return np.einsum("bc,bc->b", weights, nearest, dtype=np.float64)
 
-    def voronoi_centroids(self, points: np.ndarray, weights: np.ndarray | None = None):
+    def voronoi_centroids_reference(self, points: np.ndarray, weights: np.ndarray | None = None):
         """Field-weighted centroid of each point's Voronoi cell and the cell's mass.
 
         Cells go to their nearest point (ties to all of the tied points). Returns complex
@@ -399,7 +433,7 @@ class GridField:
         weights = self.values if weights is None else weights
         return self._centroids(points, self._moments(weights), _VoronoiWork(points.shape, self))
 
-    def lloyd(self, points: np.ndarray, iterations: int, weights=None) -> np.ndarray:
+    def lloyd_reference(self, points: np.ndarray, iterations: int, weights=None) -> np.ndarray:
         """``iterations`` of Lloyd's algorithm (each point to its Voronoi centroid)."""
         weights = self.values if weights is None else weights
         moments = self._moments(weights)  # the same for every iteration

@@ -24,6 +24,9 @@ NETWORK_MAX_K = 8
 world in lockstep; above it, each drone's candidates pass through an insertion with branches."""
 _TOP = np.int64(0x7FFFFFFFFFFFFFFF)  # no candidate
 _INFINITE = np.int64(0x7F800000) << 32  # keys from here on are +inf (or NaN) squared distances
+_TOP32 = np.int32(0x7FFFFFFF)  # teammates_packed's keys: no candidate
+_INFINITE32 = np.int64(0x7F800000)  # ... and +inf squared distances
+_INDEX = np.int64(0xFFFFFFFF)  # the index bits of int64 keys
 
 
 @kernel(inline="always")
@@ -107,14 +110,15 @@ def insert(best, keys, k, n):
 
 
 @kernel(inline="always")
-def write_block(own, others, b, best, obs, start, valid, slots):
+def write_block(own, others, b, best, obs, start, valid, slots, infinite, index_mask):
     """Block ``start`` (``slots`` entities ``dx, dy, dvx, dvy``, flags at ``valid``) of every
     drone of world ``b``: the entities of ``others`` whose keys ``best[s, i]`` stand for finite
-    distances, relative to the drone, then zeros."""
+    distances (below ``infinite``; the index in the bits of ``index_mask``), relative to the
+    drone, then zeros."""
     for i in range(own.shape[1]):
         for s in range(slots):
-            found = s < best.shape[0] and best[s, i] < _INFINITE
-            j = np.int64(best[s, i] & 0xFFFFFFFF) if found else 0
+            found = s < best.shape[0] and best[s, i] < infinite
+            j = np.int64(best[s, i] & index_mask) if found else 0
             for c in range(4):
                 value = others[b, j, c] - own[b, i, c]
                 obs[b, i, start + 4 * s + c] = value if found else np.float32(0.0)
@@ -123,17 +127,15 @@ def write_block(own, others, b, best, obs, start, valid, slots):
 
 @kernel(inline="always")
 def teammates(own, alive, index_bits, b, best, keys, dist2, k):
-    """``best[:k]``: every drone's ``k`` nearest teammates' keys in world ``b``. With
-    ``index_bits`` > 0 (no one left the game) the squared distance's float32 bits lose their
-    lowest ``index_bits`` (ties by index), and every teammate is a candidate; else only those
-    ``alive``, and infinite distances rank last (never found)."""
+    """``best[:k]``: every drone's ``k`` nearest teammates' int64 keys in world ``b``, those
+    ``alive`` only; infinite distances rank last (never found). ``index_bits`` is 0 here."""
     n = own.shape[1]
     for s in range(k):
         for i in range(n):
             best[s, i] = _TOP
     bits = dist2.view(np.int32)
     for j in range(n):
-        if index_bits == 0 and not alive[b, j]:
+        if not alive[b, j]:
             continue
         xj, yj = own[b, j, 0], own[b, j, 1]
         for i in range(n):
@@ -142,6 +144,32 @@ def teammates(own, alive, index_bits, b, best, keys, dist2, k):
         for i in range(n):
             keys[i] = (np.int64(bits[i] >> index_bits) << 32) | j
         keys[j] = _TOP
+        insert(best, keys, k, n)
+
+
+@kernel(inline="always")
+def teammates_packed(own, index_bits, b, best, keys, dist2, xs, ys, k):
+    """``teammates`` with ``index_bits`` > 0 (no one left the game, every teammate a
+    candidate): the squared distance's float32 bits lose their lowest ``index_bits`` to the
+    index, in int32 keys ``(bits >> index_bits) << index_bits | j`` that rank as the int64
+    ``(bits >> index_bits) << 32 | j`` do (``j < 2^index_bits``), sixteen to a 512-bit vector."""
+    n = own.shape[1]
+    for i in range(n):  # the world's positions, contiguous
+        xs[i] = own[b, i, 0]
+        ys[i] = own[b, i, 1]
+    for s in range(k):
+        for i in range(n):
+            best[s, i] = _TOP32
+    bits = dist2.view(np.int32)
+    shift = np.int32(index_bits)
+    for j in range(n):
+        xj, yj = xs[j], ys[j]
+        for i in range(n):
+            dx, dy = xj - xs[i], yj - ys[i]
+            dist2[i] = dx * dx + dy * dy
+        for i in range(n):
+            keys[i] = np.int32(((bits[i] >> shift) << shift) | j)
+        keys[j] = _TOP32
         insert(best, keys, k, n)
 
 
@@ -179,7 +207,12 @@ def observe_team(
     k_mates, k_seen = layout[4], min(layout[8], m)
     best = np.empty((max(k_mates, k_seen, 1), n), np.int64)
     keys = np.empty(n, np.int64)
+    best32 = np.empty((max(k_mates, 1), n), np.int32)
+    keys32 = np.empty(n, np.int32)
     dist2 = np.empty(n, np.float32)
+    xs = np.empty(n, np.float32)
+    ys = np.empty(n, np.float32)
+    packed_mask = np.int64((1 << index_bits) - 1)
     inv_x, inv_y, room, boxes, max_range = lidar
     rays = np.empty((1, 1, inv_x.shape[0]), np.float32)  # one drone's lidar: kept in cache
     for w in range(worlds.shape[0]):
@@ -189,10 +222,19 @@ def observe_team(
                 obs[b, i, layout[0] + c] = own[b, i, c]
             obs[b, i, layout[0] + 4] = heading[b, i].real
             obs[b, i, layout[0] + 5] = heading[b, i].imag
-        teammates(own, alive, index_bits, b, best, keys, dist2, k_mates)
-        write_block(own, own, b, best[:k_mates], obs, layout[1], layout[2], layout[3])
+        if index_bits > 0:
+            teammates_packed(own, index_bits, b, best32, keys32, dist2, xs, ys, k_mates)
+            packed = best32[:k_mates]
+            write_block(
+                own, own, b, packed, obs, layout[1], layout[2], layout[3], _INFINITE32, packed_mask
+            )
+        else:
+            teammates(own, alive, index_bits, b, best, keys, dist2, k_mates)
+            mates = best[:k_mates]
+            write_block(own, own, b, mates, obs, layout[1], layout[2], layout[3], _INFINITE, _INDEX)
         opponents(sees, table, transposed, b, best, keys, dist2, k_seen)
-        write_block(own, others, b, best[:k_seen], obs, layout[5], layout[6], layout[7])
+        seen = best[:k_seen]
+        write_block(own, others, b, seen, obs, layout[5], layout[6], layout[7], _INFINITE, _INDEX)
         if layout[9] >= 0:
             for i in range(n):
                 px, py = own[b, i, 0], own[b, i, 1]
