@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymunk._chipmunk_cffi import lib as _cp
 
+from worlds.kernels.bodies import place_rows, shift_to_space
+
 if TYPE_CHECKING:
     from worlds.bodies import BodyGroup
     from worlds.world import WorldBatch
@@ -22,36 +24,37 @@ if TYPE_CHECKING:
 _BODIES_PER_WRITE = 50
 
 
-def body_values(world: WorldBatch, caller: str, rows: np.ndarray, **values) -> dict:
+def body_values(
+    world: WorldBatch, caller: str, rows: np.ndarray, **values
+) -> tuple[list[str], np.ndarray]:
     """Broadcast ``values`` (local ``x``, ``y`` and others) to ``rows``' shape, flattened, with
     ``x`` and ``y`` moved into the space's coordinates; raise ``ValueError`` naming ``caller`` if
-    any is not finite. One float64 table, one finiteness check."""
+    any is not finite. Returns the names and their float64 table ``(V, K)``: one table, one
+    compiled pass for the offsets and the check."""
     names = list(values)
     table = np.empty((len(names), rows.size))
     for row, name in zip(table, names, strict=True):
         row.reshape(rows.shape)[...] = values[name]
     rows = rows.ravel()
-    flat = dict(zip(names, table, strict=True))
-    where = _as_slice(rows)
-    flat["x"] += world._offset_x[where]
-    flat["y"] += world._offset_y[where]
-    if not np.logical_and.reduce(np.isfinite(table), axis=None):
+    x_at, y_at = names.index("x"), names.index("y")
+    if not shift_to_space(table, x_at, y_at, rows, world._offset_x, world._offset_y):
         raise ValueError(f"{caller}: non-finite position or velocity")
-    return flat
+    return names, table
 
 
-def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: dict) -> None:
+def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, placed: tuple) -> None:
     """Write position, velocity (and angle, when given) of ``group``'s body ``rows`` (flat
-    batch rows); their angular velocities become zero. The batch's read buffer and float32
-    state take the same values for those rows (what reading the bodies back would give: no read
-    of the whole space after a reset)."""
-    read = world._read
-    where = _as_slice(rows)  # a whole group's reset is one block of rows: no gathers
-    for name, column in world._read_columns.items():
-        if name in values:
-            read[where, column] = values[name]
-        elif name == "angvel":
-            read[where, column] = 0.0
+    batch rows; ``placed`` from ``body_values``); their angular velocities become zero. The
+    batch's read buffer and float32 state take the same values for those rows (what reading the
+    bodies back would give: no read of the whole space after a reset)."""
+    names, table = placed  # from body_values
+    values = dict(zip(names, table, strict=True))
+    read_columns = world._read_columns
+    columns = np.array([read_columns.get(name, -1) for name in names], np.intp)
+    zero = read_columns.get("angvel", -1)
+    place_rows(
+        table, columns, zero, rows, world._read, world._state_order, world._offsets, world._state
+    )
     if rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
         pointers = _body_pointers(group)
         angles = values.get("angle")
@@ -65,16 +68,6 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, values: di
             _cp.cpBodySetAngularVelocity(body, 0.0)
     else:
         world._put_bodies(rows)
-    state = world._state
-    state[where] = read[where][:, world._state_order] - world._offsets[where]
-
-
-def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
-    """``rows`` as a slice when they are consecutive and increasing, else unchanged."""
-    if rows.size >= 64 and rows[-1] - rows[0] == rows.size - 1:  # few rows: gathers are cheap
-        if (np.subtract(rows[1:], rows[:-1]) == 1).all():
-            return slice(int(rows[0]), int(rows[-1]) + 1)
-    return rows
 
 
 def _body_pointers(group: BodyGroup) -> list:

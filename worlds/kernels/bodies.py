@@ -46,3 +46,32 @@ def refresh_state(read, columns, offsets, state):
             state[r, c] = value
             bad += not np.isfinite(value)
     return bad == 0
+
+
+@kernel
+def shift_to_space(table, x_at, y_at, rows, offset_x, offset_y):
+    """Move rows ``x_at`` and ``y_at`` of ``table`` ``(V, K)`` (local coordinates of body
+    ``rows[k]``) into the space's coordinates; returns whether every value is finite."""
+    bad = 0
+    for k in range(rows.shape[0]):
+        table[x_at, k] += offset_x[rows[k]]
+        table[y_at, k] += offset_y[rows[k]]
+        for v in range(table.shape[0]):
+            bad += not np.isfinite(table[v, k])
+    return bad == 0
+
+
+@kernel
+def place_rows(table, columns, zero_column, rows, read, order, offsets, state):
+    """Body ``rows[k]`` takes ``table[v, k]`` in read-buffer column ``columns[v]`` (none when
+    negative), zero in ``zero_column`` (none when negative), and its float32 local state is
+    refreshed from the read buffer, as a read-back would."""
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for v in range(table.shape[0]):
+            if columns[v] >= 0:
+                read[r, columns[v]] = table[v, k]
+        if zero_column >= 0:
+            read[r, zero_column] = 0.0
+        for c in range(state.shape[1]):
+            state[r, c] = np.float32(read[r, order[c]] - offsets[r, c])
