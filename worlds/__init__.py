@@ -1,7 +1,7 @@
 """worlds: a batch of 2D physics worlds on pymunk, with array state, sensors and rendering.
 
-This package knows nothing of agents' goals, rewards or learning; it imports numpy and pymunk
-(and Pillow/imageio for pictures) only.
+This package knows nothing of agents' goals, rewards or learning; it imports numpy, numba (the
+compiled sensors of ``worlds.kernels``) and pymunk (and Pillow/imageio for pictures) only.
 """
 
 from worlds.dynamics import DifferentialDrive, Dynamics, HolonomicPointMass, KinematicBicycle
