@@ -149,10 +149,16 @@ def nearest_neighbours(
     num_worlds, n = pos.shape
     if not 0 <= k < n:
         raise ValueError(f"k must be in [0, {n - 1}] for {n} bodies, got {k}")
+    _check_shape("vel", vel, pos.shape)
+    if alive is not None:
+        _check_shape("alive", alive, pos.shape)
     if out is None:
         out = Neighbours.empty(num_worlds, n, k, count=count_within is not None)
     elif count_within is not None and out.count is None:
         raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
+    else:
+        for name in ("index", "offset", "velocity", "dist", "mask"):
+            _check_shape(f"out.{name}", getattr(out, name), (num_worlds, n, k))
     live = _no_alive(num_worlds, n) if alive is None else alive
     spec, key_type = _ranking(n)
     _k.nearest(
@@ -213,6 +219,12 @@ def _no_alive(num_worlds: int, n: int) -> np.ndarray:
     return values
 
 
+def _check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
+    """A kernel writes and reads without bounds checks: refuse a wrong shape here."""
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+
+
 @functools.lru_cache(maxsize=256)
 def _squared(distance: float | None) -> np.float32:
     """A distance squared as the float32 the kernels compare with (-1: no limit)."""
@@ -259,7 +271,10 @@ def range_graph(
     """``within_range`` straight from positions ``(B, N)`` complex, in one compiled pass (no
     pairwise offsets are made); ``out`` a bool ``(B, N, N)`` to fill in place."""
     num_worlds, n = pos.shape
+    if alive is not None:
+        _check_shape("alive", alive, pos.shape)
     adjacent = np.empty((num_worlds, n, n), bool) if out is None else out
+    _check_shape("out", adjacent, (num_worlds, n, n))
     live = _no_alive(num_worlds, n) if alive is None else alive
     _k.within(pos, _squared(radius), live, alive is not None, adjacent)
     return adjacent
@@ -273,9 +288,13 @@ def point_offsets(
     its closest body ``(B, L)`` float32, in one compiled pass. ``out`` and ``nearest`` receive
     them in place (``out`` may be a strided view, e.g. an observation block)."""
     num_worlds, n = pos.shape
+    if points.ndim != 2 or points.shape[0] != num_worlds:
+        raise ValueError(f"points must be ({num_worlds}, L) like pos's worlds, got {points.shape}")
     count = points.shape[1]
     offset = np.empty((num_worlds, n, count), np.complex64) if out is None else out
     closest = np.empty((num_worlds, count), np.float32) if nearest is None else nearest
+    _check_shape("out", offset, (num_worlds, n, count))
+    _check_shape("nearest", closest, (num_worlds, count))
     _k.point_offsets(pos, points, offset, closest)
     return offset, closest
 

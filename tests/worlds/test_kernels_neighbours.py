@@ -155,3 +155,20 @@ def test_point_mass_control_equals_numpy(seed, limit_force, substeps):
         np.testing.assert_allclose(got, dynamics.force, rtol=1e-5, atol=1e-6)
         speed = np.abs(dynamics.velocity * world.space.damping**sub_dt + got * sub_dt)
         assert (speed <= 0.8 * (1 + 1e-6)).all()  # the cap holds
+
+
+def test_wrong_shapes_are_refused_before_any_kernel_runs():
+    """Kernels read and write without bounds checks: the sensors check every shape first."""
+    pos = as_complex(np.zeros((2, 5)), np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="vel must have shape"):
+        nearest_neighbours(pos, pos[:, :4], 2)
+    with pytest.raises(ValueError, match="alive must have shape"):
+        nearest_neighbours(pos, pos, 2, alive=np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="out.index must have shape"):
+        nearest_neighbours(pos, pos, 2, out=Neighbours.empty(2, 5, 3))
+    with pytest.raises(ValueError, match="points must be"):
+        point_offsets(pos, pos[:1])
+    with pytest.raises(ValueError, match="out must have shape"):
+        point_offsets(pos, pos, out=np.zeros((2, 5, 4), np.complex64))
+    with pytest.raises(ValueError, match="out must have shape"):
+        range_graph(pos, 1.0, out=np.zeros((2, 5, 4), bool))
