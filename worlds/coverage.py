@@ -26,6 +26,7 @@ import numpy as np
 
 from worlds.kernels import coverage as kernels
 from worlds.kernels import voronoi
+from worlds.kernels.arguments import check_shape
 
 
 class GridField:
@@ -104,13 +105,14 @@ class GridField:
         ``(B, N)``: float32 ``(B, N, len(offsets_y), len(offsets_x))``, written into ``out``
         when given. Samples off the grid read the zero border (indices clamped onto it)."""
         steps_x, steps_y, _ = self._patch_offsets(offsets_x, offsets_y)
+        points = np.asarray(points, np.complex64)
+        check_shape("points", points, (self._weights.shape[0], None))
         if out is None:
             out = np.empty((*points.shape, len(steps_y), len(steps_x)), np.float32)
+        check_shape("out", out, (*points.shape, len(steps_y), len(steps_x)))
         scale = np.float32(1 / self.cell)
         shift = np.float32(self.side / 2 / self.cell + self.border)
-        kernels.sample_patch(
-            np.asarray(points, np.complex64), steps_x, steps_y, scale, shift, self._bordered, out
-        )
+        kernels.sample_patch(points, steps_x, steps_y, scale, shift, self._bordered, out)
         return out
 
     def _patch_offsets(self, offsets_x: np.ndarray, offsets_y: np.ndarray):
@@ -179,15 +181,13 @@ class GridField:
         as ``disc_cover`` returns them, for a batch of all ``B`` worlds. Reads the field through
         ``refresh``'s copy: call it after writing ``values``. The sum is taken in float64 over
         the covered cells in the order the discs first cover them."""
-        points = np.asarray(points, np.complex64)
+        points, mask = self._cover_arguments(points, mask)
         num_worlds = points.shape[0]
-        if mask is None:
-            mask = np.ones(points.shape, bool)
         weight = np.empty(num_worlds, np.float32)
         covered = np.empty((num_worlds, self.grid_size**2), bool)
         kernels.disc_cover(
             points,
-            np.asarray(mask, bool),
+            mask,
             np.float32(radius / self.cell),
             np.float32(1 / self.cell),
             np.float32(self.side / 2 / self.cell),
@@ -207,14 +207,13 @@ class GridField:
     ) -> np.ndarray:
         """``covered_weight``'s sum alone, ``(B,)`` float32 (into ``out`` when given), bit for
         bit, at a fraction of its cost: the covered cells are never spread out."""
-        points = np.asarray(points, np.complex64)
-        if mask is None:
-            mask = np.ones(points.shape, bool)
+        points, mask = self._cover_arguments(points, mask)
         if out is None:
             out = np.empty(points.shape[0], np.float32)
+        check_shape("out", out, points.shape[:1])
         kernels.cover_weight(
             points,
-            np.asarray(mask, bool),
+            mask,
             np.float32(radius / self.cell),
             np.float32(1 / self.cell),
             np.float32(self.side / 2 / self.cell),
@@ -223,6 +222,14 @@ class GridField:
             out,
         )
         return out
+
+    def _cover_arguments(self, points, mask) -> tuple[np.ndarray, np.ndarray]:
+        """Points ``(B, N)`` complex64 for this field's ``B`` worlds and their bool mask."""
+        points = np.asarray(points, np.complex64)
+        check_shape("points", points, (self._weights.shape[0], None))
+        mask = np.ones(points.shape, bool) if mask is None else np.asarray(mask, bool)
+        check_shape("mask", mask, points.shape)
+        return points, mask
 
     def disc_cover_reference(
         self, points: np.ndarray, radius: float, mask: np.ndarray | None = None
@@ -400,6 +407,7 @@ class GridField:
     def _lloyd(self, points: np.ndarray, iterations: int, weights):
         weights = self.values if weights is None else weights
         points = np.array(points, np.complex64)  # a copy: updated in place
+        check_shape("weights", np.asarray(weights), (points.shape[0], self.grid_size**2))
         mass = np.zeros(points.shape, np.float32)
         cx, cy = self._centre_rows[0], self._centre_rows[1]
         voronoi.centroids(points, iterations, cx, cy, self._moments(weights), mass)

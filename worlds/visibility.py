@@ -18,6 +18,7 @@ import functools
 import numpy as np
 
 from worlds.kernels import visibility as kernels
+from worlds.kernels.arguments import check_shape
 
 
 def ray_directions(n_rays: int) -> np.ndarray:
@@ -88,8 +89,11 @@ def box_lidar(
     ``(B, N)``; returns float32 ``(B, N, n_rays)``, ``max_range`` where nothing is hit. A ray
     that starts inside a box reads 0. ``out``: a float32 array of that shape to fill."""
     inv_x, inv_y = _inverse_directions(n_rays)
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    check_shape("y", y, x.shape)
     if out is None:
         out = np.empty((*x.shape, n_rays), np.float32)
+    check_shape("out", out, (*x.shape, n_rays))
     kernels.box_lidar(
         np.asarray(x, np.float32),
         np.asarray(y, np.float32),
@@ -124,8 +128,9 @@ def line_of_sight(
     proper-crossing test of two segments by the signs of cross products (touching an edge's
     end point counts as blocked; a zero-length sight line is never blocked).
     """
-    out = np.empty((observer.shape[0], observer.shape[1], target.shape[1]), bool)
     observer, target = np.asarray(observer, np.complex64), np.asarray(target, np.complex64)
+    check_shape("target", target, (observer.shape[0], None))
+    out = np.empty((observer.shape[0], observer.shape[1], target.shape[1]), bool)
     kernels.line_of_sight(observer, target, box_rows(segments), out)
     return out
 
@@ -147,11 +152,11 @@ def in_field_of_view(
     """Whether targets at complex ``offset`` ``(B, No, Nt)`` (target minus observer) are within
     ``view_range`` and within ``half_angle`` radians of the observer's unit ``heading``
     (complex ``(B, No)``). Returns bool ``(B, No, Nt)``."""
+    offset, heading = np.asarray(offset, np.complex64), np.asarray(heading, np.complex64)
+    check_shape("heading", heading, offset.shape[:2])
     out = np.empty(offset.shape, bool)
     mode, cos2, range2 = view_cone(half_angle, view_range)
-    kernels.in_field_of_view(
-        np.asarray(offset, np.complex64), np.asarray(heading, np.complex64), mode, cos2, range2, out
-    )
+    kernels.in_field_of_view(offset, heading, mode, cos2, range2, out)
     return out
 
 

@@ -109,3 +109,27 @@ def test_complex_abs_is_numpys(rng):
     values[:3] = (0, 3e-20j, 1e20)
     got = np.array([complex_abs(z.real, z.imag) for z in values], np.float32)
     np.testing.assert_array_equal(got, np.abs(values))
+
+
+def test_public_functions_refuse_wrong_shapes_before_their_kernels():
+    """Kernels read without bounds checks: a mismatched shape is a one-line error first."""
+    import pytest
+
+    from worlds.coverage import GridField
+    from worlds.visibility import box_lidar, in_field_of_view, line_of_sight
+
+    with pytest.raises(ValueError, match="y must have shape"):
+        box_lidar(np.zeros((2, 3)), np.zeros((2, 4)), 8, 1.0, room=(1.0, 1.0))
+    with pytest.raises(ValueError, match="out must have shape"):
+        box_lidar(np.zeros((2, 3)), np.zeros((2, 3)), 8, 1.0, out=np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="target must have shape"):
+        line_of_sight(np.zeros((2, 3), np.complex64), np.zeros((3, 3), np.complex64), None)
+    with pytest.raises(ValueError, match="heading must have shape"):
+        in_field_of_view(np.zeros((2, 3, 4), np.complex64), np.ones((2, 4)), 1.0, 1.0)
+    field = GridField(2, 8, 2.0)
+    with pytest.raises(ValueError, match="points must have shape"):
+        field.cover_weight(np.zeros((3, 5), np.complex64), 0.2)
+    with pytest.raises(ValueError, match="mask must have shape"):
+        field.covered_weight(np.zeros((2, 5), np.complex64), 0.2, np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        field.lloyd(np.zeros((3, 5), np.complex64), 2)
