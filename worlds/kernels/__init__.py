@@ -26,10 +26,19 @@ from __future__ import annotations
 
 import numba
 
+_njit = numba.njit
+
 
 def kernel(function=None, **options):
-    """``numba.njit`` with this package's settings (see the module docstring)."""
+    """``numba.njit`` with this package's settings (see the module docstring). Where numba
+    finds no writable place for its cache (neither beside the module nor in the user's cache
+    directory, ``NUMBA_CACHE_DIR`` overrides both), the kernel compiles in every process."""
     settings = {"cache": True, "nogil": True, "error_model": "numpy", **options}
     if function is None:
-        return lambda f: numba.njit(**settings)(f)
-    return numba.njit(**settings)(function)
+        return lambda f: kernel(f, **options)
+    try:
+        return _njit(**settings)(function)
+    except RuntimeError as error:  # numba: "cannot cache function ...: no locator available"
+        if "cannot cache" not in str(error):
+            raise
+        return _njit(**{**settings, "cache": False})(function)
