@@ -290,16 +290,12 @@ class Pursuit(Scenario):
         # One draw per world: the slots' sort keys, then the jitter's x and y (uniform in
         # [-1, 1) as ``uniform`` computes it), the numbers three draws in this order take.
         draws = rng.random((count, len(slots) + 2 * total))
-        order = np.argsort(draws[:, : len(slots)], axis=1)[:, :total]
-        jitter = -1.0 + 2.0 * draws[:, len(slots) :]
-        places = slots[order] + 0.1 * (jitter[:, :total] + 1j * jitter[:, total:])
-        x, y, n = places.real, places.imag, cfg.n_pursuers
+        x, y = np.empty((2, count, total))
+        headings = (self.heading["pursuer"], self.heading["evader"])
+        pursuit_kernels.spawn(draws, slots, np.asarray(env_ids, np.int64), headings, x, y)
+        n = cfg.n_pursuers
         world.reset_bodies("pursuer", env_ids, x[:, :n], y[:, :n])
-        world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])
-        # Start facing the arena's centre.
-        pursuit_kernels.face_centre(
-            places, np.asarray(env_ids, np.int64), (self.heading["pursuer"], self.heading["evader"])
-        )
+        world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])  # all start facing the centre
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
@@ -396,32 +392,23 @@ class Pursuit(Scenario):
 
     def episode_end(self, frame: PursuitFrame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
         """Capture rate, mean time to capture (NaN when none was caught) and mean survival
-        time of the ended episodes, from the steps at which evaders left."""
-        dt = self.cfg.dt
-        caught = ~frame.episode.alive["evader"][env_ids]
-        capture_step = frame.episode.ended_at["evader"][env_ids]
-        count = caught.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            time_to_capture = np.where(
-                count > 0, (capture_step * caught).sum(axis=1) * dt / count, np.nan
-            )
-        steps = frame.episode.steps[env_ids]
-        survival = np.where(caught, capture_step, steps[:, None]) * dt
-        return {
-            "capture_rate": caught.mean(axis=1),
-            "time_to_capture": time_to_capture,
-            "survival_time": survival.mean(axis=1),
-        }
+        time of the ended episodes, from the steps at which evaders left, in one compiled call
+        (``pursuit_kernels.episode_figures``)."""
+        episode, env_ids = frame.episode, np.asarray(env_ids, np.int64)
+        figures = np.empty((3, len(env_ids)))
+        alive, ended_at = episode.alive["evader"], episode.ended_at["evader"]
+        pursuit_kernels.episode_figures(
+            alive, ended_at, episode.steps, self.cfg.dt, env_ids, figures
+        )
+        names = ("capture_rate", "time_to_capture", "survival_time")
+        return dict(zip(names, figures, strict=True))
 
     def state(self, frame: Frame) -> np.ndarray:
-        state, column = self._state, 0
-        for team in TEAMS:
-            group = self.teams[team]
-            for values in (group.x, group.y, group.vx, group.vy):
-                state[:, column : column + group.n] = values
-                column += group.n
-        state[:, column:] = frame.episode.alive["evader"]
-        return state
+        """Positions, velocities and free flags in one compiled call (``state_rows``)."""
+        pursuers, evaders = self.teams["pursuer"], self.teams["evader"]
+        alive = frame.episode.alive["evader"]
+        pursuit_kernels.state_rows(pursuers.kinematics, evaders.kinematics, alive, self._state)
+        return self._state
 
     # ---------------------------------------------------------------------------- render
     def render_extra(self, frame: PursuitFrame, canvas, env_index: int) -> None:

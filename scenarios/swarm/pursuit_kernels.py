@@ -277,22 +277,171 @@ def terminations(free, captured, pursuers_done, evaders_done):
             pursuers_done[b, i] = not left
 
 
+@kernel(inline="always")
+def toward_centre(p):
+    """The unit complex from ``p`` (complex128) toward the centre: ``-p / max(|p|, 1e-6)`` in
+    float64 as numpy divides; 1 at the centre."""
+    floor = 1e-6
+    length = np.abs(p)
+    scale = length if length >= floor else floor
+    return complex(-p.real / scale, -p.imag / scale) if length > floor else 1.0
+
+
 @kernel
 def face_centre(places, env_ids, headings):
     """Headings of the drones placed at complex128 ``places`` ``(E, Np + Ne)`` in worlds
-    ``env_ids``, toward the arena's centre (``-p / max(|p|, 1e-6)`` in float64 as numpy
-    divides, then complex64; 1 at the centre), into ``headings = (pursuers', evaders')``."""
+    ``env_ids``, toward the arena's centre (``toward_centre``, then complex64), into
+    ``headings = (pursuers', evaders')``."""
     pursuers, evaders = headings
     n = pursuers.shape[1]
-    floor = 1e-6
     for w in range(env_ids.shape[0]):
         b = env_ids[w]
         for i in range(places.shape[1]):
-            p = places[w, i]
-            length = np.abs(p)
-            scale = length if length >= floor else floor
-            heading = complex(-p.real / scale, -p.imag / scale) if length > floor else 1.0
+            heading = toward_centre(places[w, i])
             if i < n:
                 pursuers[b, i] = heading
             else:
                 evaders[b, i - n] = heading
+
+
+@kernel
+def spawn(draws, slots, env_ids, headings, x, y):
+    """``Pursuit.reset``'s places and headings for the worlds ``env_ids``: row ``w`` of
+    ``draws`` holds ``S`` sort keys (``S`` complex64 ``slots``), then ``T`` uniforms of the x
+    jitter and ``T`` of the y jitter (``T = x.shape[1]`` drones). Each world takes the ``T``
+    slots of smallest keys, smallest first (ties by index, as a stable argsort), each moved by
+    ``0.1 * (2 u - 1)``: float64 ``x`` and ``y`` ``(E, T)`` as numpy adds the complex128 jitter
+    to the complex64 slot. Headings face the centre (``face_centre``)."""
+    pursuers, evaders = headings
+    n_slots, total, n = slots.shape[0], x.shape[1], pursuers.shape[1]
+    keys = np.empty(total, np.float64)
+    picks = np.empty(total, np.int64)
+    for w in range(env_ids.shape[0]):
+        filled = 0
+        for s in range(n_slots):
+            key = draws[w, s]
+            if filled == total and not key < keys[total - 1]:
+                continue
+            slot = filled if filled < total else total - 1
+            while slot > 0 and key < keys[slot - 1]:
+                keys[slot], picks[slot] = keys[slot - 1], picks[slot - 1]
+                slot -= 1
+            keys[slot], picks[slot] = key, s
+            filled = min(filled + 1, total)
+        b = env_ids[w]
+        for i in range(total):
+            place = slots[picks[i]]
+            x[w, i] = np.float64(place.real) + 0.1 * (-1.0 + 2.0 * draws[w, n_slots + i])
+            y[w, i] = np.float64(place.imag) + 0.1 * (-1.0 + 2.0 * draws[w, n_slots + total + i])
+            heading = toward_centre(complex(x[w, i], y[w, i]))
+            if i < n:
+                pursuers[b, i] = heading
+            else:
+                evaders[b, i - n] = heading
+
+
+@kernel(inline="always")
+def block_sum(values, start, n):
+    """numpy's float64 ``pairwise_sum`` of ``values[start:start + n]`` for ``n <= 128``: a
+    plain sum below 8 values, else eight running sums combined pairwise, then the rest."""
+    if n < 8:
+        total = 0.0
+        for i in range(start, start + n):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    end = start + n - n % 8
+    for at in range(start + 8, end, 8):
+        r0, r1, r2, r3 = (
+            r0 + values[at],
+            r1 + values[at + 1],
+            r2 + values[at + 2],
+            r3 + values[at + 3],
+        )
+        r4, r5, r6, r7 = (
+            r4 + values[at + 4],
+            r5 + values[at + 5],
+            r6 + values[at + 6],
+            r7 + values[at + 7],
+        )
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for at in range(end, start + n):
+        total += values[at]
+    return total
+
+
+@kernel
+def pairwise_sum(values, n):
+    """numpy's float64 sum of ``values[:n]`` (as ``np.add.reduce`` and ``mean`` sum a row), so
+    that a kernel's means are bit for bit numpy's: ``block_sum`` up to 128 values, else the
+    sum of the two halves split at a multiple of 8, recursively (numba's cache cannot load a
+    recursive kernel: the recursion runs on a stack of ranges, and one of partial sums)."""
+    if n <= 128:
+        return block_sum(values, 0, n)
+    tasks = np.empty((64, 2), np.int64)  # (start, count); count -1 adds the top two sums
+    sums = np.empty(64, np.float64)
+    tasks[0, 0], tasks[0, 1] = 0, n
+    top, filled = 1, 0
+    while top > 0:
+        top -= 1
+        start, count = tasks[top, 0], tasks[top, 1]
+        if count < 0:
+            filled -= 1
+            sums[filled - 1] += sums[filled]
+        elif count <= 128:
+            sums[filled] = block_sum(values, start, count)
+            filled += 1
+        else:
+            half = count // 2
+            half -= half % 8
+            tasks[top, 0], tasks[top, 1] = 0, -1
+            tasks[top + 1, 0], tasks[top + 1, 1] = start + half, count - half
+            tasks[top + 2, 0], tasks[top + 2, 1] = start, half
+            top += 3
+    return sums[0]
+
+
+@kernel
+def episode_figures(alive, ended_at, steps, dt, env_ids, out):
+    """``Pursuit.episode_end``'s figures of the worlds ``env_ids`` into ``out`` ``(3, E)``
+    float64: the fraction of evaders caught (not ``alive``), the mean of the caught ones'
+    ``ended_at`` steps times ``dt`` (``sum * dt / count``; NaN when none), and the mean
+    survival time (``ended_at`` of the caught, the world's ``steps`` of the free, times
+    ``dt``, summed as numpy's ``mean`` sums)."""
+    n = alive.shape[1]
+    survival = np.empty(n, np.float64)
+    for w in range(env_ids.shape[0]):
+        b = env_ids[w]
+        count = total = 0
+        for j in range(n):
+            caught = not alive[b, j]
+            count += caught
+            total += ended_at[b, j] if caught else 0
+            survival[j] = np.float64(ended_at[b, j] if caught else steps[b]) * dt
+        out[0, w] = np.float64(count) / np.float64(n)
+        out[1, w] = np.float64(total) * dt / np.float64(count) if count > 0 else np.nan
+        out[2, w] = pairwise_sum(survival, n) / np.float64(n)
+
+
+@kernel(inline="always")
+def state_block(bodies, b, out, column):
+    """Columns ``x, y, vx, vy`` of world ``b``'s ``bodies`` (a block of ``N`` each) into
+    ``out[b]`` from ``column``; returns the next column."""
+    n = bodies.shape[1]
+    for c in range(4):
+        for i in range(n):
+            out[b, column + c * n + i] = bodies[b, i, c]
+    return column + 4 * n
+
+
+@kernel
+def state_rows(pursuers, evaders, free, out):
+    """``Pursuit.state`` ``(B, 4 Np + 5 Ne)`` float32: per world the pursuers' ``x, y, vx,
+    vy`` in blocks of ``Np``, the evaders' in blocks of ``Ne``, then the evaders' ``free``
+    flags (1 or 0)."""
+    for b in range(out.shape[0]):
+        column = state_block(pursuers, b, out, 0)
+        column = state_block(evaders, b, out, column)
+        for j in range(free.shape[1]):
+            out[b, column + j] = np.float32(1.0) if free[b, j] else np.float32(0.0)

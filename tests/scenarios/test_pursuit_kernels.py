@@ -259,3 +259,74 @@ def test_face_centre_matches_numpy(case):
         expected = np.where(np.abs(part) > 1e-6, toward, 1).astype(np.complex64)
         np.testing.assert_array_equal(heading[env_ids], expected)
         assert (np.delete(heading, env_ids, axis=0) == 1).all()
+
+
+def episode_end_reference(alive, ended_at, steps, dt, env_ids):
+    """The numpy ``Pursuit.episode_end`` that ``episode_figures`` replaced."""
+    caught, capture_step = ~alive[env_ids], ended_at[env_ids]
+    count = caught.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        time_to_capture = np.where(
+            count > 0, (capture_step * caught).sum(axis=1) * dt / count, np.nan
+        )
+    survival = np.where(caught, capture_step, steps[env_ids][:, None]) * dt
+    return caught.mean(axis=1), time_to_capture, survival.mean(axis=1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_evaders=st.one_of(st.integers(1, 40), st.integers(120, 256)),  # every summation path
+    dt=st.floats(1e-3, 1.0),
+    caught_share=st.floats(0, 1),
+)
+def test_episode_figures_match_numpy(seed, n_evaders, dt, caught_share):
+    rng = np.random.default_rng(seed)
+    batch = 5
+    steps = rng.integers(1, 1000, batch)
+    alive = rng.random((batch, n_evaders)) >= caught_share
+    ended_at = np.where(alive, 0, rng.integers(1, 1000, (batch, n_evaders)))
+    env_ids = np.flatnonzero(rng.random(batch) < 0.6).astype(np.int64)
+    figures = np.empty((3, len(env_ids)))
+    pursuit_kernels.episode_figures(alive, ended_at, steps, dt, env_ids, figures)
+    want = episode_end_reference(alive, ended_at, steps, dt, env_ids)
+    for got, expected in zip(figures, want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=cases, ties=st.booleans())
+def test_spawn_matches_numpy(case, ties):
+    """The places and headings of the numpy reset ``spawn`` replaced (keys drawn coarse when
+    ``ties``: a stable argsort's order)."""
+    rng = np.random.default_rng(case["seed"])
+    n_p, n_e = case["n_pursuers"], case["n_evaders"]
+    total, slots = n_p + n_e, Pursuit(PursuitConfig(n_pursuers=n_p, n_evaders=n_e)).cfg.spawn_slots
+    batch = case["batch"] + 2
+    env_ids = np.flatnonzero(rng.random(batch) < 0.6).astype(np.int64)
+    draws = rng.random((len(env_ids), len(slots) + 2 * total))
+    if ties:
+        draws[:, : len(slots)] = np.round(draws[:, : len(slots)] * 8) / 8
+    headings = (np.ones((batch, n_p), np.complex64), np.ones((batch, n_e), np.complex64))
+    x, y = np.empty((2, len(env_ids), total))
+    pursuit_kernels.spawn(draws, slots, env_ids, headings, x, y)
+    order = np.argsort(draws[:, : len(slots)], axis=1, kind="stable")[:, :total]
+    jitter = -1.0 + 2.0 * draws[:, len(slots) :]
+    places = slots[order] + 0.1 * (jitter[:, :total] + 1j * jitter[:, total:])
+    np.testing.assert_array_equal(x, places.real)
+    np.testing.assert_array_equal(y, places.imag)
+    expected = (np.ones((batch, n_p), np.complex64), np.ones((batch, n_e), np.complex64))
+    pursuit_kernels.face_centre(places, env_ids, expected)
+    for got, want in zip(headings, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases)
+def test_state_rows_match_numpy(case):
+    _, bodies, _, free, _, _ = setup(case)
+    n_p, n_e = case["n_pursuers"], case["n_evaders"]
+    state = np.full((case["batch"], 4 * n_p + 5 * n_e), np.nan, np.float32)
+    pursuit_kernels.state_rows(bodies["pursuer"], bodies["evader"], free, state)
+    columns = [bodies[team][..., c] for team in ("pursuer", "evader") for c in range(4)]
+    np.testing.assert_array_equal(state, np.concatenate([*columns, free], axis=1))
