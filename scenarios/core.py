@@ -241,6 +241,10 @@ class Scenario:
     parked_bodies: ClassVar[dict[str, str]] = {}
     """Agent group -> body group of the world, for groups whose agents can end early: the vector
     env parks a terminated agent's body (``WorldBatch.park_bodies``) out of the way."""
+    observes_restarted_only: ClassVar[bool] = False
+    """True when ``sense`` and ``observe`` honour ``Episode.restarted`` by updating only those
+    worlds' rows, in place, in the arrays ``observe`` returned this step: the vector env then
+    keeps the other worlds' observations without copying them."""
 
     def __init__(self, cfg: ScenarioConfig) -> None:
         self.cfg = cfg

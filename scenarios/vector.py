@@ -168,7 +168,7 @@ class VectorEnv:
         obs = self.scenario.observe(frame)
         if self._some_dead:
             for group, alive in self.alive.items():
-                obs[group][~alive] = 0.0
+                np.copyto(obs[group], 0.0, where=~alive[..., None])
         return obs
 
     def _observe_restarted(self, obs: dict[str, np.ndarray], env_ids: np.ndarray):
@@ -177,17 +177,28 @@ class VectorEnv:
         observing them again could differ (a scenario may move bodies after ``observe``, e.g.
         parking a captured evader), and whether a world ends must not change its neighbours'
         observations. The step's rows are kept in a buffer of the env's own."""
+        in_place = self.scenario.observes_restarted_only
         kept = self._restart_obs
-        if kept is None:
+        if kept is None and not in_place:
             kept = self._restart_obs = {g: np.empty_like(o) for g, o in obs.items()}
-        for group, values in obs.items():
-            np.copyto(kept[group], values)
+        if not in_place:
+            for group, values in obs.items():
+                np.copyto(kept[group], values)
         self.episode.restarted = env_ids  # a scenario may sense these worlds alone
         try:
             self._frame = self.scenario.sense(self.world, self.episode)
-            fresh = self._observe(self._frame)
+            # In place, the other worlds' rows stay as this step observed (and masked) them;
+            # the restarted worlds' agents are all alive: nothing to mask.
+            fresh = self.scenario.observe(self._frame) if in_place else self._observe(self._frame)
         finally:
             self.episode.restarted = None
+        if in_place:  # only the restarted rows were rewritten, in this step's arrays
+            if any(fresh[group] is not values for group, values in obs.items()):
+                raise RuntimeError(
+                    f"{self.scenario_id}: observes_restarted_only, but observe returned new "
+                    "arrays when the restarted worlds were observed again"
+                )
+            return fresh
         for group, values in kept.items():
             values[env_ids] = fresh[group][env_ids]
         return kept

@@ -192,6 +192,7 @@ class Pursuit(Scenario):
     config_class = PursuitConfig
     metric_reduce = {"visible": "mean"}
     parked_bodies = {"evader": "evader"}
+    observes_restarted_only = True  # sense and observe update only Episode.restarted worlds
 
     def __init__(self, cfg: PursuitConfig) -> None:
         super().__init__(cfg)

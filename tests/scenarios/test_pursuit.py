@@ -131,3 +131,35 @@ def test_scripted_policy_acts_for_both_teams():
     actions = venv.scenario.scripted_policy().act(venv.reset())
     assert actions["pursuer"].shape == (2, 3, 2) and actions["evader"].shape == (2, 2, 2)
     venv.step(actions)
+
+
+def test_restarted_worlds_observed_in_place_equal_the_copying_path():
+    """Pursuit re-observes only the worlds that restarted, in place: the observations, rewards
+    and episode records equal those of the env's copying path, step for step."""
+    import numpy as np
+
+    import scenarios
+    from scenarios.swarm.pursuit import Pursuit
+
+    def run(in_place: bool):
+        env = scenarios.make_vec("swarm/pursuit-v0", num_envs=6, seed=2)
+        env.scenario.observes_restarted_only = in_place  # instance attribute: this env only
+        env.reset()
+        rng = np.random.default_rng(5)
+        out, restarts = [], 0
+        for _ in range(120):
+            actions = {
+                g: rng.integers(0, s.action_space.n, (6, s.n_agents)) for g, s in env.groups.items()
+            }
+            obs, rew, _, _, info = env.step(actions)
+            restarts += len(info["episodes"])
+            out.append(({g: o.copy() for g, o in obs.items()}, repr(info["episodes"])))
+        return out, restarts
+
+    copied, restarts = run(False)
+    in_place, _ = run(True)
+    assert restarts > 0 and Pursuit.observes_restarted_only
+    for (obs_a, eps_a), (obs_b, eps_b) in zip(copied, in_place, strict=True):
+        assert eps_a == eps_b
+        for group in obs_a:
+            np.testing.assert_array_equal(obs_a[group], obs_b[group])
