@@ -122,12 +122,18 @@ def initial_memory(venv, recurrent: int, groups=None) -> dict[str, dict[str, tor
 def critic_values(
     policy: NetworkPolicy, group: str, critic_in: np.ndarray | torch.Tensor
 ) -> torch.Tensor:
-    """Critic outputs ``(B, N)`` for a critic input ``(B, N, C)`` (numpy, or a float32 tensor)."""
-    if isinstance(critic_in, np.ndarray):
-        critic_in = torch.from_numpy(np.ascontiguousarray(critic_in, dtype=np.float32))
+    """Critic outputs ``(B, N)`` for a critic input ``(B, N, C)`` (numpy, or a float32 tensor).
+    A numpy input broadcast over its agents (MAPPO's global state) is evaluated once per world
+    when the critic reads no agent id (the same rows, so the same values)."""
+    module = policy.groups[group]
     b, n = critic_in.shape[:2]
+    if isinstance(critic_in, np.ndarray):
+        if n > 1 and critic_in.strides[1] == 0 and not module.cfg.agent_id:
+            rows = torch.from_numpy(np.array(critic_in[:, 0], dtype=np.float32))
+            return module.value(rows, None).unsqueeze(1).expand(b, n)
+        critic_in = torch.from_numpy(np.ascontiguousarray(critic_in, dtype=np.float32))
     x = critic_in.reshape(b * n, -1)
-    return policy.groups[group].value(x, policy.agent_index(group, b)).view(b, n)
+    return module.value(x, policy.agent_index(group, b)).view(b, n)
 
 
 def collect_rollout(
@@ -206,7 +212,8 @@ def act_and_record(policy, buffers, memory, t, obs, state, masks, alive, algo):
         buf.log_probs[t].copy_(log_prob)
         c_in = critic_input(algo, group, obs[group], state)
         buf.critic_in[t].copy_(torch.from_numpy(np.ascontiguousarray(c_in)))
-        buf.values[t].copy_(critic_values(policy, group, buf.critic_in[t]))
+        shared = c_in.strides[1] == 0  # MAPPO's global state: the critic runs once per world
+        buf.values[t].copy_(critic_values(policy, group, c_in if shared else buf.critic_in[t]))
         buf.alive[t].copy_(torch.from_numpy(alive[group]))
         actions[group] = env_action.numpy()
     return actions

@@ -144,3 +144,18 @@ def test_two_groups_get_their_own_policies(tmp_path):
     obs = {g: np.zeros((2, m.n_agents, 34), np.float32) for g, m in policy.groups.items()}
     actions = policy.act(obs)
     assert actions["pursuer"].shape == (2, 3) and actions["evader"].shape == (2, 2)
+
+
+@pytest.mark.parametrize("agent_id", [False, True])
+def test_critic_values_of_a_broadcast_state_equal_the_per_row_values(agent_id):
+    from marl.rollout import critic_values
+
+    spec = build_spec(MaskedVec(), TrainConfig(algo="mappo", agent_id=agent_id), "test")
+    policy = NetworkPolicy(spec)
+    state = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    shared = np.broadcast_to(state[:, None, :], (5, 2, 6))
+    rows = torch.from_numpy(shared.copy())
+    torch.testing.assert_close(
+        critic_values(policy, "bot", shared), critic_values(policy, "bot", rows)
+    )
+    assert critic_values(policy, "bot", shared).shape == (5, 2)

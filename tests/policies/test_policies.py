@@ -379,3 +379,25 @@ def test_an_mlp_with_in_place_tanh_matches_torch_tanh_forward_and_backward():
     kept = inputs.clone()
     assert Tanh(inplace=True)(inputs) is inputs
     torch.testing.assert_close(inputs, torch.tanh(kept))
+
+
+def test_columns_linear_is_the_transposed_layer_with_its_gradients_row_major():
+    from policies.networks import columns_linear
+
+    gen = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(16, 5)
+    x = torch.randn(300, 16, generator=gen)
+    weight = torch.randn(5, 300, generator=gen)
+    grads = []
+    for fast in (True, False):
+        layer.zero_grad()
+        leaf = x.clone().requires_grad_(True)
+        out = columns_linear(leaf, layer) if fast else layer(leaf).t()
+        torch.testing.assert_close(out, layer(x).t())
+        (out * weight).sum().backward()
+        grads.append((leaf.grad, layer.weight.grad.clone(), layer.bias.grad.clone()))
+    for fast, plain in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, plain)
+    assert grads[0][0].is_contiguous()  # what the layers below it read
+    with torch.no_grad():
+        torch.testing.assert_close(columns_linear(x, layer), layer(x).t())
