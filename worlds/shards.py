@@ -72,6 +72,7 @@ class Shard:
         self._get = BulkBodies(self.space, read_fields, read_buffer, False)
         self._set = BulkBodies(self.space, write_fields, write_buffer, True)
         self._put = BulkBodies(self.space, read_fields, read_buffer, True)
+        self._clean = False
         try:
             self._step = pbatch.lib.cpSpaceStep
             self._pointer = self.space._space
@@ -102,7 +103,11 @@ class Shard:
 
     def step(self, dt: float) -> None:
         """``Space.step`` without its Python bookkeeping when there is none to do (no pending
-        adds, removes or post-step callbacks; the batch adds nothing after it is built)."""
+        adds, removes or post-step callbacks; the batch adds nothing after it is built, so once
+        a step found none, later ones skip the check)."""
+        if self._clean:
+            self._step(self._pointer, dt)
+            return
         space = self.space
         if self._direct and not (
             space._add_later
@@ -110,6 +115,7 @@ class Shard:
             or space._post_step_callbacks
             or space._bodies_to_check
         ):
+            self._clean = True
             self._step(self._pointer, dt)
         else:
             space.step(dt)  # the first step also checks every body's mass and moment
