@@ -101,6 +101,17 @@ class Shard:
                 self.read[rows] = self.batch_read[batch_rows]
         self._put()
 
+    def set_step_get(self, dt: float) -> None:
+        """``set``, ``step`` and ``get`` in one call (a world step's substep)."""
+        if self.alone and self._clean:
+            self._set()
+            self._step(self._pointer, dt)
+            self._get()
+            return
+        self.set()
+        self.step(dt)
+        self.get()
+
     def step(self, dt: float) -> None:
         """``Space.step`` without its Python bookkeeping when there is none to do (no pending
         adds, removes or post-step callbacks; the batch adds nothing after it is built, so once

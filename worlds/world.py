@@ -461,15 +461,14 @@ class WorldBatch:
         for table in self._contact_tables:
             table.touching = None
         sub_dt = self.dt / self.substeps
+        models = [group.dynamics for group in self.groups.values()]
         for _ in range(self.substeps):
-            for group in self.groups.values():
-                group.dynamics.control(sub_dt)
+            for model in models:
+                model.control(sub_dt)
             if self._adjust_writes:  # one check per substep while there is nothing to adjust
                 self._adjust_commands()
             for shard in self.shards:  # write, step and read a space while it is in cache
-                shard.set()
-                shard.step(sub_dt)
-                shard.get()
+                shard.set_step_get(sub_dt)
         self._pull(read=False)
         for group in self.groups.values():
             group.dynamics.after_step()

@@ -77,17 +77,19 @@ class VectorSide:
         wrote), as the first space is about to step."""
         world, forces = self.venv.world, []
         first = world.shards[0]
-        inner = first.set
+        inner = first._set  # the bulk write every path of a substep ends with
 
         def recording() -> None:
             forces.append(world._write.copy())
             inner()
 
-        first.set = recording
+        first._set = recording
         try:
             self.run(POOL)
         finally:
-            first.set = inner
+            first._set = inner
+        if len(forces) < POOL:
+            raise RuntimeError("recorded no forces: the world's step no longer writes through")
         return forces
 
     def run(self, steps: int) -> None:
