@@ -147,19 +147,22 @@ class VectorEnv:
 
     def _reset_worlds(self, env_ids: np.ndarray) -> None:
         generators = self._generators
-        self.scenario.reset(self.world, WorldRandom([generators[i] for i in env_ids]), env_ids)
+        every = len(env_ids) == self.num_envs  # the whole batch (ids in order): slices
+        rng = WorldRandom(generators if every else [generators[i] for i in env_ids])
+        self.scenario.reset(self.world, rng, env_ids)
+        rows = slice(None) if every else env_ids
         for alive in self.alive.values():
-            alive[env_ids] = True
+            alive[rows] = True
         for ended_at in self.episode.ended_at.values():
-            ended_at[env_ids] = 0
-        self._some_dead = not all(a.all() for a in self.alive.values())
+            ended_at[rows] = 0
+        self._some_dead = False if every else not all(a.all() for a in self.alive.values())
         for group in self.alive:
-            self._returns[group][env_ids] = 0.0
+            self._returns[group][rows] = 0.0
         for values in self._term_sums.values():
-            values[env_ids] = 0.0
+            values[rows] = 0.0
         for name, values in self._metric_values.items():
-            values[env_ids] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
-        self._episode_start[env_ids] = self._step_count
+            values[rows] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
+        self._episode_start[rows] = self._step_count
         oldest = self._step_count - int(self._episode_start.min())
         self._steps_to_time_limit = self.cfg.max_steps - oldest
 
