@@ -18,7 +18,9 @@ from gymnasium import spaces
 
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
 from scenarios.seeding import WorldRandom, world_generators
+from worlds.kernels.arrays import add_into, max_into, min_into
 
+_ACCUMULATE = {"mean": add_into, "sum": add_into, "min": min_into, "max": max_into}
 _REDUCERS = {
     "mean": (np.add, 0.0),
     "sum": (np.add, 0.0),
@@ -314,13 +316,14 @@ class VectorEnv:
         if self._term_plan is None:
             self._term_plan = [(name, np.zeros(values.shape)) for name, values in terms.items()]
             self._term_sums.update(self._term_plan)
-        for name, total in self._term_plan:
-            total += terms[name]
+        rows = self.num_envs
+        for name, total in self._term_plan:  # compiled: float64 += float32 without a cast loop
+            add_into(total.reshape(rows, -1), terms[name].reshape(rows, -1))
         plan = self._metric_plan
         if plan is None:
             plan = self._metric_plan = self._plan_metrics(metrics)
         for name, function, current in plan:
-            function(current, metrics[name], out=current)
+            function(current, metrics[name].reshape(rows, -1))
 
     def _plan_metrics(self, metrics: dict[str, np.ndarray]) -> list:
         """(name, reducing ufunc, accumulator) for every metric that needs accumulating."""
@@ -336,7 +339,7 @@ class VectorEnv:
             same = how in ("min", "max") and values.dtype.kind == "f"
             current = np.full(values.shape, _REDUCERS[how][1], values.dtype if same else None)
             self._metric_values[name] = current
-            plan.append((name, _REDUCERS[how][0], current))
+            plan.append((name, _ACCUMULATE[how], current.reshape(self.num_envs, -1)))
         return plan
 
     def _apply_terminations(self, terminated: dict[str, np.ndarray]) -> None:
