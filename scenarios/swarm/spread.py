@@ -72,6 +72,8 @@ from scenarios.swarm.common import (
     write_thrust,
 )
 from worlds import HolonomicPointMass, WorldBatch
+from worlds.kernels import kernel
+from worlds.kernels.arrays import copy_into
 from worlds.sensors import Neighbours, nearest_neighbours, point_offsets
 
 
@@ -247,18 +249,26 @@ class Spread(Scenario):
         return SpreadFrame(world, episode, near, offset, nearest, overlaps)
 
     def observe(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
-        self._own[...] = self.drones.kinematics  # x, y, vx, vy in one copy; the rest is sensed
+        copy_into(self._own, self.drones.kinematics)  # x, y, vx, vy; the rest is sensed
         return {"drone": self.obs.array}
 
     def reward(self, frame: SpreadFrame) -> Reward:
         # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
         # in an order that depends on how many rows there are (world 0 would depend on B).
-        coverage = np.add.reduce(frame.nearest, axis=1, keepdims=True, out=self._coverage)
-        coverage *= self._minus_mean
-        collision = np.multiply(frame.overlaps, self._minus_penalty, out=self._collision)
-        np.add(coverage, collision, out=self._reward)
-        # The team term is (B, 1): the same for every drone. Buffers and dicts are the
-        # scenario's own, refilled every step.
+        # -mean over landmarks, (B, 1). A row reduction, not a matrix product: BLAS sums a row
+        # in an order that depends on how many rows there are (world 0 would depend on B).
+        # Then one compiled pass (below): the team term is the same for every drone; the
+        # buffers and dicts are the scenario's own, refilled every step.
+        total = np.add.reduce(frame.nearest, axis=1, keepdims=True, out=self._coverage)
+        spread_reward(
+            total,
+            frame.overlaps,
+            self._minus_mean,
+            self._minus_penalty,
+            self._coverage,
+            self._collision,
+            self._reward,
+        )
         return self._rewards
 
     def metrics(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
@@ -335,6 +345,20 @@ class GreedySpreadPolicy(ScriptedPolicy):
             dist[rows, drone, :] = np.inf
             dist[rows, :, landmark] = np.inf
         return target
+
+
+@kernel
+def spread_reward(total, overlaps, minus_mean, minus_penalty, coverage, collision, reward):
+    """``coverage = minus_mean * total`` (``total`` ``(B, 1)``: each world's summed nearest
+    distances, numpy's row sum), ``collision = minus_penalty * overlaps`` and
+    ``reward = coverage + collision`` (``total`` and ``coverage`` may be one array)."""
+    for b in range(total.shape[0]):
+        team = total[b, 0] * minus_mean
+        coverage[b, 0] = team
+        for i in range(overlaps.shape[1]):
+            hit = overlaps[b, i] * minus_penalty
+            collision[b, i] = hit
+            reward[b, i] = team + hit
 
 
 document(Spread)

@@ -29,3 +29,12 @@ def test_accumulation_kernels_equal_numpy(seed, rows, columns, with_nan):
                 kernel(total, source)
                 ufunc(expected, source, out=expected)
             np.testing.assert_array_equal(total, expected)
+
+
+def test_copy_into_copies_strided_views():
+    from worlds.kernels.arrays import copy_into
+
+    source = np.arange(2 * 5 * 8, dtype=np.float32).reshape(2, 5, 8)[..., 1:5]
+    target = np.zeros((2, 5, 9), np.float32)[..., 2:6]
+    copy_into(target, source)
+    np.testing.assert_array_equal(target, source)
