@@ -158,10 +158,17 @@ def forget(
     touching[forget_rows] = False  # their arbiters are gone now
     pointer = space._space
     counter = _cp.cpSpaceGetShapeIDCounter(pointer)
+    remove, add, set_counter = (
+        _cp.cpSpaceRemoveShape,
+        _cp.cpSpaceAddShape,
+        _cp.cpSpaceSetShapeIDCounter,
+    )
+    update = _cp.cpBodyUpdatePosition
     for row in forget_rows.tolist():
-        shape = shapes[row]._shape
-        _cp.cpSpaceRemoveShape(pointer, shape)
-        _cp.cpSpaceSetShapeIDCounter(pointer, shape_ids[row])
-        _cp.cpSpaceAddShape(pointer, shape)
-        _cp.cpBodyUpdatePosition(shapes[row].body._body, 0.0)
+        shape = shapes[row]
+        raw = shape._shape
+        remove(pointer, raw)
+        set_counter(pointer, shape_ids[row])
+        add(pointer, raw)
+        update(_cp.cpShapeGetBody(raw), 0.0)
     _cp.cpSpaceSetShapeIDCounter(pointer, counter)

@@ -156,9 +156,10 @@ def nearest_neighbours(
         out = Neighbours.empty(num_worlds, n, k, count=count_within is not None)
     elif count_within is not None and out.count is None:
         raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
-    else:
+    elif out.__dict__.get("_checked") != (num_worlds, n, k):  # checked once per shape
         for name in ("index", "offset", "velocity", "dist", "mask"):
             _check_shape(f"out.{name}", getattr(out, name), (num_worlds, n, k))
+        out._checked = (num_worlds, n, k)
     live = _no_alive(num_worlds, n) if alive is None else alive
     spec, key_type = _ranking(n)
     _k.nearest(
