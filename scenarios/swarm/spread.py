@@ -205,6 +205,8 @@ class Spread(Scenario):
                 }
             self._near = Neighbours.empty(num_worlds, n, self.k_search, count=True, **views)
         self._state = np.zeros((num_worlds, 6 * n), np.float32)
+        self._frame: SpreadFrame | None = None
+        self._metrics: dict[str, np.ndarray] | None = None
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._minus_mean = np.float32(-1.0 / n)
         self._minus_penalty = np.float32(-self.cfg.collision_penalty)
@@ -246,7 +248,11 @@ class Spread(Scenario):
                 drones.position, drones.velocity, self.k_search, count_within=limit, out=near
             )
             overlaps = near.count
-        return SpreadFrame(world, episode, near, offset, nearest, overlaps)
+        frame = self._frame
+        if frame is None or frame.world is not world or frame.episode is not episode:
+            # Every field is a buffer the sensors refill: one frame object serves every step.
+            frame = self._frame = SpreadFrame(world, episode, near, offset, nearest, overlaps)
+        return frame
 
     def observe(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
         copy_into(self._own, self.drones.kinematics)  # x, y, vx, vy; the rest is sensed
@@ -272,13 +278,18 @@ class Spread(Scenario):
         return self._rewards
 
     def metrics(self, frame: SpreadFrame) -> dict[str, np.ndarray]:
-        covered = frame.nearest < self.cfg.cover_radius  # (B, L): mean over landmarks
-        return {
-            "coverage": covered,
-            "coverage_mean": covered,
-            "collisions": frame.overlaps,
-            "min_separation": self._no_neighbour if frame.near is None else frame.near.dist[..., 0],
-        }
+        metrics = self._metrics
+        if metrics is None or metrics["collisions"] is not frame.overlaps:
+            covered = np.zeros(frame.nearest.shape, bool)  # (B, L): mean over landmarks
+            closest = self._no_neighbour if frame.near is None else frame.near.dist[..., 0]
+            metrics = self._metrics = {
+                "coverage": covered,
+                "coverage_mean": covered,
+                "collisions": frame.overlaps,
+                "min_separation": closest,
+            }
+        np.less(frame.nearest, self.cfg.cover_radius, out=metrics["coverage"])
+        return metrics
 
     def state(self, frame: Frame) -> np.ndarray:
         n, drones, state = self.cfg.n_agents, self.drones, self._state
