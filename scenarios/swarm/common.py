@@ -78,15 +78,33 @@ def _thrust_table(max_force: float) -> np.ndarray:
     return table
 
 
-def spaced_points(rng: WorldRandom, count: int, n: int, reach: float, spacing: float):
+def spaced_draws(n: int) -> int:
+    """How many uniform numbers per world ``spaced_points`` takes."""
+    cells = math.ceil(math.sqrt(n))
+    return cells * cells + 2 * n
+
+
+def spaced_points(
+    rng: WorldRandom | None,
+    count: int,
+    n: int,
+    reach: float,
+    spacing: float,
+    uniforms: np.ndarray | None = None,
+):
     """``(count, n)`` points in the square ``[-reach, reach]^2`` at least ``spacing`` apart,
-    drawn on a jittered grid (so that drones never start overlapping)."""
+    drawn on a jittered grid (so that drones never start overlapping). Each world's numbers
+    are its grid slots' sort keys, then its x jitters, then its y jitters: one ``rng.random``
+    draw, or ``uniforms`` ``(count, spaced_draws(n))`` drawn by the caller with its own."""
     cells = math.ceil(math.sqrt(n))
     cell = 2 * reach / cells
-    slots = np.argsort(rng.random((count, cells * cells)), axis=1)[:, :n]
+    if uniforms is None:
+        uniforms = rng.random((count, spaced_draws(n)))
+    slots = np.argsort(uniforms[:, : cells * cells], axis=1)[:, :n]
     jitter = max(cell - spacing, 0.0) / 2
-    # One draw for both jitters: each world's x values, then its y values, as two draws gave.
-    jitter_x, jitter_y = rng.uniform(-jitter, jitter, (count, 2, n)).transpose(1, 0, 2)
+    low, high = np.asarray(-jitter, float), np.asarray(jitter, float)
+    jitters = low + (high - low) * uniforms[:, cells * cells :].reshape(count, 2, n)
+    jitter_x, jitter_y = jitters.transpose(1, 0, 2)
     x = -reach + (slots % cells + 0.5) * cell + jitter_x
     y = -reach + (slots // cells + 0.5) * cell + jitter_y
     return x, y

@@ -66,6 +66,7 @@ from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.swarm.common import (
     SwarmConfig,
+    spaced_draws,
     spaced_points,
     steer,
     thrust_space,
@@ -223,11 +224,15 @@ class Spread(Scenario):
         cfg = self.cfg
         n, count = cfg.n_agents, len(env_ids)
         reach = cfg.side / 2 - 2 * cfg.drone_radius
-        # One draw: each world's x values, then its y values (the same numbers as two draws).
-        landmark_x, landmark_y = rng.uniform(-reach, reach, (count, 2, n)).transpose(1, 0, 2)
-        self.landmarks.real[env_ids] = landmark_x
-        self.landmarks.imag[env_ids] = landmark_y
-        x, y = spaced_points(rng, count, n, reach, 2.5 * cfg.drone_radius)
+        # One draw per world: its landmarks' x, then y, then the drones' spawn numbers (the
+        # same numbers, in the same order, as a draw for each).
+        uniforms = rng.random((count, 2 * n + spaced_draws(n)))
+        low, high = np.asarray(-reach, float), np.asarray(reach, float)
+        landmarks = low + (high - low) * uniforms[:, : 2 * n].reshape(count, 2, n)
+        self.landmarks.real[env_ids] = landmarks[:, 0]
+        self.landmarks.imag[env_ids] = landmarks[:, 1]
+        spacing = 2.5 * cfg.drone_radius
+        x, y = spaced_points(None, count, n, reach, spacing, uniforms[:, 2 * n :])
         world.reset_bodies("drone", env_ids, x, y)
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
