@@ -185,17 +185,7 @@ class GridField:
         num_worlds = points.shape[0]
         weight = np.empty(num_worlds, np.float32)
         covered = np.empty((num_worlds, self.grid_size**2), bool)
-        kernels.disc_cover(
-            points,
-            mask,
-            np.float32(radius / self.cell),
-            np.float32(1 / self.cell),
-            np.float32(self.side / 2 / self.cell),
-            self.grid_size,
-            self._weights,
-            covered,
-            weight,
-        )
+        kernels.disc_cover(points, mask, *self._disc_scales(radius), covered, weight)
         return weight, covered
 
     def cover_weight(
@@ -211,17 +201,20 @@ class GridField:
         if out is None:
             out = np.empty(points.shape[0], np.float32)
         check_shape("out", out, points.shape[:1])
-        kernels.cover_weight(
-            points,
-            mask,
-            np.float32(radius / self.cell),
-            np.float32(1 / self.cell),
-            np.float32(self.side / 2 / self.cell),
+        kernels.cover_weight(points, mask, *self._disc_scales(radius), out)
+        return out
+
+    def _disc_scales(self, radius: float) -> tuple:
+        """The disc kernels' grid arguments: radius and scale in cells, the grid's half side in
+        cells, its size, and ``refresh``'s copy of the field."""
+        cell = self.cell
+        return (
+            np.float32(radius / cell),
+            np.float32(1 / cell),
+            np.float32(self.side / 2 / cell),
             self.grid_size,
             self._weights,
-            out,
         )
-        return out
 
     def _cover_arguments(self, points, mask) -> tuple[np.ndarray, np.ndarray]:
         """Points ``(B, N)`` complex64 for this field's ``B`` worlds and their bool mask."""
