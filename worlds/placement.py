@@ -24,6 +24,25 @@ if TYPE_CHECKING:
 _BODIES_PER_WRITE = 50
 
 
+def body_rows(
+    world: WorldBatch, group: BodyGroup, caller: str, env_ids, body_ids=None
+) -> np.ndarray:
+    """Batch rows of the group's bodies ``body_ids[k]`` of worlds ``env_ids[k]`` ``(K,)``, or of
+    every body of worlds ``env_ids`` ``(E, N)`` when ``body_ids`` is None. Ids out of range are
+    refused here: the compiled writes after this do not check bounds."""
+    env_ids = np.asarray(env_ids, dtype=np.intp)
+    if env_ids.size and (env_ids.min() < 0 or env_ids.max() >= world.num_worlds):
+        raise ValueError(f"{caller}: env_ids must be in [0, {world.num_worlds})")
+    if body_ids is None:
+        return group.start + env_ids.reshape(-1, 1) * group.n + np.arange(group.n)
+    body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+    if env_ids.size != body_ids.size:
+        raise ValueError(f"{caller}: env_ids and body_ids must have the same length")
+    if body_ids.size and (body_ids.min() < 0 or body_ids.max() >= group.n):
+        raise ValueError(f"{caller}: body_ids must be in [0, {group.n})")
+    return group.start + env_ids.ravel() * group.n + body_ids
+
+
 def body_values(
     world: WorldBatch, caller: str, rows: np.ndarray, **values
 ) -> tuple[list[str], np.ndarray]:
@@ -34,7 +53,13 @@ def body_values(
     names = list(values)
     table = np.empty((len(names), rows.size))
     for row, name in zip(table, names, strict=True):
-        row.reshape(rows.shape)[...] = values[name]
+        try:
+            row.reshape(rows.shape)[...] = values[name]
+        except (ValueError, TypeError):
+            shape = np.shape(values[name])
+            raise ValueError(
+                f"{caller}: {name} must broadcast to {rows.shape}, got {shape}"
+            ) from None
     rows = rows.ravel()
     x_at, y_at = names.index("x"), names.index("y")
     if not shift_to_space(table, x_at, y_at, rows, world._offset_x, world._offset_y):

@@ -60,7 +60,7 @@ from worlds.contacts import STATIC, CollisionRules, ContactTable, count_contacts
 from worlds.dynamics import Dynamics
 from worlds.geometry import StaticGeometry
 from worlds.kernels.bodies import refresh_state
-from worlds.placement import body_values, park_spots, write_rows
+from worlds.placement import body_rows, body_values, park_spots, write_rows
 from worlds.shapes import Circle, Shape
 from worlds.shards import SPARE_ROWS, WORLDS_PER_SPACE, make_shards, split_rows, world_origins
 
@@ -368,9 +368,9 @@ class WorldBatch:
         no longer parked, and the group's dynamics resets those worlds."""
         self._finalize()
         body_group = self.groups[group]
-        env_ids = np.asarray(env_ids, dtype=np.intp)
-        rows = body_group.start + env_ids[:, None] * body_group.n + np.arange(body_group.n)
         caller = f"reset_bodies({group!r})"
+        rows = body_rows(self, body_group, caller, env_ids)
+        env_ids = np.asarray(env_ids, dtype=np.intp)
         values = body_values(self, caller, rows, x=x, y=y, angle=angle, vx=vx, vy=vy)
         rows = rows.ravel()
         self._forget(rows)
@@ -398,14 +398,11 @@ class WorldBatch:
         """
         self._finalize()
         body_group = self.groups[group]
-        env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
-        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
-        if env_ids.shape != body_ids.shape:
-            raise ValueError("place_bodies: env_ids and body_ids must have the same length")
-        if env_ids.size == 0:
+        caller = f"place_bodies({group!r})"
+        rows = body_rows(self, body_group, caller, env_ids, body_ids)
+        if rows.size == 0:
             return
-        rows = body_group.start + env_ids * body_group.n + body_ids
-        values = body_values(self, f"place_bodies({group!r})", rows, x=x, y=y, vx=vx, vy=vy)
+        values = body_values(self, caller, rows, x=x, y=y, vx=vx, vy=vy)
         write_rows(self, body_group, rows, values)
 
     def park_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray) -> None:

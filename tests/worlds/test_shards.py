@@ -74,3 +74,26 @@ def test_sharded_batch_is_deterministic_and_counts_contacts():
         group.command[...] = 0.0
     first.step()
     assert first.groups["a"].contacts[4].sum() > 0
+
+
+def test_placing_bodies_refuses_ids_out_of_range_and_wrong_shapes():
+    """The compiled writes behind resets and teleports do not check bounds: ids and shapes
+    are refused first, with the argument named, and nothing is written."""
+    import pytest
+
+    world = make(5, 2)
+    world.reset_bodies("a", np.arange(5), np.zeros((5, 4)), np.zeros((5, 4)))
+    before = world._state.copy()
+    with pytest.raises(ValueError, match=r"env_ids must be in \[0, 5\)"):
+        world.reset_bodies("a", np.array([5]), np.zeros((1, 4)), np.zeros((1, 4)))
+    with pytest.raises(ValueError, match=r"env_ids must be in \[0, 5\)"):
+        world.reset_bodies("b", np.array([-1]), np.zeros((1, 2)), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"body_ids must be in \[0, 2\)"):
+        world.place_bodies("b", np.array([0]), np.array([2]), np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match="same length"):
+        world.place_bodies("b", np.array([0, 1]), np.array([0]), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"x must broadcast to \(2, 4\), got \(3,\)"):
+        world.reset_bodies("a", np.array([0, 1]), np.zeros(3), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="non-finite"):
+        world.reset_bodies("a", np.array([0]), np.full((1, 4), np.nan), np.zeros((1, 4)))
+    np.testing.assert_array_equal(world._state, before)
