@@ -129,7 +129,6 @@ def nearest_neighbours(
     *,
     radius: float | None = None,
     alive: np.ndarray | None = None,
-    pair: Pairwise | None = None,
     count_within: float | None = None,
     out: Neighbours | None = None,
 ) -> Neighbours:
@@ -143,8 +142,8 @@ def nearest_neighbours(
     ``count_within=d`` also counts, for every body, the others closer than ``d``
     (``Neighbours.count``: overlaps, crowding). ``out``
     (``Neighbours.empty``) receives the result in place, so a step allocates nothing. One
-    compiled pass per call (``worlds.kernels.neighbours``); ``pair`` is not needed (it is
-    accepted and ignored). ``nearest_neighbours_reference`` is the same in numpy.
+    compiled pass per call (``worlds.kernels.neighbours``); ``nearest_neighbours_reference`` is
+    the same in numpy.
     """
     num_worlds, n = pos.shape
     if not 0 <= k < n:
