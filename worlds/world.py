@@ -63,6 +63,7 @@ from worlds.kernels.bodies import refresh_state
 from worlds.placement import body_rows, body_values, park_spots, write_rows
 from worlds.shapes import Circle, Shape
 from worlds.shards import SPARE_ROWS, WORLDS_PER_SPACE, make_shards, split_rows, world_origins
+from worlds.switches import CollisionSwitches, apply_filters, restore_modes
 
 _F = pbatch.BodyFields
 # The raw buffers' columns depend on which fields the models need (pymunk.batch lays fields out
@@ -74,7 +75,7 @@ class PhysicsError(RuntimeError):
     """The simulation produced non-finite state (a blow-up); the batch must be reset."""
 
 
-class WorldBatch:
+class WorldBatch(CollisionSwitches):
     """B independent worlds of size ``width x height`` stepped together with a fixed ``dt``.
 
     Build it by adding static geometry (``geometry``), body groups (``add_group``) and collision
@@ -124,6 +125,7 @@ class WorldBatch:
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
         self.collision_rules = CollisionRules()
+        self.fixtures, self.modes, self.mode_tables = {}, {}, {}  # worlds.switches
         self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
         self._shape_ids: list[int] = []
         self._any_parked = False
@@ -188,9 +190,10 @@ class WorldBatch:
         Bodies that pass through walls can leave their world (and reach a neighbouring one)."""
         if self._finalized:
             raise RuntimeError("set_collision after the batch was finalized (first step or reset)")
+        names = [*self.groups, *self.modes, *self.fixtures, STATIC]
         for field, value in (("group_a", group_a), ("group_b", group_b)):
-            if value not in self.groups and value != STATIC:
-                known = ", ".join([*map(repr, self.groups), repr(STATIC)])
+            if value not in names:
+                known = ", ".join(map(repr, names))
                 raise ValueError(f"set_collision: {field} {value!r} is not one of {known}")
         if group_a == group_b == STATIC:
             raise ValueError("set_collision: group_a and group_b cannot both be 'static'")
@@ -201,7 +204,9 @@ class WorldBatch:
             return
         if not self.groups:
             raise RuntimeError("a WorldBatch needs at least one body group")
-        group_filters, static_filter = self.collision_rules.filters(list(self.groups))
+        names = [*self.groups, *self.modes, *self.fixtures]
+        group_filters, static_filter = self.collision_rules.filters(names)
+        apply_filters(self, group_filters)
         if self.collision_rules.apart:
             for group in self.groups.values():
                 rows = self.group_rows(group)
@@ -213,12 +218,15 @@ class WorldBatch:
         # they are added (world by world), not in the order a tree happens to list them.
         largest = max(g.radius for g in self.groups.values())
         for shard in self.shards:
-            statics = self.geometry.shape_count() * shard.worlds
+            fixed = sum(f.count for f in self.fixtures.values())
+            statics = (self.geometry.shape_count() + fixed) * shard.worlds
             cells = _HASH_CELLS_PER_SHAPE * (len(shard.space.shapes) + statics) + 1000
             shard.space.use_spatial_hash(_HASH_CELL_RADII * largest, cells)
             worlds = slice(shard.first, shard.last)
             origins = (self.origin_x[worlds], self.origin_y[worlds])
             self.geometry.build_into(shard.space, *origins, static_filter)
+            for fixtures in self.fixtures.values():
+                fixtures.build(shard.space, *origins)
         self.num_bodies = sum(g.n for g in self.groups.values()) * self.num_worlds
         self._make_buffers()
         body_ids = self._bind_groups()
@@ -286,8 +294,7 @@ class WorldBatch:
         return body_ids
 
     def _velocity_passthrough(self, rows: slice) -> list[tuple[np.ndarray, np.ndarray | float]]:
-        """Where some model commands velocities, every body's velocity is written each substep:
-        a force-driven group's rows must carry its current velocity, or it would be zeroed."""
+        """Force-driven rows carry their velocity where some model commands velocities."""
         read, write = self._read_columns, self._write
         copies = [(write[rows, 0:2], self._read[rows, read["vx"] : read["vx"] + 2])]
         if "angvel" in read:
@@ -377,6 +384,7 @@ class WorldBatch:
         write_rows(self, body_group, rows, values)
         if self._any_parked:
             self._set_parked(rows, False)
+        restore_modes(self, body_group, env_ids)
         body_group.dynamics.reset(env_ids)
 
     def place_bodies(
