@@ -4,7 +4,13 @@ This package knows nothing of agents' goals, rewards or learning; it imports num
 compiled sensors of ``worlds.kernels``) and pymunk (and Pillow/imageio for pictures) only.
 """
 
-from worlds.dynamics import DifferentialDrive, Dynamics, HolonomicPointMass, KinematicBicycle
+from worlds.dynamics import (
+    DifferentialDrive,
+    Dynamics,
+    HolonomicPointMass,
+    KinematicBicycle,
+    PoseTracking,
+)
 from worlds.geometry import StaticGeometry
 from worlds.world import BodyGroup, PhysicsError, WorldBatch
 from worlds.zones import BoxZones, CircleZones
@@ -18,6 +24,7 @@ __all__ = [
     "HolonomicPointMass",
     "KinematicBicycle",
     "PhysicsError",
+    "PoseTracking",
     "StaticGeometry",
     "WorldBatch",
 ]

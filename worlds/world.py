@@ -42,9 +42,8 @@ commands are written before each substep. Contacts are counted from the space's 
 
 Bodies are circles, boxes or convex polygons (``worlds.shapes``); a group's ``radius`` is its
 shape's bounding radius. Who collides with whom is the world's: ``set_collision`` between groups,
-or between a group and ``"static"`` geometry. So are bodies out of play: ``park_bodies`` moves
-them away and marks them ``parked``; the step zeroes their commanded velocities and forces (one
-check of a flag per substep while nothing is parked) until ``reset_bodies`` places them again.
+modes and fixtures (``worlds.switches``) or ``"static"`` geometry. Bodies out of play too:
+``park_bodies`` marks them ``parked`` and the step gives them no command until a reset.
 """
 
 from __future__ import annotations
@@ -66,8 +65,6 @@ from worlds.shards import SPARE_ROWS, WORLDS_PER_SPACE, make_shards, split_rows,
 from worlds.switches import CollisionSwitches, apply_filters, restore_modes
 
 _F = pbatch.BodyFields
-# The raw buffers' columns depend on which fields the models need (pymunk.batch lays fields out
-# in the order position, angle, velocity, angular velocity, force).
 _HASH_CELL_RADII, _HASH_CELLS_PER_SHAPE = 12, 4  # hash cells in radii of the largest body
 
 
@@ -242,7 +239,8 @@ class WorldBatch(CollisionSwitches):
         self._pull()
 
     def _make_buffers(self) -> None:
-        """The raw float64 read and write buffers, with the columns the models need."""
+        """The raw float64 read and write buffers, with the columns the models need (pymunk.batch
+        lays fields out in the order position, angle, velocity, angular velocity, force)."""
         dynamics = [g.dynamics for g in self.groups.values()]
         # A box or polygon's angle matters to its contacts, so it is read even without heading.
         turned = any(not isinstance(g.shape, Circle) for g in self.groups.values())
@@ -371,8 +369,9 @@ class WorldBatch(CollisionSwitches):
         vy: np.ndarray | float = 0.0,
     ) -> None:
         """Place the group's bodies of worlds ``env_ids`` at local ``(x, y)``, arrays ``(E, N)``,
-        with heading ``angle`` and velocity ``(vx, vy)``; they forget their past contacts and are
-        no longer parked, and the group's dynamics resets those worlds."""
+        with heading ``angle`` and velocity ``(vx, vy)``; they forget their past contacts (their
+        counts read 0 until the next step) and are no longer parked, and the group's dynamics
+        resets those worlds."""
         self._finalize()
         body_group = self.groups[group]
         caller = f"reset_bodies({group!r})"
@@ -385,6 +384,7 @@ class WorldBatch(CollisionSwitches):
         if self._any_parked:
             self._set_parked(rows, False)
         restore_modes(self, body_group, env_ids)
+        body_group.contacts[env_ids] = body_group.static_contacts[env_ids] = 0
         body_group.dynamics.reset(env_ids)
 
     def place_bodies(

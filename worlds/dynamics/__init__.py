@@ -8,5 +8,12 @@ from worlds.dynamics.base import Dynamics
 from worlds.dynamics.bicycle import KinematicBicycle
 from worlds.dynamics.diff_drive import DifferentialDrive
 from worlds.dynamics.point_mass import HolonomicPointMass
+from worlds.dynamics.pose import PoseTracking
 
-__all__ = ["Dynamics", "HolonomicPointMass", "DifferentialDrive", "KinematicBicycle"]
+__all__ = [
+    "Dynamics",
+    "HolonomicPointMass",
+    "DifferentialDrive",
+    "KinematicBicycle",
+    "PoseTracking",
+]

@@ -41,9 +41,16 @@ class DifferentialDrive(Dynamics):
 
     def control(self, sub_dt: float) -> None:
         command = self.group.command
-        speed, turn, heading = self._speed, self._turn, self._heading
-        np.clip(command[..., 0], -self.max_speed, self.max_speed, out=speed)
-        np.clip(command[..., 1], -self.max_turn_rate, self.max_turn_rate, out=turn)
+        self.servo(command[..., 0], command[..., 1], sub_dt)
+
+    def servo(self, speed: np.ndarray, turn: np.ndarray, sub_dt: float) -> None:
+        """Write the substep's commands for forward ``speed`` and ``turn`` rate ``(B, N)``
+        (clipped to the limits)."""
+        speed, turn = (
+            np.clip(speed, -self.max_speed, self.max_speed, out=self._speed),
+            np.clip(turn, -self.max_turn_rate, self.max_turn_rate, out=self._turn),
+        )
+        heading = self._heading
         # Heading at the middle of the substep: exact for constant turn rate over small steps.
         np.multiply(turn, 0.5 * sub_dt, out=heading)
         heading += self.read["angle"]

@@ -1,0 +1,327 @@
+"""Compiled stages of the warehouse step (``worlds.kernels`` conventions: numba, cached, loops
+world by world, outputs into the caller's arrays): the discrete actions with picking up and
+putting down shelves, deliveries with new requests, the egocentric raster, the vector to each
+robot's current target and the wait-for cycles of the deadlock figure.
+
+Grid conventions are ``scenarios.warehouse.maps``'s: cell ``(row, col)``, row 0 at the top, centre
+``x = (col - (W - 1) / 2) * cell``, ``y = ((H - 1) / 2 - row) * cell``; headings 0 east, 1 north,
+2 west, 3 south.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from worlds.kernels import kernel
+
+NOOP, FORWARD, LEFT, RIGHT, TOGGLE = 0, 1, 2, 3, 4
+PICK, DROP = 0, 1
+CHANNELS = ("shelf", "requested", "robot", "loaded_robot", "goal", "blocked")
+_D_ROW = np.array([0, -1, 0, 1], np.int64)
+_D_COL = np.array([1, 0, -1, 0], np.int64)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+@kernel
+def _center(row, col, height, width, cell):
+    return (col - (width - 1) * 0.5) * cell, ((height - 1) * 0.5 - row) * cell
+
+
+@kernel
+def _ahead(b, n, row, col, facing, carried, slot_shelf, slot_index, floor):
+    """The cell ahead if the robot may enter it (floor; not a standing shelf when loaded),
+    else its own."""
+    height, width = floor.shape
+    r, c = row + _D_ROW[facing], col + _D_COL[facing]
+    if 0 <= r < height and 0 <= c < width and floor[r, c]:
+        s = slot_index[r, c]
+        if carried[b, n] < 0 or s < 0 or slot_shelf[b, s] < 0:
+            return r, c
+    return row, col
+
+
+@kernel
+def _toggle(b, n, s, book, events, count, shaped):
+    """Pick up the shelf of slot ``s`` or put the carried one there; record the event.
+    ``book`` is ``(carried, slot_shelf, shelf_slot, requested, awaiting)``."""
+    carried, slot_shelf, shelf_slot, requested, awaiting = book
+    shelf = carried[b, n]
+    if shelf < 0 and slot_shelf[b, s] >= 0:
+        shelf = slot_shelf[b, s]
+        slot_shelf[b, s] = -1
+        shelf_slot[b, shelf] = -1
+        carried[b, n] = shelf
+        kind = PICK
+        if requested[b, shelf]:
+            shaped[b, n, 0] = 1.0
+    elif shelf >= 0 and slot_shelf[b, s] < 0:
+        slot_shelf[b, s] = shelf
+        shelf_slot[b, shelf] = s
+        carried[b, n] = -1
+        kind = DROP
+        if awaiting[b, shelf]:
+            awaiting[b, shelf] = False
+            shaped[b, n, 1] = 1.0
+    else:
+        return count
+    events[count, 0] = b
+    events[count, 1] = n
+    events[count, 2] = s
+    events[count, 3] = kind
+    return count + 1
+
+
+@kernel
+def apply_discrete(
+    actions, x, y, target, heading, book, slot_index, floor, cell, settle, command, events, shaped
+):
+    """One discrete action per robot (NOOP, FORWARD, LEFT, RIGHT, TOGGLE): FORWARD moves the
+    target one cell ahead when the robot is in its target cell and the cell ahead is floor it
+    may enter (a loaded robot not onto a standing shelf); TOGGLE picks up or puts down a shelf
+    when the robot has settled in a shelf cell. Writes the pose command ``(x, y, angle)`` and
+    returns the number of pick/drop ``events`` rows ``(b, n, slot, kind)``; ``shaped[b, n]``
+    gets 1 in column 0 for a requested shelf picked up, column 1 for a delivered one returned."""
+    height, width = floor.shape
+    carried, slot_shelf = book[0], book[1]
+    count = 0
+    shaped[:] = 0.0
+    for b in range(actions.shape[0]):
+        for n in range(actions.shape[1]):
+            row, col, facing = target[b, n, 0], target[b, n, 1], heading[b, n]
+            cx, cy = _center(row, col, height, width, cell)
+            off = math.hypot(x[b, n] - cx, y[b, n] - cy)
+            action = actions[b, n]
+            if action == FORWARD and off < 0.5 * cell:
+                row, col = _ahead(b, n, row, col, facing, carried, slot_shelf, slot_index, floor)
+                target[b, n, 0], target[b, n, 1] = row, col
+            elif action == LEFT:
+                facing = (facing + 1) % 4
+            elif action == RIGHT:
+                facing = (facing + 3) % 4
+            elif action == TOGGLE and off < settle and slot_index[row, col] >= 0:
+                count = _toggle(b, n, slot_index[row, col], book, events, count, shaped)
+            heading[b, n] = facing
+            cx, cy = _center(row, col, height, width, cell)
+            command[b, n, 0] = cx
+            command[b, n, 1] = cy
+            command[b, n, 2] = facing * (0.5 * math.pi)
+    return count
+
+
+@kernel
+def apply_lift(lift, x, y, book, slot_index, cell, settle, events, shaped):
+    """Continuous actions' third part: ``lift > 0.5`` picks up, ``< -0.5`` puts down, at the
+    slot whose centre the robot is within ``settle`` of. Returns the number of events."""
+    height, width = slot_index.shape
+    carried = book[0]
+    count = 0
+    shaped[:] = 0.0
+    for b in range(lift.shape[0]):
+        for n in range(lift.shape[1]):
+            want = lift[b, n]
+            loaded = carried[b, n] >= 0
+            if not ((want > 0.5 and not loaded) or (want < -0.5 and loaded)):
+                continue
+            col = round(x[b, n] / cell + (width - 1) * 0.5)
+            row = round((height - 1) * 0.5 - y[b, n] / cell)
+            if not (0 <= row < height and 0 <= col < width) or slot_index[row, col] < 0:
+                continue
+            cx, cy = _center(row, col, height, width, cell)
+            if math.hypot(x[b, n] - cx, y[b, n] - cy) < settle:
+                count = _toggle(b, n, slot_index[row, col], book, events, count, shaped)
+    return count
+
+
+@kernel
+def _mix(value):
+    """splitmix64: a well-spread 64-bit number from a counter (the request stream)."""
+    z = value + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    return z ^ (z >> np.uint64(31))
+
+
+@kernel
+def deliver(
+    x,
+    y,
+    carried,
+    requested,
+    awaiting,
+    request_step,
+    goal_cells,
+    cell,
+    settle,
+    steps,
+    keys,
+    counters,
+    odometer,
+    pickup_odometer,
+    shortest,
+    delivered,
+    totals,
+):
+    """Deliveries of the step: a robot carrying a requested shelf, settled on a goal cell,
+    delivers it (``delivered[b, n] = 1``); the shelf leaves the queue (it now awaits its return)
+    and a shelf not in the queue, drawn from the world's own stream (``keys``, ``counters``), joins
+    it. ``totals[b]`` adds (deliveries, summed latency in steps, summed path ratio)."""
+    height, width = goal_cells.shape
+    shelves = requested.shape[1]
+    delivered[:] = 0.0
+    for b in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            shelf = carried[b, n]
+            if shelf < 0 or not requested[b, shelf]:
+                continue
+            col = round(x[b, n] / cell + (width - 1) * 0.5)
+            row = round((height - 1) * 0.5 - y[b, n] / cell)
+            if not (0 <= row < height and 0 <= col < width) or not goal_cells[row, col]:
+                continue
+            cx, cy = _center(row, col, height, width, cell)
+            if math.hypot(x[b, n] - cx, y[b, n] - cy) >= settle:
+                continue
+            delivered[b, n] = 1.0
+            requested[b, shelf] = False
+            awaiting[b, shelf] = True
+            totals[b, 0] += 1.0
+            totals[b, 1] += steps[b] - request_step[b, shelf]
+            best = shortest[b, n] * cell
+            travelled = odometer[b, n] - pickup_odometer[b, n]
+            totals[b, 2] += travelled / best if best > 0 else 1.0
+            free = 0
+            for m in range(shelves):
+                free += not requested[b, m]
+            counters[b] += np.uint64(1)
+            pick = _mix(keys[b] + counters[b]) % np.uint64(free)
+            for m in range(shelves):
+                if not requested[b, m]:
+                    if pick == 0:
+                        requested[b, m] = True
+                        request_step[b, m] = steps[b]
+                        break
+                    pick -= np.uint64(1)
+
+
+@kernel
+def ego_raster(
+    rows,
+    cols,
+    facing,
+    carried,
+    slot_shelf,
+    slot_index,
+    requested,
+    goal_cells,
+    floor,
+    radius,
+    scratch,
+    out,
+):
+    """Each robot's egocentric window of ``(2 radius + 1)^2`` cells turned to its heading (the
+    first row is farthest ahead, the first column farthest left), ``len(CHANNELS)`` values per
+    cell: a standing shelf, a requested shelf (standing or carried), another robot, another
+    loaded robot, a goal, a cell outside the floor. ``scratch`` ``(H, W)`` int32."""
+    height, width = floor.shape
+    side = 2 * radius + 1
+    for b in range(rows.shape[0]):
+        scratch[:, :] = -1
+        for n in range(rows.shape[1]):
+            scratch[rows[b, n], cols[b, n]] = n
+        for n in range(rows.shape[1]):
+            k = facing[b, n]
+            ahead_r, ahead_c = _D_ROW[k], _D_COL[k]
+            right_r, right_c = _D_ROW[(k + 3) % 4], _D_COL[(k + 3) % 4]
+            for i in range(side):
+                for j in range(side):
+                    a, right = radius - i, j - radius
+                    r = rows[b, n] + a * ahead_r + right * right_r
+                    c = cols[b, n] + a * ahead_c + right * right_c
+                    cell = out[b, n, i * side + j]
+                    cell[:] = 0.0
+                    if not (0 <= r < height and 0 <= c < width) or not floor[r, c]:
+                        cell[5] = 1.0
+                        continue
+                    s = slot_index[r, c]
+                    if s >= 0 and slot_shelf[b, s] >= 0:
+                        cell[0] = 1.0
+                        cell[1] = requested[b, slot_shelf[b, s]]
+                    other = scratch[r, c]
+                    if other >= 0 and other != n:
+                        cell[2] = 1.0
+                        if carried[b, other] >= 0:
+                            cell[3] = 1.0
+                            cell[1] = max(cell[1], requested[b, carried[b, other]])
+                    cell[4] = goal_cells[r, c]
+
+
+@kernel
+def targets(rows, cols, angle, carried, requested, shelf_slot, slot_shelf, slots, goals, cell, out):
+    """Each robot's current target and the way to it, ``out[b, n]`` = (ahead, left, distance,
+    fetch, deliver, return): a loaded robot with a requested shelf heads for the nearest goal,
+    one with another shelf for the nearest free shelf cell, an empty one for the nearest standing
+    requested shelf; (ahead, left) in metres in the robot's frame, distance in metres along the
+    grid (Manhattan), the last three flag which target it is (all 0: none)."""
+    for b in range(rows.shape[0]):
+        for n in range(rows.shape[1]):
+            row, col = rows[b, n], cols[b, n]
+            shelf = carried[b, n]
+            best, best_r, best_c, kind = 1 << 30, 0, 0, -1
+            if shelf >= 0 and requested[b, shelf]:
+                kind = 1
+                for g in range(goals.shape[0]):
+                    d = abs(goals[g, 0] - row) + abs(goals[g, 1] - col)
+                    if d < best:
+                        best, best_r, best_c = d, goals[g, 0], goals[g, 1]
+            elif shelf >= 0:
+                kind = 2
+                for s in range(slots.shape[0]):
+                    if slot_shelf[b, s] < 0:
+                        d = abs(slots[s, 0] - row) + abs(slots[s, 1] - col)
+                        if d < best:
+                            best, best_r, best_c = d, slots[s, 0], slots[s, 1]
+            else:
+                for m in range(requested.shape[1]):
+                    s = shelf_slot[b, m]
+                    if requested[b, m] and s >= 0:
+                        d = abs(slots[s, 0] - row) + abs(slots[s, 1] - col)
+                        if d < best:
+                            best, best_r, best_c, kind = d, slots[s, 0], slots[s, 1], 0
+            target = out[b, n]
+            target[:] = 0.0
+            if kind < 0 or best == 1 << 30:
+                continue
+            east, north = (best_c - col) * cell, (row - best_r) * cell
+            c, s = math.cos(angle[b, n]), math.sin(angle[b, n])
+            target[0] = east * c + north * s
+            target[1] = -east * s + north * c
+            target[2] = best * cell
+            target[3 + kind] = 1.0
+
+
+@kernel
+def wait_cycles(rows, cols, target, scratch, out):
+    """Robots in a cycle of the wait-for graph ``out`` ``(B, N)`` bool: robot a waits for b when
+    a's target cell is not its own and b stands in it. ``scratch`` ``(H, W)`` int32."""
+    robots = rows.shape[1]
+    for b in range(rows.shape[0]):
+        scratch[:, :] = -1
+        for n in range(robots):
+            scratch[rows[b, n], cols[b, n]] = n
+        for n in range(robots):
+            out[b, n] = False
+            current = n
+            for _ in range(robots):
+                r, c = target[b, current, 0], target[b, current, 1]
+                if r == rows[b, current] and c == cols[b, current]:
+                    break
+                following = scratch[r, c]
+                if following < 0:
+                    break
+                current = following
+                if current == n:
+                    out[b, n] = True
+                    break
