@@ -38,6 +38,9 @@ setup(
             "supersuit>=3.9",
             "torchrl>=0.6",
             "ray[rllib]>=2.9",
+            # RWARE itself: our layouts equal its own (tests/scenarios/test_warehouse_maps.py),
+            # and tools/bench/warehouse.py runs beside it.
+            "rware>=2.0",
         ],
         "ray": ["ray[default]>=2.9"],
     },

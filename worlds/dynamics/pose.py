@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from worlds.dynamics.diff_drive import DifferentialDrive
+from worlds.kernels import kernel
 
 
 class PoseTracking(DifferentialDrive):
@@ -45,26 +44,46 @@ class PoseTracking(DifferentialDrive):
         self._origin_y = world._offset_y[rows].reshape(shape)
 
     def control(self, sub_dt: float) -> None:
-        command, read = self.group.command, self.read
-        # The error from where the body will be after this substep's move: chipmunk moves a
-        # body by the velocity it has now, so the speed set now acts one substep later.
-        ex = command[..., 0] - (read["x"] + sub_dt * read["vx"] - self._origin_x)
-        ey = command[..., 1] - (read["y"] + sub_dt * read["vy"] - self._origin_y)
-        theta = read["angle"]
-        distance = np.hypot(ex, ey)
-        far = distance > self.near
-        # The axis' angle to e, folded into [-pi/2, pi/2): a robot may back up as well.
-        to_point = _wrap(np.arctan2(ey, ex) - theta)
-        axis_error = _wrap(2.0 * to_point) / 2.0
-        heading_error = _wrap(command[..., 2] - theta)
-        turn_error = np.where(far, axis_error, heading_error)
-        along = ex * np.cos(theta) + ey * np.sin(theta)
-        # Go only once roughly aligned (cos^2 fades the speed while the axis turns onto e).
-        along *= np.where(far, np.cos(axis_error) ** 2, 1.0)
-        rate = self.gain / sub_dt
-        self.servo(along * rate, turn_error * rate, sub_dt)
+        read, write = self.read, self.write
+        pose_servo(
+            self.group.command, read["x"], read["y"], read["angle"], read["vx"], read["vy"],
+            self._origin_x, self._origin_y, sub_dt, self.gain, self.near, self.max_speed,
+            self.max_turn_rate, self.group.mass, self._damping ** sub_dt,
+            write["vx"], write["vy"], write["angvel"], write["fx"], write["fy"],
+        )  # fmt: skip
 
 
-def _wrap(angle: np.ndarray) -> np.ndarray:
-    """Angles into [-pi, pi)."""
+@kernel
+def pose_servo(
+    command, x, y, angle, vx, vy, origin_x, origin_y, sub_dt, gain, near, max_speed,
+    max_turn_rate, mass, kept, write_vx, write_vy, write_angvel, write_fx, write_fy,
+):  # fmt: skip
+    """The turn-and-go law and ``DifferentialDrive``'s force servo in one pass (compiled: the
+    numpy version cost about 300 us per substep for 160 robots, most of a warehouse step)."""
+    rate = gain / sub_dt
+    for b in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            ex = command[b, n, 0] - (x[b, n] + sub_dt * vx[b, n] - origin_x[b, n])
+            ey = command[b, n, 1] - (y[b, n] + sub_dt * vy[b, n] - origin_y[b, n])
+            theta = angle[b, n]
+            c, s = math.cos(theta), math.sin(theta)
+            along = ex * c + ey * s
+            if math.hypot(ex, ey) > near:
+                turn = _wrap(2.0 * _wrap(math.atan2(ey, ex) - theta)) / 2.0
+                along *= math.cos(turn) ** 2
+            else:
+                turn = _wrap(command[b, n, 2] - theta)
+            speed = min(max(along * rate, -max_speed), max_speed)
+            turn = min(max(turn * rate, -max_turn_rate), max_turn_rate)
+            heading = theta + 0.5 * sub_dt * turn
+            write_vx[b, n] = vx[b, n]
+            write_vy[b, n] = vy[b, n]
+            write_fx[b, n] = mass / sub_dt * (speed * math.cos(heading) - kept * vx[b, n])
+            write_fy[b, n] = mass / sub_dt * (speed * math.sin(heading) - kept * vy[b, n])
+            write_angvel[b, n] = turn
+
+
+@kernel
+def _wrap(angle):
+    """An angle into [-pi, pi)."""
     return (angle + math.pi) % (2 * math.pi) - math.pi
