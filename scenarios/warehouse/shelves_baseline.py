@@ -99,8 +99,17 @@ class ShelvesPlanner(ScriptedPolicy):
         carrying_requested = ledger.carrying_requested()[b]
         goals[carrying_requested] = self._nearest(graph, cells[carrying_requested], warehouse.goals)
         returning = loaded & ~carrying_requested
-        free_slots = warehouse.slots[ledger.slot_shelf[b] < 0]
-        goals[returning] = self._nearest(graph, cells[returning], free_slots)
+        # A free slot with a robot in it is a dead end that robot must leave through: never a
+        # place to return a shelf to (the two would wait for each other for ever).
+        # A robot with a shelf to return that stands in a free slot puts it down right there.
+        empty = ledger.slot_shelf[b] < 0
+        slot_here = warehouse.slot_index[cells[:, 0], cells[:, 1]]
+        here = returning & (slot_here >= 0) & empty[np.maximum(slot_here, 0)]
+        goals[here] = cells[here]
+        empty[slot_here[slot_here >= 0]] = False
+        free_slots = warehouse.slots[empty]
+        back = assign_nearest(cells, free_slots, graph, available_robots=returning & ~here)
+        goals[back >= 0] = free_slots[back[back >= 0]]
         standing = ledger.shelf_slot[b] >= 0
         wanted = np.flatnonzero(ledger.requested[b] & standing)
         shelf_cells = warehouse.slots[ledger.shelf_slot[b, wanted]]
