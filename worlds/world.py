@@ -79,10 +79,10 @@ class WorldBatch(CollisionSwitches):
     rules (``set_collision``) before the first ``reset_bodies`` or ``step``; each world gets
     identical static geometry and the same groups. ``damping`` is the fraction of velocity a free
     body keeps per second (linear drag, applied in C by chipmunk). The broadphase is chipmunk's
-    spatial hash with cells of 12 bounding radii of the largest body (see the module docstring
-    for why never the tree). ``collision_slop`` is the overlap the solver tolerates, in metres;
-    ``track_contacts`` fills each group's ``contacts`` and ``static_contacts`` counts after
-    every step. Each ``pymunk.Space`` holds at most ``worlds_per_space`` worlds (``shards``).
+    spatial hash with cells of 12 bounding radii of the largest body, or ``hash_cell`` metres
+    (see the module docstring for why never the tree). ``collision_slop`` is the overlap the
+    solver tolerates, in metres; ``track_contacts`` fills each group's ``contacts`` and
+    ``static_contacts`` counts after every step. A space holds ``worlds_per_space`` worlds.
     """
 
     def __init__(
@@ -97,6 +97,7 @@ class WorldBatch(CollisionSwitches):
         track_contacts: bool = False,
         collision_slop: float = 0.002,
         worlds_per_space: int = WORLDS_PER_SPACE,
+        hash_cell: float | None = None,
     ) -> None:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
@@ -110,13 +111,12 @@ class WorldBatch(CollisionSwitches):
         self.dt = float(dt)
         self.substeps = int(substeps)
         self.track_contacts = track_contacts
-        settings = {
-            "damping": float(damping),
-            "collision_persistence": 1,
-            "iterations": 10,
-            # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres.
-            "collision_slop": float(collision_slop),
-        }
+        # Chipmunk's default slop (0.1) is a tenth of a unit; our bodies are centimetres.
+        settings = {"damping": float(damping), "collision_persistence": 1, "iterations": 10,
+                    "collision_slop": float(collision_slop)}  # fmt: skip
+        if hash_cell is not None and not (math.isfinite(hash_cell) and hash_cell > 0):
+            raise ValueError(f"hash_cell must be a finite number > 0, got {hash_cell}")
+        self._hash_cell = hash_cell
         self.shards = make_shards(num_worlds, worlds_per_space, settings)
         self.space = self.shards[0].space  # the settings every shard's space shares
         self.geometry = StaticGeometry()
@@ -218,7 +218,7 @@ class WorldBatch(CollisionSwitches):
             fixed = sum(f.count for f in self.fixtures.values())
             statics = (self.geometry.shape_count() + fixed) * shard.worlds
             cells = _HASH_CELLS_PER_SHAPE * (len(shard.space.shapes) + statics) + 1000
-            shard.space.use_spatial_hash(_HASH_CELL_RADII * largest, cells)
+            shard.space.use_spatial_hash(self._hash_cell or _HASH_CELL_RADII * largest, cells)
             worlds = slice(shard.first, shard.last)
             origins = (self.origin_x[worlds], self.origin_y[worlds])
             self.geometry.build_into(shard.space, *origins, static_filter)
