@@ -170,7 +170,6 @@ def deliver(
     and a shelf not in the queue, drawn from the world's own stream (``keys``, ``counters``), joins
     it. ``totals[b]`` adds (deliveries, summed latency in steps, summed path ratio)."""
     height, width = goal_cells.shape
-    shelves = requested.shape[1]
     delivered[:] = 0.0
     for b in range(x.shape[0]):
         for n in range(x.shape[1]):
@@ -185,25 +184,36 @@ def deliver(
             if math.hypot(x[b, n] - cx, y[b, n] - cy) >= settle:
                 continue
             delivered[b, n] = 1.0
-            requested[b, shelf] = False
             awaiting[b, shelf] = True
             totals[b, 0] += 1.0
             totals[b, 1] += steps[b] - request_step[b, shelf]
             best = shortest[b, n] * cell
             travelled = odometer[b, n] - pickup_odometer[b, n]
             totals[b, 2] += travelled / best if best > 0 else 1.0
-            free = 0
-            for m in range(shelves):
-                free += not requested[b, m]
-            counters[b] += np.uint64(1)
-            pick = _mix(keys[b] + counters[b]) % np.uint64(free)
-            for m in range(shelves):
-                if not requested[b, m]:
-                    if pick == 0:
-                        requested[b, m] = True
-                        request_step[b, m] = steps[b]
-                        break
-                    pick -= np.uint64(1)
+            # The new request is drawn while the delivered shelf still counts as requested
+            # (as RWARE does): a shelf is never asked for again the moment it arrives.
+            _request_another(b, requested, request_step, steps, keys, counters)
+            requested[b, shelf] = False
+
+
+@kernel
+def _request_another(b, requested, request_step, steps, keys, counters):
+    """Request a shelf of world b that is not requested, drawn from the world's stream."""
+    shelves = requested.shape[1]
+    free = 0
+    for m in range(shelves):
+        free += not requested[b, m]
+    if free == 0:
+        return
+    counters[b] += np.uint64(1)
+    pick = _mix(keys[b] + counters[b]) % np.uint64(free)
+    for m in range(shelves):
+        if not requested[b, m]:
+            if pick == 0:
+                requested[b, m] = True
+                request_step[b, m] = steps[b]
+                return
+            pick -= np.uint64(1)
 
 
 @kernel
