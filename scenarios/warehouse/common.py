@@ -82,6 +82,7 @@ class WarehouseState:
         self.shelf_slot = np.zeros((b, s), np.int32)
         self.requested = np.zeros((b, s), bool)
         self.awaiting = np.zeros((b, s), bool)
+        self.paid = np.zeros((b, s), bool)  # pick-up shaping paid for this request
         self.request_step = np.zeros((b, s), np.int64)
         self.carried = np.full((b, n), -1, np.int32)
         self.target = np.zeros((b, n, 2), np.int64)
@@ -104,7 +105,14 @@ class WarehouseState:
         self.scratch = np.zeros(warehouse.shape, np.int32)
         self.in_cycle = np.zeros((b, n), bool)
         self.to_goal = highway_distances(warehouse)
-        self.book = (self.carried, self.slot_shelf, self.shelf_slot, self.requested, self.awaiting)
+        self.book = (
+            self.carried,
+            self.slot_shelf,
+            self.shelf_slot,
+            self.requested,
+            self.awaiting,
+            self.paid,
+        )
         self._metrics = {
             "deliveries": np.zeros(b, np.float32),
             "throughput": np.zeros(b, np.float32),
@@ -134,6 +142,7 @@ class WarehouseState:
         self.requested[env_ids] = False
         self.requested[env_ids[:, None], chosen[:, :requests]] = True
         self.awaiting[env_ids] = False
+        self.paid[env_ids] = False
         self.request_step[env_ids] = 0
         self.carried[env_ids] = -1
         self.target[env_ids, :, 0], self.target[env_ids, :, 1] = rows, cols
@@ -168,6 +177,7 @@ class WarehouseState:
             self.carried,
             self.requested,
             self.awaiting,
+            self.paid,
             self.request_step,
             self.map.goal_cells,
             cfg.cell,

@@ -47,8 +47,10 @@ def _ahead(b, n, row, col, facing, carried, slot_shelf, slot_index, floor):
 @kernel
 def _toggle(b, n, s, book, events, count, shaped):
     """Pick up the shelf of slot ``s`` or put the carried one there; record the event.
-    ``book`` is ``(carried, slot_shelf, shelf_slot, requested, awaiting)``."""
-    carried, slot_shelf, shelf_slot, requested, awaiting = book
+    ``book`` is ``(carried, slot_shelf, shelf_slot, requested, awaiting, paid)``: the pick-up
+    shaping is paid once per request (``paid``), else lifting and putting back a requested shelf
+    would pay for ever."""
+    carried, slot_shelf, shelf_slot, requested, awaiting, paid = book
     shelf = carried[b, n]
     if shelf < 0 and slot_shelf[b, s] >= 0:
         shelf = slot_shelf[b, s]
@@ -56,7 +58,8 @@ def _toggle(b, n, s, book, events, count, shaped):
         shelf_slot[b, shelf] = -1
         carried[b, n] = shelf
         kind = PICK
-        if requested[b, shelf]:
+        if requested[b, shelf] and not paid[b, shelf]:
+            paid[b, shelf] = True
             shaped[b, n, 0] = 1.0
     elif shelf >= 0 and slot_shelf[b, s] < 0:
         slot_shelf[b, s] = shelf
@@ -152,6 +155,7 @@ def deliver(
     carried,
     requested,
     awaiting,
+    paid,
     request_step,
     goal_cells,
     cell,
@@ -192,12 +196,12 @@ def deliver(
             totals[b, 2] += travelled / best if best > 0 else 1.0
             # The new request is drawn while the delivered shelf still counts as requested
             # (as RWARE does): a shelf is never asked for again the moment it arrives.
-            _request_another(b, requested, request_step, steps, keys, counters)
+            _request_another(b, requested, paid, request_step, steps, keys, counters)
             requested[b, shelf] = False
 
 
 @kernel
-def _request_another(b, requested, request_step, steps, keys, counters):
+def _request_another(b, requested, paid, request_step, steps, keys, counters):
     """Request a shelf of world b that is not requested, drawn from the world's stream."""
     shelves = requested.shape[1]
     free = 0
@@ -211,6 +215,7 @@ def _request_another(b, requested, request_step, steps, keys, counters):
         if not requested[b, m]:
             if pick == 0:
                 requested[b, m] = True
+                paid[b, m] = False
                 request_step[b, m] = steps[b]
                 return
             pick -= np.uint64(1)

@@ -176,3 +176,27 @@ def test_toggle_is_masked_where_it_does_nothing():
 def test_bad_configs_name_the_field(override, field):
     with pytest.raises(ScenarioConfigError, match=f"warehouse/shelves-v0: {field}"):
         scenarios.make_vec("warehouse/shelves-v0", num_envs=1, **override)
+
+
+def test_pickup_shaping_is_paid_once_per_request():
+    venv = scenarios.make_vec(
+        "warehouse/shelves-v0",
+        num_envs=1,
+        seed=0,
+        n_robots=1,
+        shaping_pickup=1.0,
+        map_text=ROW_OF_SHELVES,
+    )
+    venv.reset(seed=0)
+    ledger = venv.scenario.ledger
+    shelf = int(np.flatnonzero(ledger.requested[0])[0])
+    cell = ledger.map.slots[ledger.shelf_slot[0, shelf]]
+    x, y = ledger.map.centers(cell)
+    venv.world.reset_bodies("robot", np.array([0]), np.array([[x]]), np.array([[y]]))
+    ledger.target[0, 0] = cell
+    paid = []
+    for _ in range(3):  # lift, put down, lift again
+        _, rewards, _, _, _ = venv.step({"robot": np.array([[wk.TOGGLE]])})
+        paid.append(float(rewards["robot"][0, 0]))
+    assert paid == [1.0, 0.0, 0.0]
+    assert ledger.carried[0, 0] == shelf
