@@ -315,6 +315,20 @@ def draw_warehouse(canvas, state: WarehouseState, robots, env_index: int, cfg) -
             _square(canvas, x, y, half * 0.8, color)
 
 
+def draw_paths(canvas, warehouse: WarehouseMap, planner, env_index: int, robots: int) -> None:
+    """Each robot's planned route to its goal (``planner.path``), a thin line per robot."""
+    colors = [(52, 101, 164), (78, 154, 6), (117, 80, 123), (196, 160, 0), (206, 92, 0)]
+    for robot in range(robots):
+        cells = planner.path(env_index, robot)
+        if len(cells) < 2:
+            continue
+        points = warehouse.centers(np.array(cells)).tolist()
+        color = colors[robot % len(colors)]
+        for a, b in zip(points, points[1:], strict=False):
+            canvas.line(*a, *b, color, width=2)
+        canvas.circle(*points[-1], 0.12 * warehouse.cell, fill=color)
+
+
 def _square(canvas, x: float, y: float, half: float, color) -> None:
     corners = [
         (x - half, y - half),

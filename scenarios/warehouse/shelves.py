@@ -76,6 +76,7 @@ from scenarios.warehouse.common import (
     WarehouseConfig,
     WarehouseState,
     build_floor,
+    draw_paths,
     draw_warehouse,
     event_switches,
     shelf_grid_state,
@@ -390,6 +391,9 @@ class Shelves(Scenario):
 
     def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
         draw_warehouse(canvas, self.ledger, self.robots, env_index, self.cfg)
+        planner = getattr(self, "planner", None)
+        if planner is not None:  # the scripted planner that acts here: its routes
+            draw_paths(canvas, self.map, planner, env_index, self.cfg.n_robots)
 
     def scripted_policy(self):
         from scenarios.warehouse.shelves_baseline import ShelvesPlanner

@@ -67,6 +67,8 @@ class ShelvesPlanner(ScriptedPolicy):
         self._floor: DistanceCache | None = None
         self._planners: dict[int, _ShelfPIBT] = {}
         self._loaded_graphs: dict[int, tuple[bytes, DistanceCache]] = {}
+        self.goals: dict[int, np.ndarray] = {}  # world -> the robots' goal cells (row, col)
+        scenario.planner = self  # the scenario draws this planner's paths (render_extra)
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
         if env_ids is None:
@@ -123,12 +125,33 @@ class ShelvesPlanner(ScriptedPolicy):
             self._distance_list(graph if loaded[i] else self._floor, goals[i])
             for i in range(len(cells))
         ]
+        self.goals[b] = goals.copy()
         states = np.column_stack([cells, ledger.heading[b]])
         actions = planner.step(states, goals)
         at_task = (cells == goals).all(axis=1) & (actions == wk.NOOP)
         toggle = at_task & mask[:, wk.TOGGLE] & ~carrying_requested
         actions[toggle] = wk.TOGGLE
         return actions
+
+    def path(self, b: int, robot: int) -> list[tuple[int, int]]:
+        """The cells from robot ``robot`` of world b to its goal along its distances (the
+        route PIBT steers it by), for drawing; empty without a goal."""
+        ledger = self.scenario.ledger
+        goal = self.goals.get(b)
+        if goal is None or goal[robot, 0] < 0 or self._floor is None:
+            return []
+        loaded = ledger.carried[b, robot] >= 0
+        graph = self._loaded_graph(b, ledger) if loaded else self._floor
+        distance = graph.to(goal[robot])
+        cell = tuple(self._cells(b, ledger)[robot].tolist())
+        cells = [cell]
+        height, width = distance.shape
+        while distance[cell] > 0 and distance[cell] < UNREACHABLE and len(cells) < height * width:
+            around = [(cell[0] + dr, cell[1] + dc) for dr, dc in ((0, 1), (-1, 0), (0, -1), (1, 0))]
+            around = [c for c in around if 0 <= c[0] < height and 0 <= c[1] < width]
+            cell = min(around, key=lambda c: distance[c])
+            cells.append(cell)
+        return cells
 
     def _cells(self, b: int, ledger) -> np.ndarray:
         if self.cfg.continuous_actions:
