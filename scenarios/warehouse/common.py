@@ -94,8 +94,9 @@ class WarehouseState:
         self.odometer = np.zeros((b, n), np.float64)
         self.pickup_odometer = np.zeros((b, n), np.float64)
         self.shortest = np.zeros((b, n), np.int64)
-        self.last_x = np.zeros((b, n), np.float32)
-        self.last_y = np.zeros((b, n), np.float32)
+        self.last = np.zeros((b, n, 2), np.float32)
+        self.map_shape = np.array(warehouse.shape, np.int64)
+        self.figures = np.zeros((b, 4), np.float32)
         self.still_steps = np.zeros((b, n), np.int64)
         self.touching = np.zeros((b, n), bool)
         self.totals = np.zeros((b, 4), np.float64)  # deliveries, latency, path ratio, contacts
@@ -114,13 +115,14 @@ class WarehouseState:
             self.paid,
         )
         self._metrics = {
-            "deliveries": np.zeros(b, np.float32),
-            "throughput": np.zeros(b, np.float32),
+            "deliveries": self.figures[:, 0],
+            "throughput": self.figures[:, 0],
             "idle": np.zeros((b, n), bool),
-            "deadlocks": np.zeros(b, np.float32),
-            "wait_cycles": np.zeros(b, np.float32),
-            "contacts": np.zeros(b, np.float32),
+            "deadlocks": self.figures[:, 1],
+            "wait_cycles": self.figures[:, 2],
+            "contacts": self.figures[:, 3],
         }
+        self._mask = np.ones((b, n, 5), bool)
 
     def reset(self, rng: WorldRandom, env_ids: np.ndarray, requests: int):
         """New episodes in worlds ``env_ids``: every slot holds its shelf, ``requests`` random
@@ -149,7 +151,7 @@ class WarehouseState:
         self.heading[env_ids] = heading
         self.rows[env_ids], self.cols[env_ids] = rows, cols
         centers = self.map.centers(np.stack([rows, cols], axis=-1))
-        self.last_x[env_ids], self.last_y[env_ids] = centers[..., 0], centers[..., 1]
+        self.last[env_ids] = centers
         for array in (
             self.odometer,
             self.pickup_odometer,
@@ -165,47 +167,20 @@ class WarehouseState:
 
     def measure(self, robots, episode, cfg) -> None:
         """After the physics step: robots' cells and travel, deliveries, stillness, wait-for
-        cycles and new contacts."""
-        self.rows[:], self.cols[:] = self.map.cells_of(robots.x, robots.y)
-        travel = np.hypot(robots.x - self.last_x, robots.y - self.last_y)
-        self.odometer += travel
-        np.copyto(self.last_x, robots.x)
-        np.copyto(self.last_y, robots.y)
-        wk.deliver(
-            robots.x,
-            robots.y,
-            self.carried,
-            self.requested,
-            self.awaiting,
-            self.paid,
-            self.request_step,
-            self.map.goal_cells,
-            cfg.cell,
-            cfg.settle * cfg.cell,
-            episode.steps,
-            self.keys,
-            self.counters,
-            self.odometer,
-            self.pickup_odometer,
-            self.shortest,
-            self.delivered,
-            self.totals,
-        )
-        moving = travel > 0.02 * cfg.cell
-        self.still_steps += 1
-        self.still_steps[moving] = 0
-        wk.wait_cycles(self.rows, self.cols, self.target, self.scratch, self.in_cycle)
+        cycles and new contacts, in four compiled passes."""
         metrics = self._metrics
-        metrics["deliveries"][:] = self.delivered.sum(axis=1)
-        metrics["throughput"][:] = metrics["deliveries"]
-        np.logical_and(~moving, self.carried < 0, out=metrics["idle"])
-        stuck = (self.carried >= 0) & (self.still_steps * cfg.dt >= cfg.stuck_seconds)
-        metrics["deadlocks"][:] = stuck.sum(axis=1)
-        metrics["wait_cycles"][:] = self.in_cycle.sum(axis=1)
-        touching = robots.contacts > 0
-        metrics["contacts"][:] = (touching & ~self.touching).sum(axis=1)
-        self.totals[:, 3] += metrics["contacts"]
-        np.copyto(self.touching, touching)
+        wk.track(robots.x, robots.y, self.last, self.odometer, self.still_steps, self.carried,
+                 cfg.cell, 0.02 * cfg.cell, self.map_shape, self.rows, self.cols,
+                 metrics["idle"])  # fmt: skip
+        wk.deliver(robots.x, robots.y, self.carried, self.requested, self.awaiting, self.paid,
+                   self.request_step, self.map.goal_cells, cfg.cell, cfg.settle * cfg.cell,
+                   episode.steps, self.keys, self.counters, self.odometer, self.pickup_odometer,
+                   self.shortest, self.delivered, self.totals)  # fmt: skip
+        wk.wait_cycles(self.rows, self.cols, self.target, self.scratch, self.in_cycle)
+        stuck_steps = math.ceil(cfg.stuck_seconds / cfg.dt - 1e-9)
+        wk.step_figures(self.delivered, self.carried, self.still_steps, stuck_steps,
+                        self.in_cycle, robots.contacts, self.touching, self.figures)  # fmt: skip
+        self.totals[:, 3] += self.figures[:, 3]
 
     def step_metrics(self, robots) -> dict[str, np.ndarray]:
         return self._metrics
@@ -245,17 +220,18 @@ class WarehouseState:
 
     def action_mask(self, robots, cfg) -> np.ndarray:
         """Discrete actions' mask ``(B, N, 5)``: toggle only where it picks up or puts down."""
-        mask = np.ones((*self.carried.shape, 5), bool)
-        rows, cols = self.target[..., 0], self.target[..., 1]
-        centers = self.map.centers(self.target)
-        off = np.hypot(robots.x - centers[..., 0], robots.y - centers[..., 1])
-        slot = self.map.slot_index[rows, cols]
-        worlds = np.arange(rows.shape[0])[:, None]
-        standing = np.where(slot >= 0, self.slot_shelf[worlds, np.maximum(slot, 0)], -1)
-        loaded = self.carried >= 0
-        useful = (slot >= 0) & ((~loaded & (standing >= 0)) | (loaded & (standing < 0)))
-        mask[..., wk.TOGGLE] = useful & (off < cfg.settle * cfg.cell)
-        return mask
+        wk.toggle_mask(
+            robots.x,
+            robots.y,
+            self.target,
+            self.carried,
+            self.slot_shelf,
+            self.map.slot_index,
+            cfg.cell,
+            cfg.settle * cfg.cell,
+            self._mask,
+        )
+        return self._mask
 
 
 def event_switches(world: WorldBatch, state: WarehouseState, events: np.ndarray) -> None:

@@ -340,3 +340,74 @@ def wait_cycles(rows, cols, target, scratch, out):
                 if current == n:
                     out[b, n] = True
                     break
+
+
+@kernel
+def track(x, y, last, odometer, still, carried, cell, moved, shape, rows, cols, idle):
+    """Each robot's cell (``rows``, ``cols``, clipped to the map of ``shape``), its travel this
+    step (into ``odometer``; ``last`` ``(B, N, 2)`` moves on), steps without moving ``moved``
+    metres (``still``) and ``idle`` (empty and still)."""
+    height, width = shape[0], shape[1]
+    for b in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            px, py = x[b, n], y[b, n]
+            col = round(px / cell + (width - 1) * 0.5)
+            row = round((height - 1) * 0.5 - py / cell)
+            rows[b, n] = min(max(row, 0), height - 1)
+            cols[b, n] = min(max(col, 0), width - 1)
+            travel = math.hypot(px - last[b, n, 0], py - last[b, n, 1])
+            odometer[b, n] += travel
+            last[b, n, 0], last[b, n, 1] = px, py
+            if travel > moved:
+                still[b, n] = 0
+            else:
+                still[b, n] += 1
+            idle[b, n] = travel <= moved and carried[b, n] < 0
+
+
+@kernel
+def step_figures(delivered, carried, still, stuck_steps, in_cycle, contacts, touching, figures):
+    """Per world ``figures[b]`` = (deliveries, loaded robots still for ``stuck_steps`` or more,
+    robots in wait-for cycles, new contacts); ``touching`` keeps who touches something now."""
+    for b in range(delivered.shape[0]):
+        total = stuck = cycles = new = 0.0
+        for n in range(delivered.shape[1]):
+            total += delivered[b, n]
+            stuck += carried[b, n] >= 0 and still[b, n] >= stuck_steps
+            cycles += in_cycle[b, n]
+            now = contacts[b, n] > 0
+            new += now and not touching[b, n]
+            touching[b, n] = now
+        figures[b, 0], figures[b, 1], figures[b, 2], figures[b, 3] = total, stuck, cycles, new
+
+
+@kernel
+def toggle_mask(x, y, target, carried, slot_shelf, slot_index, cell, settle, mask):
+    """The discrete actions' mask: toggle only where it picks up or puts down a shelf (settled
+    in a shelf cell: empty under a standing shelf, or loaded in a free one); the rest stay 1."""
+    height, width = slot_index.shape
+    for b in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            row, col = target[b, n, 0], target[b, n, 1]
+            cx, cy = _center(row, col, height, width, cell)
+            s = slot_index[row, col]
+            ok = s >= 0 and math.hypot(x[b, n] - cx, y[b, n] - cy) < settle
+            if ok:
+                ok = (carried[b, n] < 0) == (slot_shelf[b, s] >= 0)
+            mask[b, n, TOGGLE] = ok
+
+
+@kernel
+def own_block(x, y, angle, vx, vy, angvel, carried, requested, own):
+    """The ``own`` observation block: x, y, cos, sin, forward speed, turn rate, loaded,
+    carrying a requested shelf."""
+    for b in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            c, s = math.cos(angle[b, n]), math.sin(angle[b, n])
+            shelf = carried[b, n]
+            row = own[b, n]
+            row[0], row[1], row[2], row[3] = x[b, n], y[b, n], c, s
+            row[4] = vx[b, n] * c + vy[b, n] * s
+            row[5] = angvel[b, n]
+            row[6] = shelf >= 0
+            row[7] = shelf >= 0 and requested[b, shelf]

@@ -249,6 +249,7 @@ class Shelves(Scenario):
         world.set_collision("robot", "shelf", False)
         self.ledger = WarehouseState(num_worlds, cfg.n_robots, warehouse)
         self.obs = self.layout.buffer(num_worlds, cfg.n_robots)
+        self._own = self.obs["own"]
         side = 2 * cfg.view_radius + 1
         self._view = self.obs["view"].reshape(
             num_worlds, cfg.n_robots, side * side, len(wk.CHANNELS)
@@ -325,14 +326,8 @@ class Shelves(Scenario):
 
     def observe(self, frame: ShelvesFrame) -> dict[str, np.ndarray]:
         st, robots = self.ledger, self.robots
-        own = self.obs["own"]
-        own[..., 0], own[..., 1] = robots.x, robots.y
-        np.cos(robots.angle, out=own[..., 2])
-        np.sin(robots.angle, out=own[..., 3])
-        own[..., 4] = robots.vx * own[..., 2] + robots.vy * own[..., 3]
-        own[..., 5] = robots.angvel
-        own[..., 6] = st.carried >= 0
-        own[..., 7] = st.carrying_requested()
+        wk.own_block(robots.x, robots.y, robots.angle, robots.vx, robots.vy, robots.angvel,
+                     st.carried, st.requested, self._own)  # fmt: skip
         wk.ego_raster(
             st.rows,
             st.cols,
