@@ -272,11 +272,11 @@ class Shelves(Scenario):
             "shelf", np.repeat(env_ids, slots), np.tile(np.arange(slots), len(env_ids)), True
         )
         command = self.robots.command
-        command[env_ids, :, 0], command[env_ids, :, 1] = x, y
-        if not cfg.continuous_actions:
-            command[env_ids, :, 2] = heading * (0.5 * math.pi)
-        else:
+        if cfg.continuous_actions:  # wheel speeds: at rest
             command[env_ids] = 0.0
+        else:  # the pose to hold: where the robot stands
+            command[env_ids, :, 0], command[env_ids, :, 1] = x, y
+            command[env_ids, :, 2] = heading * (0.5 * math.pi)
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
         cfg, st, robots = self.cfg, self.ledger, self.robots
