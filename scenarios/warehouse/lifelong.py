@@ -108,6 +108,8 @@ LAYERS = ("motion", "scheduler")
 class LifelongConfig(WarehouseConfig):
     max_steps: int = param(1000, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
+    continuous_actions: bool = False
+    """Wheel speeds instead of the discrete rotation actions (learn=motion only)."""
     stuck_seconds: float = param(30.0, low=0.1, high=3600.0)
     """A robot holding an errand that has not moved for this long counts as deadlocked (queues
     at busy stations under the PIBT baseline last up to about 15 s)."""

@@ -5,8 +5,8 @@ when agents learn to schedule.
 following) for every world, each robot heading for its current endpoint (its errand's pick, then
 its drop; an idle robot has no goal and moves only when pushed). One planner per world keeps the
 robots' priorities between steps; its tie-breaks come from a seed the world draws at reset, so a
-world's plans do not depend on the batch. The planners share the distance lists of the map's
-endpoints (from the scenario's tables), so memory does not grow with the number of worlds.
+world's plans do not depend on the batch. The planners share the distances to the map's
+endpoints (views of the scenario's tables), so memory does not grow with the number of worlds.
 
 ``LifelongPlanner`` (a Policy):
 
@@ -38,7 +38,7 @@ class ErrandMotion:
     def __init__(self, book) -> None:
         floor = book.map.floor
         self.distances = DistanceCache(floor)  # the planners' moves (``forward``); no BFS
-        self._lists: dict[tuple[int, int], list[int]] = {}
+        self._lists: dict[tuple[int, int], memoryview] = {}
         self._planners: dict[int, tuple[int, PIBTPlanner]] = {}
         self._tables = book.dist
         width = floor.shape[1]
@@ -59,15 +59,17 @@ class ErrandMotion:
         found = self._planners.get(b)
         if found is None or found[0] != seed:  # a new episode of world b
             planner = PIBTPlanner(self.distances.passable, self.distances, seed=seed)
-            planner._lists = self._lists  # distance lists shared by every world's planner
+            planner._lists = self._lists  # distances shared by every world's planner
             found = self._planners[b] = (seed, planner)
         return found[1]
 
     def _prepare(self, goals: np.ndarray) -> None:
-        """The distance lists of ``goals`` ``(N, 2)`` from the endpoint tables, once each."""
+        """The distances to ``goals`` ``(N, 2)`` as the planners read them (``dist[cell]``, a
+        Python int): memoryviews of the endpoint tables, no copy (lists of Python ints cost four
+        times the memory: 130 MB for the large map's endpoints)."""
         for row, col in goals[goals[:, 0] >= 0].tolist():
             if (row, col) not in self._lists:
-                self._lists[(row, col)] = self._tables[self._endpoint_of[(row, col)]].tolist()
+                self._lists[(row, col)] = memoryview(self._tables[self._endpoint_of[(row, col)]])
 
     def decide(self, book, b: int, facing: np.ndarray) -> np.ndarray:
         """World b's robots' actions ``(N,)`` (NOOP, FORWARD, LEFT, RIGHT) for this step, from
