@@ -143,3 +143,49 @@ def preset_map(name: str, cell: float = 1.0) -> WarehouseMap:
     """One of RWARE's sizes (``RWARE_SIZES``) as a ``WarehouseMap``."""
     rows, columns = RWARE_SIZES[name]
     return WarehouseMap(rware_map(rows, columns), cell)
+
+
+LIFELONG_SIZES = {
+    "warehouse-small": {"rack_rows": 9, "rack_columns": 4},
+    "warehouse-large": {"rack_rows": 15, "rack_columns": 8, "aisle": 3, "margin": 6},
+}
+"""Preset name -> ``lifelong_map`` arguments: 29 x 52 cells (small: 720 endpoints, 18 stations)
+and 63 x 106 cells (large: 2,400 endpoints, 42 stations; its three-row aisles and six-column
+margins carry the traffic of 256 robots to the stations), height x width."""
+
+
+def lifelong_map(
+    rack_rows: int,
+    rack_columns: int,
+    rack_length: int = 10,
+    aisle: int = 2,
+    cross_aisle: int = 2,
+    margin: int = 3,
+    station_every: int = 3,
+) -> str:
+    """A warehouse in the style of the League of Robot Runners' maps, as text: rows of racks
+    ``#`` (``rack_length`` cells long, one deep; ``rack_columns`` of them side by side with
+    ``cross_aisle`` floor columns between), ``aisle`` floor rows between rack rows and above the
+    first, ``margin`` floor columns on each side, an endpoint ``x`` on every floor cell right above
+    or below a rack cell (where goods are picked or put), and a station ``g`` in the outer column
+    on each side every ``station_every`` rows (where goods leave)."""
+    height = aisle + rack_rows * (1 + aisle)
+    width = 2 * margin + rack_columns * (rack_length + cross_aisle) - cross_aisle
+    grid = [["."] * width for _ in range(height)]
+    for i in range(rack_rows):
+        row = aisle + i * (1 + aisle)
+        for j in range(rack_columns):
+            first = margin + j * (rack_length + cross_aisle)
+            for col in range(first, first + rack_length):
+                grid[row][col] = "#"
+                for side in (row - 1, row + 1):
+                    if 0 <= side < height and grid[side][col] == ".":
+                        grid[side][col] = "x"
+    for row in range(1, height - 1, station_every):
+        grid[row][0] = grid[row][width - 1] = "g"
+    return "\n".join("".join(line) for line in grid)
+
+
+def lifelong_preset(name: str, cell: float = 1.0) -> WarehouseMap:
+    """One of ``LIFELONG_SIZES`` as a ``WarehouseMap`` (``x``: endpoints, ``g``: stations)."""
+    return WarehouseMap(lifelong_map(**LIFELONG_SIZES[name]), cell)
