@@ -38,7 +38,6 @@ class ErrandMotion:
     def __init__(self, book) -> None:
         floor = book.map.floor
         self.distances = DistanceCache(floor)  # the planners' moves (``forward``); no BFS
-        self._lists: dict[tuple[int, int], memoryview] = {}
         self._planners: dict[int, tuple[int, PIBTPlanner]] = {}
         self._tables = book.dist
         width = floor.shape[1]
@@ -59,17 +58,19 @@ class ErrandMotion:
         found = self._planners.get(b)
         if found is None or found[0] != seed:  # a new episode of world b
             planner = PIBTPlanner(self.distances.passable, self.distances, seed=seed)
-            planner._lists = self._lists  # distances shared by every world's planner
             found = self._planners[b] = (seed, planner)
         return found[1]
 
     def _prepare(self, goals: np.ndarray) -> None:
-        """The distances to ``goals`` ``(N, 2)`` as the planners read them (``dist[cell]``, a
-        Python int): memoryviews of the endpoint tables, no copy (lists of Python ints cost four
-        times the memory: 130 MB for the large map's endpoints)."""
+        """The distances to ``goals`` ``(N, 2)`` as every world's planner reads them (PIBT's
+        derived tables of the shared ``DistanceCache``, ``dist[cell]`` a Python int): memoryviews
+        of the endpoint tables, no BFS and no copy (lists of Python ints cost four times the
+        memory: 130 MB for the large map's endpoints)."""
+        derived = self.distances.derived
         for row, col in goals[goals[:, 0] >= 0].tolist():
-            if (row, col) not in self._lists:
-                self._lists[(row, col)] = memoryview(self._tables[self._endpoint_of[(row, col)]])
+            key = ("pibt", (row, col))
+            if key not in derived:
+                derived[key] = memoryview(self._tables[self._endpoint_of[(row, col)]])
 
     def decide(self, book, b: int, facing: np.ndarray) -> np.ndarray:
         """World b's robots' actions ``(N,)`` (NOOP, FORWARD, LEFT, RIGHT) for this step, from

@@ -24,7 +24,7 @@ goal: ``UNREACHABLE`` where no path exists.
 
 ``prioritized.space_time_astar`` and ``prioritized.PrioritizedPlanner``: prioritized planning
 with cooperative A* (Silver 2005), windowed; ``pibt.PIBTPlanner``: priority inheritance with
-backtracking (Okumura et al. 2019, 2022). Their module docstrings describe them.
+backtracking (PIBT, Okumura et al. 2019, 2022). Their module docstrings describe them.
 
 ``assign_nearest``: free robots to open tasks, optimally (minimum total BFS distance, Hungarian
 method through ``scipy.optimize.linear_sum_assignment``) or greedily (nearest pair first).
@@ -37,6 +37,14 @@ the reference for tests.
 League of Robot Runners (LoRR, 2023-24) is the lifelong pickup-and-delivery benchmark whose
 robots have headings and spend a step per turn, as here; RWARE (Papoudakis et al. 2021) the
 shelf-fetching one whose action set this is.
+
+Use in an environment: a planner keeps the state of one world's robots between steps
+(priorities, plans, reservations), so a batch of ``B`` worlds holds ``B`` planners, which share
+one ``DistanceCache`` (``distances=``) when their worlds share a map. Each step, each world's
+planner takes its robots' ``(N, 3)`` int states and ``(N, 2)`` goal cells (``(-1, -1)``: no
+task) and returns their ``(N,)`` actions; ``reset()`` at the world's new episode. The planners
+read the state they are given, so a robot that did not do what it was told (a physical
+controller that lagged) is simply planned again from where it is.
 """
 
 from __future__ import annotations
@@ -92,7 +100,8 @@ class DistanceCache:
     to ``goal``, ``UNREACHABLE`` from walls and other components. ``prefetch(goals)`` computes
     many goals in one call. ``forward[cell * 4 + h]`` is the flat index (``row * W + col``) of
     the cell ahead of flat cell ``cell`` at heading ``h``, -1 for a wall or the map's edge; the
-    planners share it. One cache serves every world that has the same map.
+    planners share it, and memoize their own per-goal tables in ``derived``. One cache serves
+    every world that has the same map.
     """
 
     def __init__(self, passable: np.ndarray) -> None:
@@ -108,6 +117,7 @@ class DistanceCache:
         self.forward = self._forward_cells()
         self._graph = self._adjacency()
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self.derived: dict = {}  # per-goal tables that planners derive, under their own keys
 
     def _forward_cells(self) -> list[int]:
         height, width = self.shape

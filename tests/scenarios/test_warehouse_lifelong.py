@@ -92,7 +92,7 @@ def check_open_errands(book, errands):
 
 
 def test_every_completion_is_a_settle_at_the_pick_then_at_the_drop():
-    venv = scenarios.make_vec(ID, num_envs=2, seed=5, max_steps=400)
+    venv = scenarios.make_vec(ID, num_envs=2, seed=5, max_steps=1000)  # no reset inside
     policy = venv.scenario.scripted_policy()
     book, robots, cfg = venv.scenario.book, venv.scenario.robots, venv.cfg
     obs = venv.reset(seed=5)
