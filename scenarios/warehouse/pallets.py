@@ -59,21 +59,22 @@ Metrics (per episode)
     ``deliveries`` (items and pallets), ``item_deliveries``, ``pallet_deliveries``;
     ``throughput`` (errands per step); ``deliveries_per_hour``; ``latency_s`` and
     ``pallet_latency_s`` (request to delivery); ``path_ratio`` (an item's travel from pick-up
-    to delivery over the straight distance from its spot to its zone: the hall is open, so the
-    straight line is the shortest path); ``contacts_per_robot_hour`` (new robot-robot contacts);
-    ``deadlocks`` (most robots at once holding an item that had not moved for
-    ``stuck_seconds``; no wait-for graph: the hall has no grid of cells to wait for); ``idle``
-    (share of robot-steps empty, still and not pushing); ``pushing`` (share of robot-steps
-    touching a pallet in play).
+    to delivery over the straight distance from its spot to the nearest point of its zone: the
+    hall is open, so the straight line is the shortest path); ``contacts_per_robot_hour``
+    (new robot-robot contacts); ``deadlocks`` (most robots at once holding an item that had
+    not moved for ``stuck_seconds``; no wait-for graph: the hall has no grid of cells to wait
+    for); ``idle`` (share of robot-steps empty, still and not pushing); ``pushing`` (share of
+    robot-steps touching a pallet in play).
 
 State (for a centralized critic)
     Per robot ``x, y, cos, sin, vx, vy, carrying``; per pallet ``x, y, cos, sin, vx, vy``, the
     vector to its dock and whether it is in play; per order its spot, its zone, waiting, carried.
 
 Scripted baseline (``PalletsBaseline`` in ``pallets_baseline``)
-    A central dispatcher of robots: pairs of robots push the pallets (face by face toward the
-    dock), the others fetch the items; steering with obstacle avoidance. Its dispatcher side
-    asks for the farthest errands at the most crowded spots.
+    A central controller: pairs of robots push the pallets (face by face toward the dock,
+    steering by easing off one side, another face when stalled), the others fetch the items;
+    steering with obstacle avoidance. Its dispatcher side asks for the farthest errands at the
+    most crowded spots.
 
 Render an episode of the baseline with ``marl play warehouse/pallets-v0``.
 """

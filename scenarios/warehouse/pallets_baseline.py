@@ -58,6 +58,8 @@ class PalletsBaseline(ScriptedPolicy):
         self.groups = ("robot", "dispatcher") if self.cfg.adversary else ("robot",)
         self.role: np.ndarray | None = None  # an item order k, n_orders + a pallet, or FREE
         self.face: np.ndarray | None = None  # each pallet's pushed face (0-3) or -1
+        self.stall: np.ndarray | None = None  # per pallet: steps pushed without moving,
+        self.banned: np.ndarray | None = None  # a face given up on, and for how many steps
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
         if self.role is None:
@@ -65,13 +67,18 @@ class PalletsBaseline(ScriptedPolicy):
         rows = slice(None) if env_ids is None else np.asarray(env_ids)
         self.role[rows] = FREE
         self.face[rows] = -1
+        self.stall[rows] = 0
+        self.banned[rows] = 0
 
     def act(self, obs, action_mask=None, deterministic: bool = True):
         ledger, robots = self.scenario.ledger, self.scenario.robots
         batch, n = robots.x.shape
         if self.role is None or self.role.shape[0] != batch:
             self.role = np.full((batch, n), FREE, np.int64)
-            self.face = np.full((batch, self.cfg.n_pallets), -1, np.int64)
+            p = self.cfg.n_pallets
+            self.face = np.full((batch, p), -1, np.int64)
+            self.stall = np.zeros((batch, p, 3))  # steps, last x, last y
+            self.banned = np.zeros((batch, p, 2), np.int64)  # face, steps left
         plan = Plan(batch, n, robots)
         for b in range(batch):
             self._assign(b, ledger, robots)
@@ -144,13 +151,35 @@ class PalletsBaseline(ScriptedPolicy):
             plan.arrive[b, robot] = True
 
     def _pushed_face(self, b: int, p: int, angle: float, way: np.ndarray) -> int:
-        """The face whose normal points most along ``way`` (kept while within 55 degrees)."""
-        heading = math.atan2(way[1], way[0])
-        fit = np.cos(heading - (angle + 0.5 * math.pi * np.arange(4)))
-        face = self.face[b, p]
+        """The face whose normal points most along ``way`` (kept while within 55 degrees),
+        less toward other pallets close by, never a face given up on (``_stalled``)."""
+        pallets = self.scenario.pallets
+        normals = angle + 0.5 * math.pi * np.arange(4)
+        fit = np.cos(math.atan2(way[1], way[0]) - normals)
+        centre = np.array([pallets.x[b, p], pallets.y[b, p]])
+        others = np.stack([pallets.x[b], pallets.y[b]], axis=-1) - centre
+        gap = np.hypot(others[:, 0], others[:, 1])
+        near = (gap > 0) & (gap < 2 * self.scenario.hall.pallet_radius + 1.0)
+        for dx, dy in (others[near] / gap[near, None]).tolist():
+            fit -= 1.5 * np.maximum(np.cos(normals) * dx + np.sin(normals) * dy - 0.3, 0.0)
+        face, (banned, left) = self.face[b, p], self.banned[b, p]
+        if left > 0:
+            fit[banned] = -np.inf
+            self.banned[b, p, 1] -= 1
         if face < 0 or (fit[face] < FACE_KEEP and np.hypot(*way) > 0.3):
             face = self.face[b, p] = int(np.argmax(fit))
         return face
+
+    def _stalled(self, b: int, p: int, centre: np.ndarray, pushing: bool) -> None:
+        """Count the steps a team pushed its pallet without moving it; after 15 (3 s at the
+        default step), give up on that face for 40 steps and choose another."""
+        stall = self.stall[b, p]
+        moved = math.dist(centre, stall[1:]) > 0.01
+        stall[0] = stall[0] + 1 if pushing and not moved else 0
+        stall[1:] = centre
+        if stall[0] >= 15:
+            self.banned[b, p] = (self.face[b, p], 40)
+            self.face[b, p], stall[0] = -1, 0
 
     def _team(self, b: int, p: int, ledger, plan: Plan) -> None:
         """Targets of pallet p's team: stand behind the pushed face, then push together."""
@@ -179,7 +208,9 @@ class PalletsBaseline(ScriptedPolicy):
         )
         ready = behind & (local[:, 0] > -(depth + half + 0.3)) & (heading_error < 0.35)
         plan.own[b, members] = p
-        if len(members) == 2 and ready.all():
+        pushing = len(members) == 2 and bool(ready.all())
+        self._stalled(b, p, centre, pushing)
+        if pushing:
             turn = _wrap(math.atan2(way[1], way[0]) - push)
             ease = np.clip(2.0 * np.maximum(sides * turn, 0.0), 0.0, 0.6)
             plan.heading[b, members] = push
@@ -216,11 +247,14 @@ class PalletsBaseline(ScriptedPolicy):
         way = plan.goal - plan.position
         distance = np.hypot(way[..., 0], way[..., 1])
         unit = way / np.maximum(distance, 1e-6)[..., None] * (distance > 0.05)[..., None]
-        desired = unit + self._repulsion(plan, ledger)
+        away, blocked = self._repulsion(plan, ledger)
+        desired = unit + away
         error = _wrap(np.arctan2(desired[..., 1], desired[..., 0]) - plan.angle)
         cruise = np.where(plan.arrive, np.minimum(cfg.max_speed, distance), cfg.max_speed)
         strength = np.minimum(np.hypot(desired[..., 0], desired[..., 1]), 1.0)
-        speed = cruise * strength * np.maximum(np.cos(error), 0.0) ** 2
+        speed = cruise * strength * np.cos(error) * np.abs(np.cos(error))  # back away if behind
+        # Pressed against something ahead while the way lies elsewhere: back off to turn.
+        speed = np.where(blocked & (np.abs(error) > 0.3), np.minimum(speed, -0.3), speed)
         aligned = ~np.isnan(plan.heading) & (distance < 0.12)
         along = way[..., 0] * np.cos(plan.angle) + way[..., 1] * np.sin(plan.angle)
         error = np.where(aligned, _wrap(plan.heading - plan.angle), error)
@@ -230,11 +264,14 @@ class PalletsBaseline(ScriptedPolicy):
         turn = np.clip(3.0 * error, -cfg.max_turn_rate, cfg.max_turn_rate)
         return speed, turn
 
-    def _repulsion(self, plan: Plan, ledger) -> np.ndarray:
+    def _repulsion(self, plan: Plan, ledger) -> tuple[np.ndarray, np.ndarray]:
         """Away from robots within ``AVOID_ROBOTS`` (not between teammates) and from the sides
         of pallets within ``AVOID_PALLETS`` (not from the robot's own), each turned clockwise
-        (30 and 60 degrees): robots pass each other, and round pallets, on the right."""
+        (30 and 60 degrees): robots pass each other, and round pallets, on the right. Also
+        whether something touches each robot's front ``(B, N)``."""
         position = plan.position
+        heading = np.stack([np.cos(plan.angle), np.sin(plan.angle)], axis=-1)
+        reach = 0.5 * self.cfg.robot_size + 0.08
         gap = position[:, :, None, :] - position[:, None, :, :]
         distance = np.hypot(gap[..., 0], gap[..., 1])
         weight = np.clip((AVOID_ROBOTS - distance) / AVOID_ROBOTS, 0.0, 1.0)
@@ -242,9 +279,11 @@ class PalletsBaseline(ScriptedPolicy):
         weight[mates] = 0.0
         weight /= np.maximum(distance, 1e-6)
         away = _turn((gap * weight[..., None]).sum(axis=2), -math.pi / 6)
+        ahead = -(gap * heading[:, :, None, :]).sum(-1) > 0.7 * distance
+        blocked = (ahead & (distance < 2 * reach)).any(axis=2)
         pallets = self.scenario.pallets
         if pallets is None:
-            return away
+            return away, blocked
         hx, hy = self.scenario.hall.pallet_half
         angle = pallets.angle[:, None, :]
         ca, sa = np.cos(angle), np.sin(angle)
@@ -257,7 +296,9 @@ class PalletsBaseline(ScriptedPolicy):
         weight = np.clip((AVOID_PALLETS - side) / AVOID_PALLETS, 0.0, 1.0) * 1.5 / side
         weight[plan.own[..., None] == np.arange(pallets.n)] = 0.0
         sides = np.stack([out_a * ca - out_c * sa, out_a * sa + out_c * ca], axis=-1)
-        return away + _turn((sides * weight[..., None]).sum(axis=2), -math.pi / 3)
+        front = -(sides * heading[:, :, None, :]).sum(-1) > 0.7 * side
+        blocked |= (front & (side < reach) & (weight > 0)).any(axis=2)
+        return away + _turn((sides * weight[..., None]).sum(axis=2), -math.pi / 3), blocked
 
     def _actions(self, speed: np.ndarray, turn: np.ndarray, handle: np.ndarray) -> np.ndarray:
         cfg = self.cfg

@@ -180,14 +180,16 @@ class HallLedger:
 
     def reset(self, rng, env_ids: np.ndarray):
         """New episodes in worlds ``env_ids``: ``n_orders`` items waiting at distinct spots,
-        pallets on distinct random slots (turned 0 or 90 degrees) with random docks, robots on
+        pallets on distinct random slots (turned 0 or 90 degrees) bound for random docks
+        (distinct while there are as many docks as pallets), robots on
         distinct random starts with random headings. Returns the robots' and pallets' placements
         ``(x, y, angle)``, each ``(E, N)`` and ``(E, P)``."""
         cfg, hall = self.cfg, self.hall
         e, n, k, p = len(env_ids), cfg.n_robots, cfg.n_orders, cfg.n_pallets
         s, q, r = len(hall.spots), len(hall.slots), len(hall.starts)
-        draws = rng.random((e, s + q + r + k + 2 * p + n + 2))
-        parts = np.split(draws, np.cumsum([s, q, r, k, p, p, n]), axis=1)
+        d = len(hall.docks)
+        draws = rng.random((e, s + q + r + k + p + d + n + 2))
+        parts = np.split(draws, np.cumsum([s, q, r, k, p, d, n]), axis=1)
         spots = np.argsort(parts[0], axis=1, kind="stable")[:, :k]
         slots = np.argsort(parts[1], axis=1, kind="stable")[:, :p]
         starts = np.argsort(parts[2], axis=1, kind="stable")[:, :n]
@@ -200,7 +202,8 @@ class HallLedger:
         self.order_robot[env_ids] = -1
         self.order_request[env_ids] = -1
         self.pallet_state[env_ids] = pk.ACTIVE
-        self.pallet_dock[env_ids] = (parts[5] * cfg.n_docks).astype(np.int64)
+        docks = np.argsort(parts[5], axis=1, kind="stable")  # distinct while there are enough
+        self.pallet_dock[env_ids] = docks[:, np.arange(p) % d]
         self.pallet_request[env_ids] = -1
         self.carrying[env_ids] = -1
         self.handed[env_ids] = -1

@@ -82,15 +82,37 @@ def _slot_free(b, p, qx, qy, px, py, rx, ry, clearances):
 
 
 @kernel
+def _new_dock(b, p, state, dock, option, n_docks, keys, counters):
+    """The dispatcher's dock (``option[b] % n_docks``), or one drawn among the docks no other
+    pallet in play is bound for (among all when every dock is taken)."""
+    if option[b] >= 0:
+        return option[b] % n_docks
+    taken = np.zeros(n_docks, np.bool_)
+    for other in range(state.shape[1]):
+        if other != p and state[b, other] == ACTIVE:
+            taken[dock[b, other]] = True
+    free = n_docks - taken.sum()
+    if free == 0:
+        return _draw(b, keys, counters, n_docks)
+    pick = _draw(b, keys, counters, free)
+    for d in range(n_docks):
+        if not taken[d]:
+            if pick == 0:
+                return d
+            pick -= 1
+    return 0
+
+
+@kernel
 def respawn_pallets(
     state, dock, request, last, px, py, rx, ry, slots, clearances, option, n_docks, keys,
     counters, events,
 ):  # fmt: skip
     """Delivered pallets go back into play: each ``DONE`` pallet moves to a spawn slot (drawn
     from the world's stream among those clear of robots and pallets, ``clearances`` = (robot,
-    pallet) centre distances) with a new dock (``option[b] % n_docks`` from the dispatcher, or
-    drawn). Writes ``px, py`` (a scratch copy of the pallets' positions) and the events
-    ``(b, p, slot)``; returns their number. A pallet stays in its dock while no slot is free."""
+    pallet) centre distances) with a new dock (``_new_dock``). Writes ``px, py`` (a scratch
+    copy of the pallets' positions) and the events ``(b, p, slot)``; returns their number. A
+    pallet stays in its dock while no slot is free."""
     count = 0
     for b in range(state.shape[0]):
         for p in range(state.shape[1]):
@@ -108,9 +130,7 @@ def respawn_pallets(
                         break
                     pick -= 1
             px[b, p], py[b, p] = slots[q, 0], slots[q, 1]
-            dock[b, p] = (
-                option[b] % n_docks if option[b] >= 0 else _draw(b, keys, counters, n_docks)
-            )
+            dock[b, p] = _new_dock(b, p, state, dock, option, n_docks, keys, counters)
             state[b, p], request[b, p], last[b, p] = ACTIVE, -1, -1.0
             events[count, 0], events[count, 1], events[count, 2] = b, p, q
             count += 1
@@ -216,8 +236,7 @@ def pallet_step(
 def item_deliveries(worlds, delivered, orders, spots, zones, odometer, steps, count, totals):
     """Stamp the new requests of ``worlds`` with this step and book their item deliveries:
     ``count[b, n]`` (1 for a delivery), and ``totals[b]`` adds (items, latency steps, path
-    ratio: travel from pick-up over the straight distance from the pick spot to the zone's
-    centre)."""
+    ratio: travel from pick-up over the straight distance from the pick spot to the zone)."""
     state, spot, zone, robot, request, pick_odometer = orders
     for b in worlds:
         for k in range(state.shape[1]):
@@ -230,7 +249,9 @@ def item_deliveries(worlds, delivered, orders, spots, zones, odometer, steps, co
                 continue
             count[b, n] = 1.0
             s, z = spot[b, k], zone[b, k]
-            straight = math.hypot(spots[s, 0] - zones[z, 0], spots[s, 1] - zones[z, 1])
+            gap_x = max(abs(spots[s, 0] - zones[z, 0]) - zones[z, 2], 0.0)
+            gap_y = max(abs(spots[s, 1] - zones[z, 1]) - zones[z, 3], 0.0)
+            straight = math.hypot(gap_x, gap_y)
             totals[b, 0] += 1.0
             totals[b, 1] += steps[b] - request[b, k]
             totals[b, 2] += (odometer[b, n] - pick_odometer[b, k]) / max(straight, 1e-6)
