@@ -115,6 +115,27 @@ def test_traction_limits_the_drive_force_and_the_default_is_unlimited():
         DifferentialDrive(1.0, 1.0, max_force=0.0)
 
 
+def test_the_compiled_traction_servo_matches_its_numpy_reference():
+    world = WorldBatch(3, 10.0, 10.0, dt=0.1, substeps=4, damping=0.9)
+    drive = DifferentialDrive(2.0, 3.0, max_force=30.0, max_torque=2.0)
+    robots = world.add_group("robot", 4, shape=Box(0.6, 0.4), mass=MASS, dynamics=drive)
+    rng = np.random.default_rng(0)
+    world.reset_bodies(
+        "robot", np.arange(3), rng.uniform(-4, 4, (3, 4)), rng.uniform(-4, 4, (3, 4)),
+        angle=rng.uniform(-3, 3, (3, 4)), vx=rng.uniform(-1, 1, (3, 4)),
+    )  # fmt: skip
+    for _ in range(5):
+        robots.command[...] = rng.uniform(-4, 4, robots.command.shape)
+        world.step()
+    columns = ("vx", "vy", "angvel", "fx", "fy", "torque")
+    drive.control(0.025)
+    compiled = [drive.write[c].copy() for c in columns]
+    drive.servo(robots.command[..., 0], robots.command[..., 1], 0.025)
+    for name, got in zip(columns, compiled, strict=True):
+        np.testing.assert_allclose(got, drive.write[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    assert np.abs(compiled[3]).max() > 1.0 and np.abs(compiled[5]).max() > 0.1
+
+
 def test_bad_limits_are_refused_naming_the_group():
     world = WorldBatch(1, 10.0, 10.0)
     for bad in (GroundFriction(-1.0, 1.0), GroundFriction(1.0, float("nan")), "rough"):

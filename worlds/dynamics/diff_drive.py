@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from worlds.dynamics.base import Dynamics
+from worlds.kernels import kernel
 
 
 class DifferentialDrive(Dynamics):
@@ -66,11 +67,25 @@ class DifferentialDrive(Dynamics):
 
     def control(self, sub_dt: float) -> None:
         command = self.group.command
-        self.servo(command[..., 0], command[..., 1], sub_dt)
+        if self.max_force is None and self.max_torque is None:
+            self.servo(command[..., 0], command[..., 1], sub_dt)
+            return
+        read, write = self.read, self.write
+        limits = (
+            math.inf if self.max_force is None else self.max_force,
+            math.inf if self.max_torque is None else self.max_torque,
+        )
+        traction_servo(
+            command, read["angle"], read["vx"], read["vy"], read["angvel"], self.max_speed,
+            self.max_turn_rate, sub_dt, self.group.mass, self._moment, self._damping**sub_dt,
+            limits, write["vx"], write["vy"], write["angvel"], write["fx"], write["fy"],
+            write["torque"],
+        )  # fmt: skip
 
     def servo(self, speed: np.ndarray, turn: np.ndarray, sub_dt: float) -> None:
         """Write the substep's commands for forward ``speed`` and ``turn`` rate ``(B, N)``
-        (clipped to the limits)."""
+        (clipped to the limits), in numpy: ``control`` without traction limits, and the
+        reference of the compiled ``traction_servo`` with them (they agree to rounding)."""
         speed, turn = (
             np.clip(speed, -self.max_speed, self.max_speed, out=self._speed),
             np.clip(turn, -self.max_turn_rate, self.max_turn_rate, out=self._turn),
@@ -120,3 +135,35 @@ class DifferentialDrive(Dynamics):
         np.multiply(torque, sub_dt / moment, out=turn)
         turn += self._scale
         return turn
+
+
+@kernel
+def traction_servo(
+    command, angle, vx, vy, angvel, max_speed, max_turn_rate, sub_dt, mass, moment, kept,
+    limits, write_vx, write_vy, write_angvel, write_fx, write_fy, write_torque,
+):  # fmt: skip
+    """``DifferentialDrive.servo`` with traction limits, compiled (the numpy version, a score of
+    calls per substep, was most of a small batch's step): the speed servo's force scaled down
+    to ``limits[0]``; the turn reached by a torque of at most ``limits[1]`` (inf: the turn
+    rate written as commanded)."""
+    max_force, max_torque = limits
+    for b in range(angle.shape[0]):
+        for n in range(angle.shape[1]):
+            speed = min(max(command[b, n, 0], -max_speed), max_speed)
+            turn = min(max(command[b, n, 1], -max_turn_rate), max_turn_rate)
+            w = angvel[b, n]
+            if max_torque < math.inf:
+                torque = moment / sub_dt * (turn - kept * w)
+                torque = min(max(torque, -max_torque), max_torque)
+                write_torque[b, n], write_angvel[b, n] = torque, w
+                turn = kept * w + torque * sub_dt / moment
+            else:
+                write_torque[b, n], write_angvel[b, n] = 0.0, turn
+            heading = angle[b, n] + 0.5 * sub_dt * turn
+            fx = mass / sub_dt * (speed * math.cos(heading) - kept * vx[b, n])
+            fy = mass / sub_dt * (speed * math.sin(heading) - kept * vy[b, n])
+            norm = math.hypot(fx, fy)
+            if norm > max_force:
+                fx, fy = fx * (max_force / norm), fy * (max_force / norm)
+            write_fx[b, n], write_fy[b, n] = fx, fy
+            write_vx[b, n], write_vy[b, n] = vx[b, n], vy[b, n]
