@@ -40,8 +40,9 @@ Observation (float32, per agent; blocks in this order, sizes for the default con
     Robots: vectors are in the robot's frame (ahead, left), in metres. ``task`` points at the
     carried item's drop zone, or else at the nearest waiting item (flags ``pick``, ``drop``).
     ``orders``: the nearest waiting items (their spot, their drop zone, age in minutes);
-    ``pallets``: the nearest pallets in play (place, heading, the vector from the pallet to its
-    dock, robots touching it); ``robots``: the nearest other robots; ``zones``: drop zones then
+    ``pallets``: the nearest pallets (place, heading; for pallets in play the vector from the
+    pallet to its dock and the robots touching it, zeros for one delivered and waiting in its
+    dock for a free slot); ``robots``: the nearest other robots; ``zones``: drop zones then
     docks. The dispatcher (``adversary=True``) sees counts: due and waiting orders, per spot
     its waiting item and the robots within 2 m, per zone and dock its requests and crowd, and
     every robot's place and load.

@@ -365,15 +365,15 @@ def _order_rows(b, n, c, s, rx, ry, orders, spots, zones, steps, minutes, distan
 @kernel
 def _pallet_rows(b, n, c, s, rx, ry, pallets, pallet_book, docks, pushers, distance, chosen,
                  out):  # fmt: skip
-    """The nearest pallets in play: place and heading in the robot's frame, the vector from
-    the pallet to its dock, and how many robots touch it."""
+    """The nearest pallets: place and heading in the robot's frame, and for those in play the
+    vector from the pallet to its dock, how many robots touch it, and the flag ``in_play`` (a
+    delivered pallet waiting in its dock for a free slot has zeros there)."""
     px, py, pa = pallets
     state, dock = pallet_book[0], pallet_book[1]
     rows, valid = out[4][b, n], out[5][b, n]
     count = px.shape[1]
     for p in range(count):
-        active = state[b, p] == ACTIVE
-        distance[p] = math.hypot(px[b, p] - rx[b, n], py[b, p] - ry[b, n]) if active else np.inf
+        distance[p] = math.hypot(px[b, p] - rx[b, n], py[b, p] - ry[b, n])
     found = _nearest(distance, count, rows.shape[0], chosen)
     rows[:, :] = 0.0
     valid[:] = 0.0
@@ -381,10 +381,12 @@ def _pallet_rows(b, n, c, s, rx, ry, pallets, pallet_book, docks, pushers, dista
         p = chosen[i]
         rows[i, 0], rows[i, 1] = _turned(px[b, p] - rx[b, n], py[b, p] - ry[b, n], c, s)
         rows[i, 2], rows[i, 3] = _turned(math.cos(pa[b, p]), math.sin(pa[b, p]), c, s)
+        valid[i] = 1.0
+        if state[b, p] != ACTIVE:
+            continue
         target = docks[dock[b, p]]
         rows[i, 4], rows[i, 5] = _turned(target[0] - px[b, p], target[1] - py[b, p], c, s)
-        rows[i, 6] = pushers[b, p]
-        valid[i] = 1.0
+        rows[i, 6], rows[i, 7] = pushers[b, p], 1.0
 
 
 @kernel

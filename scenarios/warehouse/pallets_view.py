@@ -38,8 +38,8 @@ def robot_layout(cfg) -> ObsLayout:
         entities(
             "pallets",
             min(cfg.k_pallets, cfg.n_pallets),
-            ("ahead", "left", "cos", "sin", "dock_ahead", "dock_left", "pushers"),
-            "nearest pallets in play: place, heading, to its dock, robots touching",
+            ("ahead", "left", "cos", "sin", "dock_ahead", "dock_left", "pushers", "in_play"),
+            "nearest pallets: place, heading; in play: to its dock, robots touching",
             valid=True,
         ),  # fmt: skip
         entities(
