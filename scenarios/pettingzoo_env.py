@@ -319,7 +319,8 @@ class ParallelScenarioEnv(ParallelEnv):
         if masks is None:
             return None
         group, i = self._where[agent]
-        return masks[group][0, i].copy()
+        mask = masks.get(group)  # groups with continuous actions have none
+        return None if mask is None else mask[0, i].copy()
 
     def render(self):
         if self.render_mode is None:

@@ -9,8 +9,10 @@ from worlds.dynamics import (
     Dynamics,
     HolonomicPointMass,
     KinematicBicycle,
+    Passive,
     PoseTracking,
 )
+from worlds.friction import GroundFriction
 from worlds.geometry import StaticGeometry
 from worlds.world import BodyGroup, PhysicsError, WorldBatch
 from worlds.zones import BoxZones, CircleZones
@@ -20,9 +22,11 @@ __all__ = [
     "BoxZones",
     "CircleZones",
     "DifferentialDrive",
+    "GroundFriction",
     "Dynamics",
     "HolonomicPointMass",
     "KinematicBicycle",
+    "Passive",
     "PhysicsError",
     "PoseTracking",
     "StaticGeometry",

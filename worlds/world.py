@@ -11,9 +11,8 @@ point-mass bodies per walled world, random forces, 2 substeps, bulk read after e
     one Space, bounding-box tree        728 us                   791 us
     separate Spaces (one per world)    1141 us                  3372 us
 
-Every ``Space.step`` and every batch call has a fixed cost, so separate Spaces lose more the more
-and smaller the worlds are; the hash beats the tree because nearly every small, fast body leaves
-its tree leaf's box each step.
+Separate Spaces lose more the smaller the worlds (fixed costs per call); the hash beats the tree
+because nearly every small, fast body leaves its tree leaf's box each step.
 
 **History-free worlds.** The broadphase is always the spatial hash, also for tiny batches where the
 tree was a few percent faster: the hash's pair order depends only on the bodies' positions and
@@ -26,24 +25,21 @@ bias velocity (the push that separates overlapping bodies, applied at the start 
 and, per touching pair, a cached arbiter whose impulses warm-start the next solve. Both exist only
 for bodies that touched something in the last substep; ``reset_bodies`` clears them for the
 bodies it places (``contacts.forget``, for bodies of any shape), so a reset world carries nothing
-of its past: same positions and actions, same trajectory, bit for bit. (``place_bodies`` moves
-bodies within an episode and leaves them: that memory belongs to the world's own episode.)
+of its past: same positions and actions, same trajectory, bit for bit (and so for the joints of
+ground friction: ``worlds.friction``). ``place_bodies`` moves bodies within an episode and leaves
+that memory, which belongs to the world's own episode.
 
-State is exposed per body group as float32 arrays of shape ``(B, N)`` in **world-local**
-coordinates (the origin is each world's centre): ``x, y, vx, vy, angle, angvel``. x and y are kept
-in separate contiguous arrays rather than a trailing axis of length 2, because numpy's broadcast
-arithmetic on ``(..., 2)`` arrays ran about ten times slower here; ``group.pos`` stacks them for
-code that is not on a hot path.
+State is exposed per body group as float32 arrays ``(B, N)`` in **world-local** coordinates (the
+origin is each world's centre): ``x, y, vx, vy, angle, angvel``, x and y in separate arrays (numpy
+ran ten times slower on ``(..., 2)`` arrays). Reads and writes go through ``pymunk.batch`` in bulk
+(``bodies.BulkBodies``): no Python loop over bodies in ``step``; commands are written before each
+substep (chipmunk clears forces after every ``Space.step``). Contacts are counted from the
+space's arbiters (``worlds.contacts``).
 
-All reads and writes go through ``pymunk.batch`` in bulk (``bodies.BulkBodies``): there is no
-Python loop over bodies in ``step``. Chipmunk clears forces after every ``Space.step``, so
-commands are written before each substep. Contacts are counted from the space's arbiters
-(``worlds.contacts``).
-
-Bodies are circles, boxes or convex polygons (``worlds.shapes``); a group's ``radius`` is its
-shape's bounding radius. Who collides with whom is the world's: ``set_collision`` between groups,
-modes and fixtures (``worlds.switches``) or ``"static"`` geometry. Bodies out of play too:
-``park_bodies`` marks them ``parked`` and the step gives them no command until a reset.
+Bodies are circles, boxes or convex polygons (``worlds.shapes``), with ground friction if given
+(``worlds.friction``). Who collides with whom is the world's: ``set_collision`` between groups,
+modes and fixtures (``worlds.switches``) or ``"static"`` geometry. ``park_bodies`` takes bodies
+out of play: the step gives them no command until a reset.
 """
 
 from __future__ import annotations
@@ -57,6 +53,7 @@ import pymunk.batch as pbatch
 from worlds.bodies import BodyGroup, build_bodies, check_body_order
 from worlds.contacts import STATIC, CollisionRules, ContactTable, count_contacts, forget
 from worlds.dynamics import Dynamics
+from worlds.friction import GroundFriction, GroundJoints
 from worlds.geometry import StaticGeometry
 from worlds.kernels.bodies import refresh_state
 from worlds.placement import body_rows, body_values, park_spots, write_rows
@@ -75,14 +72,13 @@ class PhysicsError(RuntimeError):
 class WorldBatch(CollisionSwitches):
     """B independent worlds of size ``width x height`` stepped together with a fixed ``dt``.
 
-    Build it by adding static geometry (``geometry``), body groups (``add_group``) and collision
-    rules (``set_collision``) before the first ``reset_bodies`` or ``step``; each world gets
-    identical static geometry and the same groups. ``damping`` is the fraction of velocity a free
-    body keeps per second (linear drag, applied in C by chipmunk). The broadphase is chipmunk's
-    spatial hash with cells of 12 bounding radii of the largest body, or ``hash_cell`` metres
-    (see the module docstring for why never the tree). ``collision_slop`` is the overlap the
-    solver tolerates, in metres; ``track_contacts`` fills each group's ``contacts`` and
-    ``static_contacts`` counts after every step. A space holds ``worlds_per_space`` worlds.
+    Add static geometry (``geometry``), body groups (``add_group``) and collision rules
+    (``set_collision``) before the first ``reset_bodies`` or ``step``; every world gets the same.
+    ``damping``: the fraction of velocity a free body keeps per second (chipmunk's drag). The
+    broadphase is chipmunk's spatial hash (never the tree: see the module docstring) with cells
+    of 12 bounding radii of the largest body, or ``hash_cell`` metres. ``collision_slop``: the
+    overlap the solver tolerates, metres; ``track_contacts`` fills each group's ``contacts`` and
+    ``static_contacts`` after every step. A space holds ``worlds_per_space`` worlds.
     """
 
     def __init__(
@@ -121,13 +117,12 @@ class WorldBatch(CollisionSwitches):
         self.space = self.shards[0].space  # the settings every shard's space shares
         self.geometry = StaticGeometry()
         self.groups: dict[str, BodyGroup] = {}
-        self.collision_rules = CollisionRules()
+        self.collision_rules, self.ground = CollisionRules(), GroundJoints()
         self.fixtures, self.modes, self.mode_tables = {}, {}, {}  # worlds.switches
         self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
         self._shape_ids: list[int] = []
-        self._any_parked = False
+        self._any_parked = self._finalized = False
         self._touching: np.ndarray | None = None
-        self._finalized = False
         self.origin_x, self.origin_y = world_origins(num_worlds, worlds_per_space, width, height)
 
     # ----------------------------------------------------------------------------------- build
@@ -143,11 +138,13 @@ class WorldBatch(CollisionSwitches):
         elasticity: float = 0.2,
         friction: float = 0.0,
         collision_type: int = 1,
+        ground_friction: GroundFriction | None = None,
     ) -> BodyGroup:
         """Add ``n`` bodies per world of ``shape`` (``worlds.shapes``: ``Circle``, ``Box``,
         ``Polygon``), driven by ``dynamics``, and return the group. ``radius=r`` is the short
         form of ``shape=Circle(r)``; give exactly one of the two. Bodies whose dynamics has a
-        heading get pymunk's moment of inertia for their shape; the others never turn."""
+        heading get pymunk's moment of inertia for their shape; the others never turn.
+        ``ground_friction``: the Coulomb limits of their friction with the floor."""
         if self._finalized:
             raise RuntimeError("add_group after the batch was finalized (first step or reset)")
         if name in self.groups or name == STATIC:
@@ -163,6 +160,7 @@ class WorldBatch(CollisionSwitches):
             raise ValueError(f"{owner}: n must be an integer >= 1, got {n!r}")
         if not (math.isfinite(mass) and mass > 0):
             raise ValueError(f"{owner}: mass must be a finite number > 0, got {mass!r}")
+        self.ground.add(name, ground_friction)
         start = sum(g.n for g in self.groups.values()) * self.num_worlds
         group = BodyGroup(
             name, int(n), shape.bounding_radius, float(mass), dynamics, start=start, shape=shape
@@ -235,6 +233,7 @@ class WorldBatch(CollisionSwitches):
             table = ContactTable(shard.space, body_ids[shard.rows], shard.rows, self.num_bodies)
             self._contact_tables.append(table)
             check_body_order(shard.space, body_ids[shard.rows])
+        self.ground.build(self)
         self._finalized = True
         self._pull()
 
@@ -253,8 +252,8 @@ class WorldBatch(CollisionSwitches):
             self._read_fields = _F.POSITION | _F.VELOCITY
             self._read_columns = {"x": 0, "y": 1, "vx": 2, "vy": 3}
         if self._with_velocity_command:
-            self._write_fields = _F.VELOCITY | _F.ANGULAR_VELOCITY | _F.FORCE
-            self._write_columns = {"vx": 0, "vy": 1, "angvel": 2, "fx": 3, "fy": 4}
+            self._write_fields = _F.VELOCITY | _F.ANGULAR_VELOCITY | _F.FORCE | _F.TORQUE
+            self._write_columns = {"vx": 0, "vy": 1, "angvel": 2, "fx": 3, "fy": 4, "torque": 5}
         else:
             self._write_fields = _F.FORCE
             self._write_columns = {"fx": 0, "fy": 1}
@@ -338,8 +337,8 @@ class WorldBatch(CollisionSwitches):
         return self._read[rows, self._read_columns[column]].reshape(self.num_worlds, group.n)
 
     def write_view(self, group: BodyGroup, column: str) -> np.ndarray | None:
-        """A float64 ``(B, N)`` view of the command buffer: fx, fy, and vx, vy, angvel when
-        some model commands velocities (else None)."""
+        """A float64 ``(B, N)`` view of the command buffer: fx, fy, and vx, vy, angvel, torque
+        when some model commands velocities (else None)."""
         if column not in self._write_columns:
             return None
         rows = self.group_rows(group)
@@ -380,6 +379,7 @@ class WorldBatch(CollisionSwitches):
         values = body_values(self, caller, rows, x=x, y=y, angle=angle, vx=vx, vy=vy)
         rows = rows.ravel()
         self._forget(rows)
+        self.ground.forget(self, rows)
         write_rows(self, body_group, rows, values)
         if self._any_parked:
             self._set_parked(rows, False)

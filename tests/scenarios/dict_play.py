@@ -21,9 +21,19 @@ def short_config(scenario_id: str, max_steps: int = 8) -> dict:
     return config
 
 
+def action_config(scenario_id: str, continuous: bool) -> dict:
+    """The config override for ``action_setups``' flag: ``continuous_actions`` set either way
+    where the config offers it (a scenario may default to either), nothing otherwise."""
+    fields = dataclasses.fields(scenarios.scenario_class(scenario_id).config_class)
+    if "continuous_actions" in {f.name for f in fields}:
+        return {"continuous_actions": continuous}
+    return {}
+
+
 def action_setups() -> list[tuple[str, bool]]:
-    """(scenario id, continuous actions) for every registered scenario: its default actions,
-    and Box actions where its config offers ``continuous_actions``."""
+    """(scenario id, continuous actions) for every registered scenario: its default actions
+    (discrete where it offers both), and Box actions where its config offers
+    ``continuous_actions``; ``action_config`` gives the matching override."""
     setups = []
     for scenario_id in scenarios.registry_ids():
         setups.append((scenario_id, False))

@@ -129,7 +129,10 @@ def test_set_padding_is_zero_and_flags_are_zero_or_one(scenario_id):
                 assert (rows[flags == 0] == 0).all(), (group, found.name)
                 seen_entity |= bool((flags == 1).any())
         actions = {
-            g: rng.integers(0, s.action_space.n, (3, s.n_agents)) for g, s in venv.groups.items()
+            g: rng.integers(0, s.action_space.n, (3, s.n_agents))
+            if hasattr(s.action_space, "n")  # Box actions (a continuous default): uniform
+            else rng.uniform(-1, 1, (3, s.n_agents, *s.action_space.shape)).astype(np.float32)
+            for g, s in venv.groups.items()
         }
         obs = venv.step(actions)[0]
     assert seen_entity

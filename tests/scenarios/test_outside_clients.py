@@ -6,7 +6,7 @@ env returned. Short episodes, in which agents finish early where the scenario ha
 
 import numpy as np
 import pytest
-from dict_play import action_setups, random_actions, short_config
+from dict_play import action_config, action_setups, random_actions, short_config
 
 import scenarios
 from scenarios.pettingzoo_env import ParallelScenarioEnv
@@ -39,9 +39,7 @@ class Recorded(ParallelScenarioEnv):
 
 
 def recorded(scenario_id: str, continuous: bool = False) -> Recorded:
-    config = short_config(scenario_id, MAX_STEPS)
-    if continuous:
-        config["continuous_actions"] = True
+    config = short_config(scenario_id, MAX_STEPS) | action_config(scenario_id, continuous)
     return Recorded(scenarios.make_scenario(scenario_id, **config))
 
 

@@ -6,7 +6,13 @@ import pickle
 
 import numpy as np
 import pytest
-from dict_play import action_setups, random_actions, scripted_actions, short_config
+from dict_play import (
+    action_config,
+    action_setups,
+    random_actions,
+    scripted_actions,
+    short_config,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -22,9 +28,7 @@ SETUPS = action_setups()
 
 
 def make(scenario_id: str, continuous: bool, **config):
-    if continuous:
-        config["continuous_actions"] = True
-    return scenarios.make(scenario_id, **config)
+    return scenarios.make(scenario_id, **action_config(scenario_id, continuous), **config)
 
 
 # ------------------------------------------------------------------------------ dict keys

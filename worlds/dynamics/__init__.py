@@ -7,6 +7,7 @@ angular velocity and force for its group before every substep, all as ``(B, N)``
 from worlds.dynamics.base import Dynamics
 from worlds.dynamics.bicycle import KinematicBicycle
 from worlds.dynamics.diff_drive import DifferentialDrive
+from worlds.dynamics.passive import Passive
 from worlds.dynamics.point_mass import HolonomicPointMass
 from worlds.dynamics.pose import PoseTracking
 
@@ -15,5 +16,6 @@ __all__ = [
     "HolonomicPointMass",
     "DifferentialDrive",
     "KinematicBicycle",
+    "Passive",
     "PoseTracking",
 ]

@@ -30,7 +30,9 @@ class Dynamics:
         self.read = {
             c: world.read_view(group, c) for c in ("x", "y", "angle", "vx", "vy", "angvel")
         }
-        self.write = {c: world.write_view(group, c) for c in ("vx", "vy", "angvel", "fx", "fy")}
+        self.write = {
+            c: world.write_view(group, c) for c in ("vx", "vy", "angvel", "fx", "fy", "torque")
+        }
 
     def reset(self, env_ids: np.ndarray) -> None:
         """Clear internal state of worlds ``env_ids`` (none by default)."""
