@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pymunk
+from pymunk._chipmunk import ffi as _ffi
+from pymunk._chipmunk import lib as _cp
 
 if TYPE_CHECKING:
     from worlds.bodies import BodyGroup
@@ -38,6 +40,15 @@ if TYPE_CHECKING:
 
 NOTHING = pymunk.ShapeFilter(categories=0, mask=0)
 """The filter of a fixture that is off: it collides with nothing."""
+_set_filter = _cp.cpShapeSetFilter  # chipmunk's own call: pymunk's property costs ~1 us more
+
+
+def c_filter(shape_filter: pymunk.ShapeFilter):
+    """``shape_filter`` as chipmunk's struct, made once (the switches pass it by value)."""
+    return _ffi.new("cpShapeFilter *", tuple(shape_filter))[0]
+
+
+_C_NOTHING = c_filter(NOTHING)
 
 
 @dataclass
@@ -53,6 +64,8 @@ class FixtureSet:
     on: np.ndarray = field(default=None, repr=False)
     shapes: list[list[pymunk.Poly]] = field(default_factory=list, repr=False)
     filter_on: pymunk.ShapeFilter = field(default_factory=pymunk.ShapeFilter, repr=False)
+    pointers: list[list] = field(default_factory=list, repr=False)  # chipmunk's shapes
+    c_on: object = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
@@ -71,6 +84,7 @@ class FixtureSet:
                 world.append(shape)
             space.add(*world)
             self.shapes.append(world)
+            self.pointers.append([shape._shape for shape in world])
 
 
 def check_fixture_set(world: WorldBatch, name: str, centers, size) -> FixtureSet:
@@ -110,15 +124,14 @@ def switch_fixtures(
     _check_range(caller, "env_ids", env_ids, world.num_worlds)
     _check_range(caller, "index", index, fixtures.count)
     wanted = np.broadcast_to(np.asarray(on, dtype=bool), env_ids.shape)
-    changed = np.flatnonzero(fixtures.on[env_ids, index] != wanted)
-    if changed.size == 0:
-        return
-    shapes = fixtures.shapes
-    for b, k, state in zip(
-        env_ids[changed].tolist(), index[changed].tolist(), wanted[changed].tolist(), strict=True
-    ):
-        shapes[b][k].filter = fixtures.filter_on if state else NOTHING
-    fixtures.on[env_ids[changed], index[changed]] = wanted[changed]
+    if env_ids.size > 64:  # many (a reset): find the changes with numpy first
+        changed = np.flatnonzero(fixtures.on[env_ids, index] != wanted)
+        env_ids, index, wanted = env_ids[changed], index[changed], wanted[changed]
+    pointers, c_on, table = fixtures.pointers, fixtures.c_on, fixtures.on
+    for b, k, state in zip(env_ids.tolist(), index.tolist(), wanted.tolist(), strict=True):
+        if table[b, k] != state:
+            _set_filter(pointers[b][k], c_on if state else _C_NOTHING)
+            table[b, k] = state
 
 
 def check_mode(world: WorldBatch, group: str, mode: str) -> str:
@@ -144,6 +157,7 @@ class ModeTable:
     group: BodyGroup
     names: list[str]
     filters: list[pymunk.ShapeFilter] = field(default_factory=list)
+    c_filters: list = field(default_factory=list, repr=False)
     current: np.ndarray = field(default=None, repr=False)
 
 
@@ -173,14 +187,15 @@ def switch_modes(
 
 
 def _set_modes(world: WorldBatch, table: ModeTable, env_ids, body_ids, index: int) -> None:
-    changed = np.flatnonzero(table.current[env_ids, body_ids] != index)
-    if changed.size == 0:
-        return
-    rows = table.group.start + env_ids[changed] * table.group.n + body_ids[changed]
-    shapes, new_filter = world._shapes, table.filters[index]
-    for row in rows.tolist():
-        shapes[row].filter = new_filter
-    table.current[env_ids[changed], body_ids[changed]] = index
+    if env_ids.size > 64:  # many (a reset): find the changes with numpy first
+        changed = np.flatnonzero(table.current[env_ids, body_ids] != index)
+        env_ids, body_ids = env_ids[changed], body_ids[changed]
+    shapes, new_filter, current = world._shapes, table.c_filters[index], table.current
+    start, n = table.group.start, table.group.n
+    for b, body in zip(env_ids.tolist(), body_ids.tolist(), strict=True):
+        if current[b, body] != index:
+            _set_filter(shapes[start + b * n + body]._shape, new_filter)
+            current[b, body] = index
 
 
 def restore_modes(world: WorldBatch, group: BodyGroup, env_ids: np.ndarray) -> None:
@@ -197,18 +212,25 @@ def apply_filters(world: WorldBatch, filters: dict[str, pymunk.ShapeFilter]) -> 
     """Give the fixture sets and mode tables their filters, and every fixture its state."""
     for fixtures in world.fixtures.values():
         fixtures.filter_on = filters[fixtures.name]
+        fixtures.c_on = c_filter(fixtures.filter_on)
         fixtures.on = np.zeros((world.num_worlds, fixtures.count), dtype=bool)
     for group_name, table in world.mode_tables.items():
         table.filters = [filters[name] for name in table.names]
+        table.c_filters = [c_filter(f) for f in table.filters]
         group = world.groups[group_name]
         table.current = np.zeros((world.num_worlds, group.n), dtype=np.int8)
 
 
 def _check_range(caller: str, field_name: str, values: np.ndarray, size: int) -> None:
-    if values.size and (values.min() < 0 or values.max() >= size):
-        raise ValueError(
-            f"{caller}: {field_name} must be in [0, {size}), got {values.min()}..{values.max()}"
-        )
+    if values.size == 0:
+        return
+    if values.size <= 64:  # a step's few switches: Python's min and max beat numpy's calls
+        listed = values.tolist()
+        low, high = min(listed), max(listed)
+    else:
+        low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= size:
+        raise ValueError(f"{caller}: {field_name} must be in [0, {size}), got {low}..{high}")
 
 
 class CollisionSwitches:

@@ -185,14 +185,13 @@ class WarehouseState:
     def step_metrics(self, robots) -> dict[str, np.ndarray]:
         return self._metrics
 
-    def note_pickups(self, events: np.ndarray) -> None:
-        """Remember where each pick-up's travel starts and its shortest way to a goal."""
-        picks = events[events[:, 3] == wk.PICK]
-        if len(picks):
-            b, n, s = picks[:, 0], picks[:, 1], picks[:, 2]
-            self.pickup_odometer[b, n] = self.odometer[b, n]
-            slot = self.map.slots[s]
-            self.shortest[b, n] = self.to_goal[slot[:, 0], slot[:, 1]]
+    def note_pickups(self, picks: np.ndarray) -> None:
+        """Remember where each pick-up's (event rows ``picks``) travel starts and its shortest
+        way to a goal."""
+        b, n, s = picks[:, 0], picks[:, 1], picks[:, 2]
+        self.pickup_odometer[b, n] = self.odometer[b, n]
+        slot = self.map.slots[s]
+        self.shortest[b, n] = self.to_goal[slot[:, 0], slot[:, 1]]
 
     def episode_figures(self, env_ids, steps, dt: float) -> dict[str, np.ndarray]:
         totals = self.totals[env_ids]
@@ -236,13 +235,14 @@ class WarehouseState:
 
 def event_switches(world: WorldBatch, state: WarehouseState, events: np.ndarray) -> None:
     """Apply the step's pick-ups and put-downs to the physics: the slot's fixture off and the
-    robot loaded, or the reverse."""
-    state.note_pickups(events)
-    for kind, on, mode in ((wk.PICK, False, "loaded"), (wk.DROP, True, None)):
-        chosen = events[events[:, 3] == kind]
-        if len(chosen):
-            world.set_fixtures("shelf", chosen[:, 0], chosen[:, 2], on)
-            world.set_mode("robot", chosen[:, 0], chosen[:, 1], mode)
+    robot loaded, or the reverse (one call for the fixtures, one per mode)."""
+    picked = events[:, 3] == wk.PICK
+    if picked.any():
+        state.note_pickups(events[picked])
+    world.set_fixtures("shelf", events[:, 0], events[:, 2], ~picked)
+    for chosen, mode in ((picked, "loaded"), (~picked, None)):
+        if chosen.any():
+            world.set_mode("robot", events[chosen, 0], events[chosen, 1], mode)
 
 
 def shelf_grid_state(state: WarehouseState, robots) -> np.ndarray:
