@@ -4,8 +4,8 @@ the scripted planner play the same evaluation episodes; the learned robots must 
 half of the way from random to the planner on deliveries.
 
 The run uses the pick-up and return shaping (0.5 each, paid once per request and per delivered
-shelf): RWARE's sparse reward alone does not learn on this budget (the note of the issue that
-built the scenario gives the longer curve)."""
+shelf): with RWARE's sparse reward alone the same run delivers 2.2 per episode, a fifth of the
+way (measured once; the README gives the longer curve)."""
 
 import pytest
 
