@@ -1,0 +1,320 @@
+"""traffic/ring-v0: learned cars among IDM cars on a ring road damp stop-and-go waves.
+
+Sugiyama's experiment (2008, 22 cars on a 230 m ring) with physics: cars are pymunk boxes on a
+kinematic bicycle, and at this density IDM drivers started evenly spaced fall into stop-and-go
+waves by themselves. A share ``learned_share`` of the cars are agents; the others are driven by
+IDM with MOBIL lane changes inside the env step. The ``bottleneck`` road is a two-lane ring whose
+inner lane drops before the counting line; its team reward can be the outflow instead.
+
+Agents
+    One group, ``car``, of ``n_learned = max(1, round(learned_share * n_cars))`` cars (one shared
+    policy, as in self-play); the ``n_cars - n_learned`` others form the body group ``idm``. A car
+    that collides or leaves the road leaves the episode when ``collision_ends`` /
+    ``off_road_ends`` (its body is parked); episodes are truncated after ``max_steps``.
+
+Actions
+    ``Discrete(5)`` meta-actions (default): keep, faster, slower (speed setpoint
+    ``+-speed_step``; it starts at the car's initial speed), lane left, lane right (masked
+    where there is no lane or during the lane-change cooldown). A low-level controller drives,
+    as highway-env's: a speed controller toward the setpoint (no car-following: the policy must
+    brake for its leader) and lane keeping (curvature fed forward, heading and Stanley feedback)
+    toward the target lane. With ``continuous_actions=True``: ``Box(-1, 1, (2,))``,
+    acceleration (fractions of ``max_accel`` forward and ``max_decel`` braking) and steering
+    (fraction of ``max_steer``).
+
+Observation (float32, per car; blocks in this order, sizes for the default config)
+{observation}
+    ``ego``: speed / v0, last commanded acceleration / max_accel, lateral offset from the target
+    lane (m, left positive), heading error (rad), bumper gap to the leader / 100 m and its speed /
+    v0 (1 and own speed on free road), distance to the next decision point (the end of a
+    dropped lane) / 100 m, whether a lane exists left and right, and MOBIL's advice (+1 left,
+    -1 right, 0 stay), the speed setpoint / v0. ``personality``: the car's reward weights
+    (below). ``vehicles``: the k nearest cars in the car's frame (x ahead, y left): offset,
+    relative heading, relative velocity, length, width. ``lane_ahead``: points of the target
+    lane every ``lane_spacing`` m.
+
+Reward (per car, per step; each term logged)
+    ``team``: the mean speed of all cars / v0 (``team_reward="speed"``), or the cars crossing
+    the counting line this step (``"outflow"``). Minus, with the car's personality weights:
+    ``collision`` (a new contact, or leaving the road), ``comfort`` ((jerk / 10 m/s^3)^2),
+    ``lane_keeping`` ((offset / half lane width)^2); plus ``progress`` (own speed / v0); minus
+    ``speed_preference`` (how far own speed exceeds the preferred fraction of v0, squared).
+    Personalities are drawn per car and episode (``personality="random"``) or fixed
+    (``cautious``, ``assertive``, ``neutral``).
+
+Metrics (per episode)
+    ``mean_speed`` (m/s), ``speed_std`` (over cars, mean over steps), ``speed_std_all`` (over
+    cars and time), ``collisions`` (cars in new contacts), ``collisions_per_1000km``,
+    ``collisions_per_agent_episode`` (learned cars), ``off_road`` (share of learned car-steps),
+    ``throughput_vph`` (crossings of the counting line per hour), ``delay_s_per_km`` (versus
+    driving at v0), ``gridlocks`` (times no car moved 0.5 m for ``gridlock_seconds``), ``jerk``
+    (mean |jerk|, m/s^3), ``min_ttc`` (s, capped at 100).
+
+Scripted baseline (``IDMPolicy`` in ``ring_baseline``)
+    IDM and MOBIL from the observation: IDM's acceleration, through the setpoint (faster, slower
+    or keep, whichever brings the speed controller closest to it) and MOBIL's advice
+    (discrete), or directly, with pure-pursuit steering to the lane ahead (continuous).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios.core import MAX_STEPS, Episode, Frame, GroupSpec, Reward, Scenario, check
+from scenarios.fields import param
+from scenarios.registry import document, register
+from scenarios.seeding import WorldRandom
+from scenarios.traffic import kernels as tk
+from scenarios.traffic.common import (
+    TrafficConfig,
+    action_space,
+    draw_personalities,
+    observation_layout,
+)
+from scenarios.traffic.ring_state import RingState
+from scenarios.traffic.roads import RoadMap, bottleneck, ring
+from worlds import KinematicBicycle, WorldBatch
+from worlds.shapes import Box
+
+ROADS = ("ring", "bottleneck")
+
+
+@dataclass(frozen=True)
+class RingConfig(TrafficConfig):
+    max_steps: int = param(1000, low=1, high=MAX_STEPS)
+    """Steps per episode (dt each) before truncation."""
+    road: str = "ring"
+    """ring (``lanes`` lanes) or bottleneck (two lanes, the inner one dropped)."""
+    circumference: float = param(230.0, low=50.0, high=5000.0)
+    """Length of the ring's outer lane, metres."""
+    lanes: int = param(1, low=1, high=3)
+    """Lanes of the ring road."""
+    bottleneck_length: float = param(40.0, low=5.0, high=1000.0)
+    """Length of the one-lane section of the bottleneck road, metres."""
+    time_headway: float = param(1.0, low=0.1, high=5.0)
+    """IDM time headway T, seconds (1 s, as Flow's ring: waves form at 22 cars on 230 m)."""
+    car_length: float = param(5.0, low=2.0, high=20.0)
+    """Length of every car, metres (5 m, as Flow's ring)."""
+    n_cars: int = param(22, low=2, high=256)
+    """Cars on the road, learned and IDM."""
+    learned_share: float = param(0.05, low=0.0, high=1.0)
+    """Share of the cars that are agents (at least one)."""
+    spawn_jitter: float = param(0.5, low=0.0, high=5.0)
+    """Random shift of each car's start along the lane, metres (breaks the symmetry)."""
+    team_reward: str = "speed"
+    """speed (mean speed of all cars) or outflow (cars past the counting line)."""
+    gridlock_seconds: float = param(10.0, low=1.0, high=600.0)
+    """No car moving 0.5 m for this long is a gridlock event."""
+
+    def validate(self, scenario_id: str) -> None:
+        super().validate(scenario_id)
+        rewards = ("speed", "outflow")
+        for name, value, options in (("road", self.road, ROADS),
+                                     ("team_reward", self.team_reward, rewards)):  # fmt: skip
+            check(scenario_id, value in options, name, f"must be one of {options}", value)
+        if self.road == "bottleneck":
+            rule = f"must be under half the circumference ({self.circumference:g})"
+            ok = self.bottleneck_length < self.circumference / 2
+            check(scenario_id, ok, "bottleneck_length", rule, self.bottleneck_length)
+        lanes = self.lanes if self.road == "ring" else 1
+        inner = self.circumference - 2 * math.pi * self.car_length * (lanes - 1)
+        room = min(self.circumference, inner) / math.ceil(self.n_cars / lanes)
+        rule = (f"must leave each car car_length ({self.car_length:g}) + 1 m of its lane on a "
+                f"ring of circumference {self.circumference:g}")  # fmt: skip
+        check(scenario_id, room >= self.car_length + 1.0, "n_cars", rule, self.n_cars)
+        rule = "must leave an inner lane on the ring (radius > 2 lane widths per lane)"
+        ok = self.circumference / (2 * math.pi) > 3.5 * (lanes + 1)
+        check(scenario_id, ok, "circumference", rule, self.circumference)
+
+    @property
+    def n_learned(self) -> int:
+        return max(1, round(self.learned_share * self.n_cars))
+
+    def road_map(self) -> RoadMap:
+        if self.road == "bottleneck":
+            return bottleneck(self.circumference, self.bottleneck_length)
+        return ring(self.circumference, self.lanes)
+
+
+@dataclass
+class RingFrame(Frame):
+    """What one step measured (arrays over all cars ``(B, N)``, learned first)."""
+
+    speed: np.ndarray
+    present: np.ndarray
+    new_contact: np.ndarray
+    off_road: np.ndarray
+    jerk: np.ndarray
+    crossed: np.ndarray
+    ttc: np.ndarray
+
+
+@register("traffic/ring-v0")
+class RingRoad(Scenario):
+    config_class = RingConfig
+    parked_bodies = {"car": "car"}
+    metric_reduce = {
+        "mean_speed": "mean", "speed_std": "mean", "collisions": "sum", "off_road": "mean",
+        "jerk": "mean", "min_ttc": "min",
+    }  # fmt: skip
+
+    def __init__(self, cfg: RingConfig) -> None:
+        super().__init__(cfg)
+        self.road = cfg.road_map()
+        self.n_learned, self.n_cars = cfg.n_learned, cfg.n_cars
+        self.k = min(cfg.k_vehicles, cfg.n_cars - 1)
+        self.layout = observation_layout(cfg, self.k)
+        space = action_space(cfg.continuous_actions)
+        self._groups = {"car": GroupSpec.of("car", self.n_learned, self.layout, space)}
+
+    def groups(self) -> dict[str, GroupSpec]:
+        return self._groups
+
+    def state_size(self) -> int:
+        return 4 * self.n_cars
+
+    def state(self, frame: RingFrame) -> np.ndarray:
+        """Every car's x, y (metres), speed / v0 and target lane, learned cars first."""
+        t = self.traffic
+        parts = (t.x, t.y, frame.speed / self.cfg.v0, t.target)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def make_world(self, num_worlds: int) -> WorldBatch:
+        cfg = self.cfg
+        xmin, xmax, ymin, ymax = self.road.bounds()
+        side = 2 * max(-xmin, xmax, -ymin, ymax) + 10.0
+        world = WorldBatch(num_worlds, side, side, dt=cfg.dt, substeps=cfg.substeps,
+                           track_contacts=True)  # fmt: skip
+        shape = Box(cfg.car_length, cfg.car_width)
+        self.groups_of_bodies = []
+        for name, n in (("car", self.n_learned), ("idm", self.n_cars - self.n_learned)):
+            if n:
+                dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
+                group = world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics)
+                self.groups_of_bodies.append(group)
+        self.traffic = RingState(cfg, self.road, num_worlds, self.n_learned)
+        self.obs = self.layout.buffer(num_worlds, self.n_learned)
+        self._reward = np.zeros((num_worlds, self.n_learned), np.float32)
+        self._frame = None
+        return world
+
+    def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
+        cfg, n, count = self.cfg, self.n_cars, len(env_ids)
+        uniforms = rng.random((count, 3 * n + 5 * self.n_learned))
+        slot = np.argsort(uniforms[:, :n], axis=1, kind="stable")  # car -> slot on the road
+        lanes = cfg.lanes if cfg.road == "ring" else 1
+        lane = (slot % lanes).astype(np.int32)
+        per_lane = math.ceil(n / lanes)
+        spacing = self.road.length[lane] / per_lane
+        s = (slot // lanes) * spacing + cfg.spawn_jitter * (uniforms[:, n : 2 * n] - 0.5)
+        x, y, heading = (a[..., 0] for a in self.traffic.points(lane, s[..., None]))
+        speed = (cfg.initial_speed * uniforms[:, 2 * n : 3 * n]).astype(np.float32)
+        start = 0
+        for group in self.groups_of_bodies:
+            cols = slice(start, start + group.n)
+            world.reset_bodies(group.name, env_ids, x[:, cols], y[:, cols], angle=heading[:, cols],
+                               vx=speed[:, cols] * np.cos(heading[:, cols]),
+                               vy=speed[:, cols] * np.sin(heading[:, cols]))  # fmt: skip
+            group.dynamics.speed[env_ids] = speed[:, cols]
+            start += group.n
+        personality = draw_personalities(
+            cfg, uniforms[:, 3 * n :].reshape(count, self.n_learned, 5)
+        )
+        self.traffic.reset(env_ids, lane, x, y, speed, personality)
+
+    def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
+        accel, steer = self.traffic.commands(actions["car"], self.cfg.continuous_actions)
+        start = 0
+        for group in self.groups_of_bodies:
+            cols = slice(start, start + group.n)
+            group.command[..., 0] = accel[:, cols]
+            group.command[..., 1] = steer[:, cols]
+            start += group.n
+
+    def _gather(self):
+        groups = self.groups_of_bodies
+        x = np.concatenate([g.x for g in groups], axis=1)
+        y = np.concatenate([g.y for g in groups], axis=1)
+        angle = np.concatenate([g.angle for g in groups], axis=1)
+        speed = np.concatenate([g.dynamics.speed for g in groups], axis=1).astype(np.float32)
+        contacts = np.concatenate([g.contacts for g in groups], axis=1)
+        present = ~np.concatenate([g.parked for g in groups], axis=1)
+        return x, y, angle, speed, contacts > 0, present
+
+    def sense(self, world: WorldBatch, episode: Episode) -> RingFrame:
+        x, y, angle, speed, touching, present = self._gather()
+        state = self.traffic
+        state.measure(x, y, angle, speed, present)
+        off_road = self.road.off_road(x, y) & present
+        new_contact = touching & ~state.touching & present
+        crossed = np.zeros(x.shape[0])
+        for detector in self.road.detectors:
+            x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
+            crossed += tk.crossings(x0, y0, x, y, *detector.a, *detector.b)
+        jerk = ((speed - state.prev_speed) / self.cfg.dt - state.prev_accel) / self.cfg.dt
+        ttc = state.time_to_collision(speed)
+        if episode.restarted is None:  # book the step once (not again for restarted worlds)
+            state.book(episode.steps, x, y, speed, touching, present, new_contact, crossed)
+        return RingFrame(world, episode, speed, present, new_contact, off_road, jerk, crossed,
+                         ttc)  # fmt: skip
+
+    def observe(self, frame: RingFrame) -> dict[str, np.ndarray]:
+        self.traffic.observe(self.obs, self.layout)
+        return {"car": self.obs.array}
+
+    def reward(self, frame: RingFrame) -> Reward:
+        return self.traffic.reward(frame, self.cfg, self._reward)
+
+    def terminated(self, frame: RingFrame) -> dict[str, np.ndarray] | None:
+        n = self.n_learned
+        out = np.zeros(frame.speed.shape[0:1] + (n,), bool)
+        if self.cfg.collision_ends:
+            out |= frame.new_contact[:, :n]
+        if self.cfg.off_road_ends:
+            out |= frame.off_road[:, :n]
+        return {"car": out}
+
+    def metrics(self, frame: RingFrame) -> dict[str, np.ndarray]:
+        present, speed = frame.present, frame.speed
+        count = np.maximum(present.sum(1), 1)
+        mean = np.where(present, speed, 0).sum(1) / count
+        spread = np.sqrt(np.where(present, (speed - mean[:, None]) ** 2, 0).sum(1) / count)
+        n = self.n_learned
+        return {
+            "mean_speed": mean, "speed_std": spread,
+            "collisions": frame.new_contact.sum(1).astype(float),
+            "off_road": frame.off_road[:, :n].mean(1), "jerk": np.abs(frame.jerk).mean(1),
+            "min_ttc": frame.ttc,
+        }  # fmt: skip
+
+    def episode_end(self, frame: RingFrame, env_ids: np.ndarray) -> dict[str, np.ndarray]:
+        return self.traffic.episode_figures(env_ids, self.n_learned)
+
+    def action_mask(self, frame: RingFrame) -> dict[str, np.ndarray] | None:
+        if self.cfg.continuous_actions:
+            return None
+        return {"car": self.traffic.action_mask()}
+
+    def render_extra(self, frame: Frame, canvas, env_index: int) -> None:
+        for lane in self.road.lanes:
+            points = lane.points
+            for a, b in zip(points[:-1], points[1:], strict=True):
+                canvas.line(a[0], a[1], b[0], b[1], color=(136, 138, 133), width=1)
+
+    def scripted_policy(self):
+        from scenarios.traffic.ring_baseline import IDMPolicy
+
+        return IDMPolicy(self.cfg, self.layout)
+
+
+document(RingRoad)
+
+if __name__ == "__main__":
+    import sys
+
+    from scenarios.replay import main as replay_main
+
+    raise SystemExit(replay_main(["traffic/ring-v0", *sys.argv[1:]]))

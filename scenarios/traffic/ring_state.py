@@ -1,0 +1,233 @@
+"""Per-world state of ``traffic/ring-v0`` over all cars (learned first, then IDM): target lanes,
+setpoints, lane-change cooldowns, what IDM/MOBIL measured, and the episode's books.
+
+``measure`` is a function of the bodies and this state only (the vector env may sense a step
+twice: once, and again for the worlds that restarted); ``book`` changes the books once per step,
+and the lane changes MOBIL picks are made in ``commands``, before the next physics step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.core import Reward
+from scenarios.traffic import kernels as tk
+from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books
+from scenarios.traffic.idm import drive
+
+TTC_CAP = 100.0
+STEERING_GAINS = np.array([1.0, 1.0])
+
+
+class RingState:
+    def __init__(self, cfg, road, num_worlds: int, n_learned: int) -> None:
+        self.cfg, self.road, self.n = cfg, road, n_learned
+        shape = (num_worlds, cfg.n_cars)
+        self.target = np.zeros(shape, np.int32)
+        self.setpoint = np.full((num_worlds, n_learned), cfg.v0, np.float32)
+        self.cooldown = np.zeros(shape, np.int32)
+        self.cooldown_steps = int(round(cfg.lane_change_cooldown / cfg.dt))
+        self.accel_cmd = np.zeros(shape, np.float32)
+        self.prev_x, self.prev_y = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        self.anchor_x, self.anchor_y = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        self.prev_speed, self.prev_accel = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        self.touching = np.zeros(shape, bool)
+        self.personality = np.zeros((num_worlds, n_learned, 5), np.float32)
+        self.books = Books.zeros(num_worlds)
+        self.params = cfg.idm.array()
+        self.length = np.full(cfg.n_cars, cfg.car_length, np.float32)
+        self.size = np.tile(np.float32([cfg.car_length, cfg.car_width]), (cfg.n_cars, 1))
+        self.distances = cfg.lane_spacing * np.arange(1, cfg.lane_points + 1, dtype=np.float64)
+        out = {k: np.zeros(shape, np.float64) for k in ("accel", "gap", "lead_speed")}
+        self.accel, self.gap, self.lead_speed = out["accel"], out["gap"], out["lead_speed"]
+        self.leader, self.change = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+        self.steer = np.zeros(shape, np.float64)
+        self.candidates = np.full((*shape, 2), -1, np.int32)
+        self.s_candidates = np.zeros((*shape, 2), np.float32)
+        poly = road.polylines
+        self._lanes = (poly.vertices[0], poly.counts[0], poly.start_s[0], road.length, road.loop)
+
+    # ---------------------------------------------------------------------------------- reset
+    def points(self, lane: np.ndarray, s: np.ndarray):
+        """Points and headings of lanes ``lane`` ``(E, N)`` at arc lengths ``s`` ``(E, N, P)``."""
+        out = [np.zeros(s.shape) for _ in range(3)]
+        tk.lane_points(*self._lanes, lane, s.astype(np.float64), *out)
+        return out
+
+    def reset(self, env_ids, lane, x, y, speed, personality) -> None:
+        self.target[env_ids] = lane
+        self.setpoint[env_ids] = speed[:, : self.n]
+        self.cooldown[env_ids] = 0
+        for name in ("accel_cmd", "prev_accel"):
+            getattr(self, name)[env_ids] = 0.0
+        self.prev_speed[env_ids] = speed
+        self.prev_x[env_ids], self.prev_y[env_ids] = x, y
+        self.anchor_x[env_ids], self.anchor_y[env_ids] = x, y
+        self.touching[env_ids] = False
+        self.personality[env_ids] = personality
+        self.books.clear(env_ids)
+
+    # -------------------------------------------------------------------------------- measure
+    def measure(self, x, y, angle, speed, present) -> None:
+        """Lane coordinates on the target lanes, IDM and MOBIL for every car, the steering."""
+        road, cfg = self.road, self.cfg
+        coords = road.coordinates(x, y, angle, self.target)
+        self.s, self.offset = coords.position.s, coords.position.d
+        self.heading_error, self.x, self.y, self.angle = coords.heading_error, x, y, angle
+        self.speed, self.present = speed, present
+        lane = np.where(present, self.target, -1).astype(np.int32)
+        for c, neighbours in enumerate((road.left, road.right)):
+            cand = neighbours[self.target]
+            self.candidates[..., c] = cand
+            if road.num_lanes > 1:
+                on = np.where(cand >= 0, cand, self.target)
+                self.s_candidates[..., c] = road.coordinates(x, y, angle, on).position.s
+        v0 = np.full(x.shape, cfg.v0, np.float32)
+        eligible = present & (self.cooldown <= 0)
+        drive(self.s, lane, speed, self.length, v0, self.s_candidates, self.candidates,
+              eligible, road.length, road.loop, road.dead_end, self.params, self.accel,
+              self.gap, self.lead_speed, self.leader, self.change)  # fmt: skip
+        curvature = road.segment_curvature[self.target, coords.position.segment]
+        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, cfg.wheelbase,
+                        STEERING_GAINS, self.steer)  # fmt: skip
+
+    def time_to_collision(self, speed) -> np.ndarray:
+        """Least time to collision with a leader that is closer each step ``(B,)``, capped."""
+        closing = speed - self.lead_speed
+        hit = (self.leader != -1) & (closing > 1e-3) & self.present
+        ttc = np.where(hit, np.maximum(self.gap, 0) / np.where(hit, closing, 1), TTC_CAP)
+        return np.minimum(ttc.min(1), TTC_CAP)
+
+    # ------------------------------------------------------------------------------- commands
+    def commands(self, actions, continuous: bool):
+        """Acceleration and steering of every car; lane changes (MOBIL's for IDM cars, the
+        meta-actions' for learned ones) take effect here, once per step."""
+        cfg, n = self.cfg, self.n
+        accel = self.accel.astype(np.float32)
+        steer = self.steer.astype(np.float32)
+        change = self.change.copy()
+        change[:, :n] = -1
+        if continuous:
+            a = actions[..., 0]
+            accel[:, :n] = np.where(a > 0, a * cfg.max_accel, a * cfg.max_decel)
+            steer[:, :n] = actions[..., 1] * cfg.max_steer
+        else:
+            step = np.where(
+                actions == 1, cfg.speed_step, np.where(actions == 2, -cfg.speed_step, 0)
+            )
+            np.clip(self.setpoint + step, 0.0, 1.2 * cfg.v0, out=self.setpoint)
+            # A speed controller, as highway-env's: no car-following; the policy brakes.
+            accel[:, :n] = SPEED_GAIN * (self.setpoint - self.speed[:, :n])
+            legal = self.action_mask()
+            for action, c in ((3, 0), (4, 1)):
+                go = (actions == action) & legal[..., action]
+                change[:, :n] = np.where(go, self.candidates[:, :n, c], change[:, :n])
+        moved = change >= 0
+        self.target[moved] = change[moved]
+        self.cooldown[moved] = self.cooldown_steps + 1
+        np.maximum(self.cooldown - 1, 0, out=self.cooldown)
+        np.clip(accel, -cfg.max_decel, cfg.max_accel, out=accel)
+        self.accel_cmd[...] = accel
+        return accel, steer
+
+    def action_mask(self) -> np.ndarray:
+        """Legal meta-actions of the learned cars ``(B, n, 5)``."""
+        n = self.n
+        mask = np.ones((*self.target.shape[:1], n, 5), bool)
+        for action, c in ((3, 0), (4, 1)):
+            cand = self.candidates[:, :n, c]
+            at = self.s_candidates[:, :n, c]
+            length = self.road.length[np.maximum(cand, 0)]
+            inside = self.road.loop[np.maximum(cand, 0)] | ((at >= 0) & (at < length))
+            mask[..., action] = (cand >= 0) & inside & (self.cooldown[:, :n] <= 0)
+        return mask
+
+    # ----------------------------------------------------------------------------------- books
+    def book(self, steps, x, y, speed, touching, present, new_contact, crossed) -> None:
+        cfg, books = self.cfg, self.books
+        live = (steps > 0).astype(float)
+        v = np.where(present, speed, 0.0).astype(float)
+        books.speed_sum += live * v.sum(1)
+        books.speed_sq_sum += live * (v * v).sum(1)
+        books.samples += live * present.sum(1)
+        books.km += live * v.sum(1) * cfg.dt / 1000.0
+        books.delay_s += live * (np.where(present, 1.0 - v / cfg.v0, 0.0)).sum(1) * cfg.dt
+        books.collisions += live * new_contact.sum(1)
+        books.agent_collisions += live * new_contact[:, : self.n].sum(1)
+        books.crossings += live * crossed
+        moved = np.hypot(x - self.anchor_x, y - self.anchor_y) > 0.5
+        self.anchor_x[moved], self.anchor_y[moved] = x[moved], y[moved]
+        books.last_move = np.where(moved.any(1), steps, books.last_move)
+        stuck = (steps - books.last_move) * cfg.dt >= cfg.gridlock_seconds
+        books.gridlocks += live * stuck
+        books.last_move = np.where(stuck, steps, books.last_move)
+        accel = (speed - self.prev_speed) / cfg.dt
+        self.prev_accel[...] = np.where(steps[:, None] > 0, accel, 0.0)
+        self.prev_speed[...], self.prev_x[...], self.prev_y[...] = speed, x, y
+        self.touching[...] = touching
+
+    def episode_figures(self, env_ids, n_learned: int) -> dict[str, np.ndarray]:
+        books, cfg = self.books, self.cfg
+        samples = np.maximum(books.samples[env_ids], 1)
+        mean = books.speed_sum[env_ids] / samples
+        variance = np.maximum(books.speed_sq_sum[env_ids] / samples - mean * mean, 0.0)
+        km = books.km[env_ids]
+        hours = np.maximum(books.samples[env_ids] / cfg.n_cars * cfg.dt / 3600.0, 1e-9)
+        return {
+            "speed_std_all": np.sqrt(variance),
+            "collisions_per_1000km": books.collisions[env_ids] / np.maximum(km, 1e-3) * 1000.0,
+            "collisions_per_agent_episode": books.agent_collisions[env_ids] / n_learned,
+            "throughput_vph": books.crossings[env_ids] / hours,
+            "delay_s_per_km": books.delay_s[env_ids] / np.maximum(km, 1e-3),
+            "gridlocks": books.gridlocks[env_ids].copy(),
+        }
+
+    # ---------------------------------------------------------------------------- observation
+    def observe(self, obs, layout) -> None:
+        cfg, n, road = self.cfg, self.n, self.road
+        ego = obs["ego"]
+        target = self.target[:, :n]
+        ego[..., 0] = self.speed[:, :n] / cfg.v0
+        ego[..., 1] = self.accel_cmd[:, :n] / cfg.max_accel
+        ego[..., 2] = self.offset[:, :n]
+        ego[..., 3] = self.heading_error[:, :n]
+        free = self.leader[:, :n] == -1
+        ego[..., 4] = np.where(free, 1.0, np.minimum(np.maximum(self.gap[:, :n], 0) / HORIZON, 1))
+        ego[..., 5] = np.where(free, self.speed[:, :n], self.lead_speed[:, :n]) / cfg.v0
+        to_end = np.where(road.dead_end[target], road.length[target] - self.s[:, :n], HORIZON)
+        ego[..., 6] = np.clip(to_end / HORIZON, 0, 1)
+        mask = self.action_mask()
+        ego[..., 7], ego[..., 8] = mask[..., 3], mask[..., 4]
+        change = self.change[:, :n]
+        ego[..., 9] = np.where(change < 0, 0, np.where(change == self.candidates[:, :n, 0], 1, -1))
+        ego[..., 10] = self.setpoint / cfg.v0
+        obs["personality"][...] = self.personality
+        if layout["vehicles"].count:
+            rows = obs["vehicles"].reshape(*ego.shape[:2], layout["vehicles"].count, 8)
+            tk.nearest_vehicles(self.x, self.y, self.angle, self.speed, self.size, self.present,
+                                rows, obs.valid("vehicles"))  # fmt: skip
+        tk.ego_lane_points(*self._lanes, target, self.s[:, :n], self.x, self.y, self.angle,
+                           self.distances, obs["lane_ahead"])  # fmt: skip
+
+    # --------------------------------------------------------------------------------- reward
+    def reward(self, frame, cfg, out) -> Reward:
+        n, w = self.n, self.personality
+        speed = np.where(frame.present, frame.speed, 0.0)
+        if cfg.team_reward == "speed":
+            team = speed.sum(1, keepdims=True) / np.maximum(frame.present.sum(1, keepdims=True), 1)
+            team = team / cfg.v0
+        else:
+            team = frame.crossed[:, None].copy()
+        own = frame.speed[:, :n] / cfg.v0
+        half = self.road.width[self.target[:, :n]] / 2
+        hit = (frame.new_contact[:, :n] | frame.off_road[:, :n]).astype(np.float32)
+        terms = {
+            "team": team.astype(np.float32),
+            "progress": (w[..., 1] * own).astype(np.float32),
+            "collision": -w[..., 0] * hit,
+            "comfort": (-w[..., 2] * np.minimum((frame.jerk[:, :n] / 10.0) ** 2, 10.0)),
+            "lane_keeping": (-w[..., 3] * np.minimum((self.offset[:, :n] / half) ** 2, 10.0)),
+            "speed_preference": -(np.maximum(own - w[..., 4], 0.0) ** 2),
+        }
+        terms = {k: v.astype(np.float32) for k, v in terms.items()}
+        out[...] = sum(terms.values())
+        return Reward({"car": out}, terms)
