@@ -1,0 +1,71 @@
+"""traffic/ring-v0 by behaviour: Sugiyama's waves, a collision-free hour of the baseline, and
+collision and off-road detection on constructed cases."""
+
+import numpy as np
+
+import scenarios
+
+
+def run(venv, steps, policy=None):
+    """Run the scripted baseline; the ended episodes' records."""
+    policy = policy or venv.scenario.scripted_policy()
+    obs, episodes = venv.reset(), []
+    for _ in range(steps):
+        obs, _, _, _, info = venv.step(policy.act(obs, venv.action_mask()))
+        episodes += info["episodes"]
+    return episodes
+
+
+def test_an_all_idm_ring_at_sugiyama_density_falls_into_stop_and_go_waves():
+    # 22 IDM cars on 230 m, started evenly spaced at rest; the one learned car drives as IDM.
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=1, seed=0, continuous_actions=True,
+                              initial_speed=0.0, max_steps=4000)  # fmt: skip
+    policy = venv.scenario.scripted_policy()
+    obs, spreads = venv.reset(), []
+    for step in range(3000):
+        obs, *_ = venv.step(policy.act(obs))
+        if step in (300, 2999):
+            spreads.append(venv.scenario.traffic.speed[0].std())
+    assert spreads[0] < 0.2 and spreads[1] > 1.0  # uniform flow, then waves
+    speed = venv.scenario.traffic.speed[0]
+    assert speed.min() < 1.0 < 3.0 < speed.max()  # cars nearly stopped and cars moving
+
+
+def test_the_idm_baseline_drives_an_hour_without_a_collision():
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=1, seed=3, max_steps=36_000)
+    (episode,) = run(venv, 36_000)
+    metrics = episode["metrics"]
+    assert metrics["collisions"] == 0 and metrics["collisions_per_1000km"] == 0
+    assert metrics["off_road"] == 0 and metrics["gridlocks"] == 0
+    assert metrics["mean_speed"] > 0.5 and metrics["throughput_vph"] > 100
+
+
+def test_a_rear_end_collision_is_counted_penalized_and_ends_the_car():
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=1, seed=0, initial_speed=0.0,
+                              collision_ends=True, personality="cautious")  # fmt: skip
+    venv.reset()
+    hit = None
+    for _ in range(120):  # always "faster": the speed controller does not brake for the leader
+        _, reward, terminated, _, info = venv.step({"car": np.array([[1]])})
+        if terminated["car"][0, 0]:
+            hit = info
+            break
+    assert hit is not None and hit["episodes"], "the car must hit its leader and end"
+    record = hit["episodes"][0]
+    assert record["metrics"]["collisions"] >= 1
+    assert record["metrics"]["collisions_per_agent_episode"] == 1.0
+    assert record["reward_terms"]["collision"] <= -10.0  # the cautious weight
+
+
+def test_driving_straight_off_a_ring_is_off_road_and_ends_the_car():
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=1, seed=0, continuous_actions=True,
+                              initial_speed=8.0)  # fmt: skip
+    venv.reset()
+    frame = venv.measure()
+    assert not frame.off_road.any()
+    for _step in range(200):  # no steering: the car leaves the curve on its tangent
+        _, _, terminated, _, info = venv.step({"car": np.array([[[0.0, 0.0]]], np.float32)})
+        if terminated["car"][0, 0]:
+            break
+    assert terminated["car"][0, 0] and info["episodes"][0]["metrics"]["off_road"] > 0
+    assert 5 < _step < 200
