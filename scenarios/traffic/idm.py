@@ -18,9 +18,10 @@ The better of left and right wins.
 
 Leaders and followers are found per lane by sorting arc lengths: each world's cars are sorted
 once, split by lane, and a car's neighbours in another lane found by binary search of its arc
-length projected on that lane (``drive``, one compiled pass over all worlds). Cars on a lane
-that continues into another lane (not itself) see free road past its end: the leader search
-stays within a lane, enough for ring roads; junctions are left to the scenarios that need them.
+length projected on that lane (``drive``, one compiled pass over all worlds). Given each lane's
+``successor`` and ``predecessor``, the searches continue past a lane's end into the lane after it
+(leaders, a dead end ahead) and past its start into the lane before it (followers), so a car
+sees across a junction; without them the search stays within a lane (enough for ring roads).
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ class IDMParams:
     politeness: float = 0.2
     threshold: float = 0.1
     safe_decel: float = 4.0
+    bias: float = 0.0
+    """MOBIL's bias, m/s^2, toward leaving a lane that ends ahead (a ramp's acceleration lane):
+    added to the incentive of every change out of a dead-end lane (0: plain MOBIL)."""
 
     def array(self) -> np.ndarray:
         """The kernel's parameter vector (everything but ``v0``, which is per car)."""
         return np.array(
             [self.time_headway, self.min_gap, self.max_accel, self.comfort_decel, self.delta,
-             self.politeness, self.threshold, self.safe_decel],
+             self.politeness, self.threshold, self.safe_decel, self.bias],
             np.float64,
         )  # fmt: skip
 
@@ -93,69 +97,130 @@ def _sort_lanes(s, lane, members, sorted_s, counts, rank):
 
 
 @kernel
-def _around(lane, s_at, members, sorted_s, counts, lane_length, loop):
+def _ahead(lane, k, offset, members, sorted_s, counts, lane_length, loop, successor):
+    """The first car from place ``k`` of ``lane`` on (following successors past a lane's end,
+    wrapping once on a loop) and its distance (its arc length plus ``offset``); -1, inf when
+    there is none within eight lanes."""
+    for _ in range(8):
+        n = counts[lane]
+        if k < n:
+            return members[lane, k], sorted_s[lane, k] + offset
+        if loop[lane]:
+            if n == 0:
+                return -1, np.inf
+            return members[lane, 0], sorted_s[lane, 0] + lane_length[lane] + offset
+        nxt = successor[lane]
+        if nxt < 0:
+            return -1, np.inf
+        offset += lane_length[lane]
+        lane, k = nxt, 0
+    return -1, np.inf
+
+
+@kernel
+def _behind(lane, k, offset, members, sorted_s, counts, lane_length, loop, predecessor):
+    """The first car from place ``k`` of ``lane`` back (following predecessors past a lane's
+    start, wrapping once on a loop) and its distance (``offset`` minus its arc length)."""
+    for _ in range(8):
+        n = counts[lane]
+        if k >= 0:
+            return members[lane, k], offset - sorted_s[lane, k]
+        if loop[lane]:
+            if n == 0:
+                return -1, np.inf
+            return members[lane, n - 1], offset - (sorted_s[lane, n - 1] - lane_length[lane])
+        prev = predecessor[lane]
+        if prev < 0:
+            return -1, np.inf
+        offset += lane_length[prev]
+        lane, k = prev, counts[prev] - 1
+    return -1, np.inf
+
+
+@kernel
+def _end_ahead(lane, s_at, lane_length, loop, dead_end, successor):
+    """Distance from ``s_at`` on ``lane`` to the end of the first dead-end lane along its
+    successors (inf when there is none within eight lanes)."""
+    offset = -s_at
+    for _ in range(8):
+        if loop[lane]:
+            return np.inf
+        offset += lane_length[lane]
+        if dead_end[lane]:
+            return offset
+        lane = successor[lane]
+        if lane < 0:
+            return np.inf
+    return np.inf
+
+
+@kernel
+def _around(lane, s_at, members, sorted_s, counts, lane_length, loop, successor, predecessor):
     """The cars just ahead and just behind arc length ``s_at`` on ``lane`` (a car not on it),
     and their centre distances from it; -1 and inf where there is none."""
     n = counts[lane]
-    if n == 0:
-        return -1, np.inf, -1, np.inf
     k = np.searchsorted(sorted_s[lane, :n], s_at, side="right")
-    ahead, behind = -1, -1
-    ahead_dist, behind_dist = np.inf, np.inf
-    if k < n:
-        ahead, ahead_dist = members[lane, k], sorted_s[lane, k] - s_at
-    elif loop[lane]:
-        ahead, ahead_dist = members[lane, 0], sorted_s[lane, 0] + lane_length[lane] - s_at
-    if k > 0:
-        behind, behind_dist = members[lane, k - 1], s_at - sorted_s[lane, k - 1]
-    elif loop[lane]:
-        last = sorted_s[lane, n - 1] - lane_length[lane]
-        behind, behind_dist = members[lane, n - 1], s_at - last
+    ahead, ahead_dist = _ahead(
+        lane, k, -s_at, members, sorted_s, counts, lane_length, loop, successor
+    )
+    behind, behind_dist = _behind(
+        lane, k - 1, s_at, members, sorted_s, counts, lane_length, loop, predecessor
+    )
     return ahead, ahead_dist, behind, behind_dist
 
 
 @kernel
-def _own_leader(i, s, lane, length, members, sorted_s, counts, rank, lane_length, loop):
-    """Car i's leader and follower on its own lane and their centre distances (-1, inf when
-    none; on a loop a lone car follows itself, a lane length away)."""
-    lane_i = lane[i]
-    n, r = counts[lane_i], rank[i]
-    leader, follower = -1, -1
-    lead_dist, follow_dist = np.inf, np.inf
-    if r + 1 < n:
-        leader, lead_dist = members[lane_i, r + 1], sorted_s[lane_i, r + 1] - s[i]
-    elif loop[lane_i]:
-        leader, lead_dist = members[lane_i, 0], sorted_s[lane_i, 0] + lane_length[lane_i] - s[i]
-    if r > 0:
-        follower, follow_dist = members[lane_i, r - 1], s[i] - sorted_s[lane_i, r - 1]
-    elif loop[lane_i]:
-        last = sorted_s[lane_i, n - 1] - lane_length[lane_i]
-        follower, follow_dist = members[lane_i, n - 1], s[i] - last
+def _own_leader(i, s, lane, members, sorted_s, counts, rank, lane_length, loop, successor,
+                predecessor):  # fmt: skip
+    """Car i's leader and follower along its lane and the lanes before and after it, and their
+    centre distances (-1, inf when none; on a loop a lone car follows itself, a lane length
+    away)."""
+    lane_i, r = lane[i], rank[i]
+    leader, lead_dist = _ahead(
+        lane_i, r + 1, -s[i], members, sorted_s, counts, lane_length, loop, successor
+    )
+    follower, follow_dist = _behind(
+        lane_i, r - 1, s[i], members, sorted_s, counts, lane_length, loop, predecessor
+    )
     return leader, lead_dist, follower, follow_dist
 
 
 @kernel
-def _with_end(leader, gap, own_s, half, lane, lane_length, dead_end):
-    """The leader and bumper gap after counting the end of a dropped lane as a standing car."""
-    if dead_end[lane]:
-        to_end = lane_length[lane] - own_s - half
-        if leader == -1 or to_end < gap:
-            return LANE_END, to_end
+def _with_end(leader, gap, to_end):
+    """The leader and bumper gap after counting the end of a dropped lane ``to_end`` ahead
+    (bumper to the end; inf when none) as a standing car."""
+    if to_end < np.inf and (leader == -1 or to_end < gap):
+        return LANE_END, to_end
     return leader, gap
 
 
-@kernel
 def drive(s, lane, speed, length, v0, s_cand, lane_cand, eligible, lane_length, loop,
-          dead_end, params, accel, gap, lead_speed, leader, target):  # fmt: skip
+          dead_end, params, accel, gap, lead_speed, leader, target, successor=None,
+          predecessor=None):  # fmt: skip
     """IDM accelerations and MOBIL decisions of every car of every world, in one pass.
 
     Per car ``(B, N)``: arc length ``s`` on its ``lane`` (-1: not on the road, ignored),
     ``speed``, desired speed ``v0``; ``length`` ``(N,)``; for MOBIL ``eligible`` cars, the
     candidate lanes ``lane_cand`` ``(B, N, 2)`` (left, right; -1 none) and the car's arc length
-    projected on each ``s_cand``. Per lane: ``lane_length``, ``loop``, ``dead_end``. Writes
+    projected on each ``s_cand``. Per lane: ``lane_length``, ``loop``, ``dead_end`` (its end
+    is a standing car), and optionally the lane a car continues on, ``successor``, and the one
+    it came from, ``predecessor`` (-1 none; default none: leaders stay within a lane). Writes
     ``accel``, the bumper ``gap`` to the leader (inf on free road), ``lead_speed``, ``leader``
     (``NO_LEADER``, ``LANE_END`` or the car) and ``target`` (the lane MOBIL picks, -1 to stay).
     """
+    none = np.full(lane_length.shape[0], -1, np.int64)
+    successor = none if successor is None else np.asarray(successor, np.int64)
+    predecessor = none if predecessor is None else np.asarray(predecessor, np.int64)
+    _drive(s, lane, speed, length, v0, s_cand, lane_cand, eligible, lane_length, loop,
+           dead_end, params, accel, gap, lead_speed, leader, target, successor,
+           predecessor)  # fmt: skip
+
+
+@kernel
+def _drive(s, lane, speed, length, v0, s_cand, lane_cand, eligible, lane_length, loop,
+           dead_end, params, accel, gap, lead_speed, leader, target, successor,
+           predecessor):  # fmt: skip
+    """``drive``'s compiled pass."""
     worlds, n = s.shape
     lanes = lane_length.shape[0]
     members = np.zeros((lanes, n), np.int64)
@@ -163,6 +228,7 @@ def drive(s, lane, speed, length, v0, s_cand, lane_cand, eligible, lane_length, 
     counts = np.zeros(lanes, np.int64)
     rank = np.zeros(n, np.int64)
     follower = np.full(n, -1, np.int64)
+    links = (successor, predecessor)
     for b in range(worlds):
         _sort_lanes(s[b], lane[b], members, sorted_s, counts, rank)
         for i in range(n):
@@ -171,30 +237,32 @@ def drive(s, lane, speed, length, v0, s_cand, lane_cand, eligible, lane_length, 
                 accel[b, i], gap[b, i], lead_speed[b, i], leader[b, i] = 0.0, np.inf, 0.0, -1
                 continue
             found = _own_leader(
-                i, s[b], lane[b], length, members, sorted_s, counts, rank, lane_length, loop
+                i, s[b], lane[b], members, sorted_s, counts, rank, lane_length, loop, *links
             )
             lead, dist, follower[i] = found[0], found[1], found[2]
             bumper = dist - 0.5 * (length[i] + length[lead]) if lead >= 0 else np.inf
-            lead, bumper = _with_end(
-                lead, bumper, s[b, i], 0.5 * length[i], lane[b, i], lane_length, dead_end
-            )
+            to_end = _end_ahead(lane[b, i], s[b, i], lane_length, loop, dead_end, successor)
+            lead, bumper = _with_end(lead, bumper, to_end - 0.5 * length[i])
             v_lead = speed[b, lead] if lead >= 0 else (0.0 if lead == LANE_END else speed[b, i])
             leader[b, i], gap[b, i], lead_speed[b, i] = lead, bumper, v_lead
             accel[b, i] = idm(speed[b, i], v_lead, bumper, v0[b, i], params)
         for i in range(n):
             if eligible[b, i] and lane[b, i] >= 0:
                 target[b, i] = _mobil(
-                    b, i, s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed,
+                    b, i, lane[b, i], s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed,
                     follower, members, sorted_s, counts, lane_length, loop, dead_end, params,
+                    successor, predecessor,
                 )  # fmt: skip
 
 
 @kernel
-def _mobil(b, i, s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed, follower,
-           members, sorted_s, counts, lane_length, loop, dead_end, params):  # fmt: skip
+def _mobil(b, i, own_lane, s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed, follower,
+           members, sorted_s, counts, lane_length, loop, dead_end, params, successor,
+           predecessor):  # fmt: skip
     """MOBIL for car i of world b: the candidate lane with the largest incentive above the
     threshold among the safe ones, or -1."""
     politeness, threshold, safe = params[5], params[6], params[7]
+    bias = params[8] if params.shape[0] > 8 and dead_end[own_lane] else 0.0
     v = speed[b, i]
     # The old follower's gain: it would follow car i's leader (or the lane end) instead.
     old, old_gain = follower[i], 0.0
@@ -210,10 +278,11 @@ def _mobil(b, i, s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed, f
         if not loop[cand] and (at < 0.0 or at >= lane_length[cand]):
             continue
         ahead, ahead_dist, behind, behind_dist = _around(
-            cand, at, members, sorted_s, counts, lane_length, loop
+            cand, at, members, sorted_s, counts, lane_length, loop, successor, predecessor
         )
         front = ahead_dist - 0.5 * (length[i] + length[ahead]) if ahead >= 0 else np.inf
-        ahead, front = _with_end(ahead, front, at, 0.5 * length[i], cand, lane_length, dead_end)
+        to_end = _end_ahead(cand, at, lane_length, loop, dead_end, successor)
+        ahead, front = _with_end(ahead, front, to_end - 0.5 * length[i])
         back = behind_dist - 0.5 * (length[i] + length[behind]) if behind >= 0 else np.inf
         if front <= 0.0 or back <= 0.0:
             continue
@@ -225,7 +294,7 @@ def _mobil(b, i, s_cand, lane_cand, speed, length, v0, accel, gap, lead_speed, f
             if after < -safe:
                 continue
             new_gain = after - accel[b, behind]
-        incentive = own_gain + politeness * (new_gain + old_gain)
+        incentive = own_gain + politeness * (new_gain + old_gain) + bias
         if incentive > best:
             best, best_lane = incentive, cand
     return best_lane

@@ -19,10 +19,14 @@ JSON format (``RoadMap.load``/``save``; ``maps/ring.json`` is the ``ring()`` pre
     {"format": "marl-worlds/road-map", "version": 1, "name": "ring",
      "lanes": [{"name": "outer", "points": [[x, y], ...], "width": 3.5,
                 "successors": ["outer"], "left": null, "right": null, "speed_limit": 30.0}],
+     # optional per lane: "exit": true (the road ends there; cars finish)
      "detectors": [{"name": "exit", "a": [x, y], "b": [x, y]}]}
 
 Coordinates are metres, speeds m/s. ``points`` need at least two vertices, no two consecutive
-alike; ``successors``, ``left`` and ``right`` name lanes of the map. A file is read with
+alike; ``successors``, ``left`` and ``right`` name lanes of the map. The arrays
+``successor`` and ``predecessor`` hold, per lane, the first lane it continues on and one lane
+that leads into it (-1 none), for leader searches across lane ends (``idm.drive``). A file
+is read with
 ``json.load`` and checked field by field; an error is one line naming the field
 (``lanes[1].width must be a number > 0, got -1``). Nothing in a file is evaluated.
 """
@@ -58,6 +62,9 @@ class Lane:
     left: str | None = None
     right: str | None = None
     speed_limit: float = 30.0
+    exit: bool = False
+    """The road ends here: a car reaching the end leaves the road (finishes) rather than
+    meeting a dead end."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,11 @@ class RoadMap:
         successors = [[self.index[s] for s in lane.successors] for lane in self.lanes]
         self.loop = np.array([i in s for i, s in enumerate(successors)])
         self.dead_end = np.array([not s for s in successors])
+        self.exit = np.array([lane.exit for lane in self.lanes])
+        self.successor = np.array([s[0] if s else -1 for s in successors], np.int64)
+        self.predecessor = np.full(len(self.lanes), -1, np.int64)
+        for i, s in reversed(list(enumerate(successors))):
+            self.predecessor[[j for j in s if j != i]] = i
         self.has_predecessor = np.zeros(len(self.lanes), bool)
         self.has_predecessor[[j for s in successors for j in s]] = True
         try:
@@ -149,7 +161,8 @@ class RoadMap:
         lanes = [
             {"name": lane.name, "points": np.asarray(lane.points, float).tolist(),
              "width": float(lane.width), "successors": list(lane.successors),
-             "left": lane.left, "right": lane.right, "speed_limit": float(lane.speed_limit)}
+             "left": lane.left, "right": lane.right, "speed_limit": float(lane.speed_limit),
+             **({"exit": True} if lane.exit else {})}
             for lane in self.lanes
         ]  # fmt: skip
         detectors = [{"name": d.name, "a": list(d.a), "b": list(d.b)} for d in self.detectors]
@@ -238,6 +251,8 @@ def _points(value, where: str, count: int | None = None) -> np.ndarray:
 def _read_lane(item, where: str) -> Lane:
     if not isinstance(item, dict):
         raise RoadMapError(f"{where} must be an object, got {item!r:.60}")
+    if not isinstance(item.get("exit", False), bool):
+        raise RoadMapError(f"{where}.exit must be true or false, got {item.get('exit')!r:.60}")
     successors = item.get("successors", [])
     if not isinstance(successors, list) or not all(isinstance(s, str) for s in successors):
         raise RoadMapError(f"{where}.successors must be a list of lane names, got {successors!r}")
@@ -249,6 +264,7 @@ def _read_lane(item, where: str) -> Lane:
         _string(item, "left", where, optional=True),
         _string(item, "right", where, optional=True),
         _number(item, "speed_limit", where, default=30.0),
+        item.get("exit", False),
     )
 
 
@@ -373,4 +389,37 @@ def _radial_detector(radius: float, lanes: int, width: float, angle: float) -> D
     return Detector("exit", (inner * c, inner * s), (outer * c, outer * s))
 
 
-PRESETS = {"ring": ring, "bottleneck": bottleneck}
+def merge(upstream: float = 250.0, merge_length: float = 150.0, downstream: float = 200.0,
+          ramp_length: float = 200.0, lane_width: float = 3.5,
+          speed_limit: float = 30.0) -> RoadMap:  # fmt: skip
+    """An on-ramp joining a two-lane road driven in +x. The main road's lanes (``right`` at
+    y = 0, ``left`` one lane width up) are split at the merge section into ``*_up``,
+    ``*_merge`` and ``*_down`` (exits: the road ends there). The ramp, ``ramp_in``, comes from
+    below on an S-curve into ``ramp_merge``, an acceleration lane right of ``right_merge``
+    that ends with the section: its cars must change left before then. The ``exit`` detector
+    crosses both lanes halfway down the downstream part."""
+    w, ms = lane_width, upstream
+    me, end = ms + merge_length, ms + merge_length + downstream
+    straight = lambda a, b, y: np.array([[a, y], [b, y]])  # noqa: E731
+    t = np.linspace(0.0, 1.0, 13)
+    curve = np.stack(
+        [ms - 0.6 * ramp_length * (1 - t), -w - 4 * w * (1 + np.cos(np.pi * t)) / 2], -1
+    )
+    ramp = np.concatenate([[[ms - ramp_length, -5 * w]], curve])
+    lanes = [
+        Lane("right_up", straight(0, ms, 0.0), w, ("right_merge",), "left_up", None, speed_limit),
+        Lane("left_up", straight(0, ms, w), w, ("left_merge",), None, "right_up", speed_limit),
+        Lane("right_merge", straight(ms, me, 0.0), w, ("right_down",), "left_merge",
+             "ramp_merge", speed_limit),
+        Lane("left_merge", straight(ms, me, w), w, ("left_down",), None, "right_merge",
+             speed_limit),
+        Lane("right_down", straight(me, end, 0.0), w, (), "left_down", None, speed_limit, True),
+        Lane("left_down", straight(me, end, w), w, (), None, "right_down", speed_limit, True),
+        Lane("ramp_in", ramp, w, ("ramp_merge",), None, None, speed_limit),
+        Lane("ramp_merge", straight(ms, me, -w), w, (), "right_merge", None, speed_limit),
+    ]  # fmt: skip
+    x = me + downstream / 2
+    return RoadMap("merge", lanes, [Detector("exit", (x, -w / 2 - 0.5), (x, 1.5 * w + 0.5))])
+
+
+PRESETS = {"ring": ring, "bottleneck": bottleneck, "merge": merge}
