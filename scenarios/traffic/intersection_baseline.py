@@ -1,0 +1,42 @@
+"""The IDM baseline of ``traffic/intersection-v0``, read from the observation alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.core import ScriptedPolicy
+from scenarios.traffic.common import HORIZON, SPEED_GAIN
+from scenarios.traffic.idm import idm_acceleration
+
+
+class JunctionIDMPolicy(ScriptedPolicy):
+    """IDM toward the desired speed (``ego.desired``) behind what is ahead (``ego.gap``: the
+    leader, or the stop line without the right of way). Discrete: faster or slower when the
+    setpoint whose speed controller gives IDM's acceleration is a quarter step or more away,
+    else keep. Continuous: IDM's acceleration directly, and pure pursuit to the second point of
+    the route ahead. Stateless."""
+
+    groups = ("car",)
+
+    def __init__(self, cfg, layout) -> None:
+        self.cfg, self.layout = cfg, layout
+
+    def act(self, obs, action_mask=None, deterministic: bool = True):
+        cfg, o = self.cfg, obs["car"]
+        ego = self.layout.read(o, "ego")
+        speed, lead = ego[..., 0] * cfg.v0, ego[..., 5] * cfg.v0
+        gap = np.where(ego[..., 4] >= 1.0, np.inf, ego[..., 4] * HORIZON)
+        desired = np.maximum(ego[..., 8] * cfg.v0, 0.1)
+        accel = idm_acceleration(speed, lead, gap, cfg.idm, v0=desired)
+        if not cfg.continuous_actions:
+            wanted = speed + accel / SPEED_GAIN
+            error = wanted - ego[..., 9] * cfg.v0
+            quarter = 0.25 * cfg.speed_step
+            action = np.where(error > quarter, 1, np.where(error < -quarter, 2, 0))
+            return {"car": action.astype(np.int64)}
+        throttle = np.where(accel > 0, accel / cfg.max_accel, accel / cfg.max_decel)
+        points = self.layout.read(o, "lane_ahead")
+        px, py = points[..., 2], points[..., 3]
+        curvature = 2 * py / np.maximum(px * px + py * py, 1e-6)
+        steer = np.arctan(cfg.wheelbase * curvature) / cfg.max_steer
+        return {"car": np.stack([throttle, steer], -1).clip(-1, 1).astype(np.float32)}

@@ -1,0 +1,158 @@
+"""Compiled kernels of an unsignalized junction: cars on routes (an approach lane, a connector
+across the junction, an exit lane), their leaders along the route, IDM, a first-come,
+first-served right of way, and cars entering at the approaches.
+
+**Routes.** A car drives one route at a time; ``pos`` is its arc length along the whole route
+(the route's polyline is its three lanes joined), ``offsets[r]`` where each of route ``r``'s
+lanes starts. A car's leader is the nearest car ahead on any lane of its route still in front
+of it (a car on the same approach bound elsewhere, one on the same connector, one already on
+the exit lane), whatever route that car drives.
+
+**Right of way** (for IDM drivers; learned drivers see it and may ignore it). The first car of
+each approach asks for the junction once it is within ``max(zone_min, zone_time * v)`` of the
+stop line. Requests are served in order of arrival (ties by car index): a request is granted
+when its connector conflicts neither with a connector *held* (by a granted car that has not yet
+cleared the junction, or by any car on a connector) nor with the connector of an earlier
+request still waiting, so no car waits forever. A car without the right of way treats the stop
+line as a standing leader. It releases the junction once its rear is 1 m into the exit lane.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.traffic.idm import LANE_END, NO_LEADER, idm
+from worlds.kernels import kernel
+
+
+@kernel
+def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, conflict, limit,
+                held, request, now, zone, params, accel, gap, lead_speed, leader, desired,
+                to_line):  # fmt: skip
+    """Leaders, right of way and IDM for all cars ``(B, N)`` (``held``, ``request`` updated in
+    place: see the module docstring; ``zone`` = (zone_min, zone_time)). ``desired`` is each
+    car's desired speed: its own ``v0`` capped by its lane's limit and by the speed from which
+    braking at ``b`` reaches the next lane's limit at its start; ``to_line`` the distance from
+    the front bumper to the stop line (negative past it)."""
+    worlds, n = pos.shape
+    stage = np.zeros(n, np.int64)
+    holds = np.zeros(n, np.bool_)
+    b_comfort = params[3]
+    for b in range(worlds):
+        for i in range(n):
+            r = route[b, i]
+            stage[i] = 0 if pos[b, i] < offsets[r, 1] else (1 if pos[b, i] < offsets[r, 2] else 2)
+            to_line[b, i] = offsets[r, 1] - pos[b, i] - 0.5 * length[i]
+            tail_in = pos[b, i] - 0.5 * length[i] - offsets[r, 2]
+            if not present[b, i] or (stage[i] == 2 and tail_in > 1.0):
+                held[b, i] = False
+                request[b, i] = -1.0
+            holds[i] = present[b, i] and (held[b, i] or stage[i] == 1 or
+                                          (stage[i] == 2 and tail_in <= 1.0))  # fmt: skip
+        _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
+               request, now, zone)  # fmt: skip
+        for i in range(n):
+            r = route[b, i]
+            lane_i = route_lanes[r, stage[i]]
+            best, best_gap, best_speed = NO_LEADER, np.inf, 0.0
+            if present[b, i]:
+                for j in range(n):
+                    if j == i or not present[b, j]:
+                        continue
+                    rj = route[b, j]
+                    lane_j = route_lanes[rj, stage[j]]
+                    for k in range(stage[i], 3):
+                        if route_lanes[r, k] == lane_j:
+                            s_j = pos[b, j] - offsets[rj, stage[j]]
+                            along = offsets[r, k] + s_j - pos[b, i]
+                            g = along - 0.5 * (length[i] + length[j])
+                            if along > 0.0 and g < best_gap:
+                                best, best_gap, best_speed = j, g, speed[b, j]
+                            break
+                if stage[i] == 0 and not held[b, i] and to_line[b, i] < best_gap:
+                    best, best_gap, best_speed = LANE_END, to_line[b, i], 0.0
+            leader[b, i], gap[b, i], lead_speed[b, i] = best, best_gap, best_speed
+            v_want = min(v0[b, i], limit[lane_i])
+            if stage[i] < 2:
+                ahead = offsets[r, stage[i] + 1] - pos[b, i]
+                nxt = limit[route_lanes[r, stage[i] + 1]]
+                v_want = min(v_want, np.sqrt(nxt * nxt + 2.0 * b_comfort * max(ahead, 0.0)))
+            desired[b, i] = max(v_want, 0.1)
+            accel[b, i] = idm(speed[b, i], best_speed, min(best_gap, 1e6), desired[b, i], params)
+
+
+@kernel
+def _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
+           request, now, zone):  # fmt: skip
+    """First come, first served: grant the requests of world ``b`` in order of arrival."""
+    n = pos.shape[1]
+    first = np.full(route_lanes.max() + 1, -1, np.int64)  # the front car of each approach
+    for i in range(n):
+        if present[b, i] and stage[i] == 0:
+            lane = route_lanes[route[b, i], 0]
+            if first[lane] < 0 or pos[b, i] > pos[b, first[lane]]:
+                first[lane] = i
+    asking = np.zeros(n, np.bool_)
+    for lane in range(first.size):
+        i = first[lane]
+        if i < 0 or held[b, i]:
+            continue
+        r = route[b, i]
+        near = offsets[r, 1] - pos[b, i] - 0.5 <= max(zone[0], zone[1] * speed[b, i])
+        if near:
+            asking[i] = True
+            if request[b, i] < 0.0:
+                request[b, i] = now
+    waiting = np.zeros(n, np.bool_)
+    for _ in range(n):
+        pick, when = -1, np.inf
+        for i in range(n):
+            if asking[i] and request[b, i] < when:
+                pick, when = i, request[b, i]
+        if pick < 0:
+            break
+        asking[pick] = False
+        r = route[b, pick]
+        free = True
+        for j in range(n):
+            if (holds[j] or waiting[j]) and conflict[r, route[b, j]]:
+                free = False
+                break
+        if free:
+            held[b, pick] = holds[pick] = True
+        else:
+            waiting[pick] = True
+
+
+@kernel
+def entry_gaps(pos, route, present, length, offsets, route_lanes, entry_lanes, out):
+    """Room at the start of each entry lane ``entry_lanes`` ``(A,)`` per world ``(B, A)``: the
+    arc length of the rear of the last car on it (inf when the lane is empty)."""
+    worlds, n = pos.shape
+    for b in range(worlds):
+        for a in range(entry_lanes.size):
+            out[b, a] = np.inf
+        for i in range(n):
+            if not present[b, i]:
+                continue
+            r = route[b, i]
+            if pos[b, i] >= offsets[r, 1]:
+                continue
+            for a in range(entry_lanes.size):
+                if route_lanes[r, 0] == entry_lanes[a]:
+                    out[b, a] = min(out[b, a], pos[b, i] - 0.5 * length[i])
+
+
+@kernel
+def choose_entries(vacant, entry, room, need, born):
+    """Vacant slots ``(E, N)`` that enter now: each wants entry ``entry[e, i]`` and gets it when
+    the room there (``room`` ``(E, A)``) is at least ``need`` and no lower slot took it."""
+    worlds, n = vacant.shape
+    taken = np.zeros(room.shape[1], np.bool_)
+    for e in range(worlds):
+        taken[:] = False
+        for i in range(n):
+            a = entry[e, i]
+            born[e, i] = vacant[e, i] and not taken[a] and room[e, a] >= need
+            if born[e, i]:
+                taken[a] = True
