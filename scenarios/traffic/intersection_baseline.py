@@ -11,10 +11,10 @@ from scenarios.traffic.idm import idm_acceleration
 
 class JunctionIDMPolicy(ScriptedPolicy):
     """IDM toward the desired speed (``ego.desired``) behind what is ahead (``ego.gap``: the
-    leader, or the stop line without the right of way). Discrete: faster or slower when the
-    setpoint whose speed controller gives IDM's acceleration is a quarter step or more away,
-    else keep. Continuous: IDM's acceleration directly, and pure pursuit to the second point of
-    the route ahead. Stateless."""
+    leader, or the stop line without the right of way). Discrete: keep, faster or slower,
+    whichever setpoint makes the speed controller accelerate closest to IDM. Continuous: IDM's
+    acceleration directly, and pure pursuit to the second point of the route ahead.
+    Stateless."""
 
     groups = ("car",)
 
@@ -29,10 +29,14 @@ class JunctionIDMPolicy(ScriptedPolicy):
         desired = np.maximum(ego[..., 8] * cfg.v0, 0.1)
         accel = idm_acceleration(speed, lead, gap, cfg.idm, v0=desired)
         if not cfg.continuous_actions:
-            wanted = speed + accel / SPEED_GAIN
-            error = wanted - ego[..., 9] * cfg.v0
-            quarter = 0.25 * cfg.speed_step
-            action = np.where(error > quarter, 1, np.where(error < -quarter, 2, 0))
+            # The setpoint (kept, one step up or down) whose speed controller's acceleration
+            # is closest to IDM's; keep on a tie.
+            setpoint = ego[..., 9] * cfg.v0
+            options = np.stack([setpoint, setpoint + cfg.speed_step,
+                                np.maximum(setpoint - cfg.speed_step, 0.0)], -1)  # fmt: skip
+            control = np.clip(SPEED_GAIN * (options - speed[..., None]), -cfg.max_decel,
+                              cfg.max_accel)  # fmt: skip
+            action = np.argmin(np.abs(control - accel[..., None]), -1)
             return {"car": action.astype(np.int64)}
         throttle = np.where(accel > 0, accel / cfg.max_accel, accel / cfg.max_decel)
         points = self.layout.read(o, "lane_ahead")
