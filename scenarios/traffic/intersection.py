@@ -247,6 +247,8 @@ class Intersection(Scenario):
         """Cars enter vacant slots ``(E, N)``: bodies placed, revived, at their entry speed."""
         steps = self._episode.steps[env_ids]
         born, x, y, heading, speed = self.traffic.enter(env_ids, vacant, steps)
+        if not x.size:
+            return born
         e, i = np.nonzero(born)
         for group, cols, start in self._columns():
             mine = (i >= cols.start) & (i < cols.stop)
@@ -315,7 +317,12 @@ class Intersection(Scenario):
         self._episode, state = episode, self.traffic
         state.present[...] = present
         state.measure(x, y, angle, speed, present, episode._step_count)
-        off_road = self.road.off_road(x, y) & present
+        # Off the road: only a car off its own route's lanes can be (most are on them).
+        route = state.routes
+        beyond = (state.pos < 0) | (state.pos > route.total[state.route])
+        off_road = present & ((np.abs(state.offset) > self.cfg.lane_width / 2) | beyond)
+        if off_road.any():
+            off_road &= self.road.off_road(x, y)
         new_contact = touching & ~state.touching & present
         x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
         crossed = np.zeros(x.shape[0])

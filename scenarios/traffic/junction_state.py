@@ -161,14 +161,17 @@ class JunctionState:
         takes a car ``reentry_steps`` after its last one entered at the soonest (``steps``: the
         worlds' episode steps ``(E,)``)."""
         cfg, routes = self.cfg, self.routes
+        born = np.zeros(vacant.shape, bool)
+        vacant = vacant & (steps[:, None] - self.entered[env_ids] >= cfg.reentry_steps)
+        if not vacant.any():  # the usual case: slots wait out their reentry time
+            empty = np.zeros(0)
+            return born, empty, empty, empty, empty
         nxt = np.take_along_axis(self.plan[env_ids], (self.trips[env_ids] % cfg.lives)[..., None],
                                  axis=2)[..., 0]  # fmt: skip
         room = self._room[: len(env_ids)]
-        pos = self.pos[env_ids]
-        jk.entry_gaps(pos, self.route[env_ids], self.present[env_ids], self.length,
-                      routes.offsets, routes.lanes, routes.entry_lanes, room)  # fmt: skip
-        born = np.zeros(vacant.shape, bool)
-        vacant = vacant & (steps[:, None] - self.entered[env_ids] >= cfg.reentry_steps)
+        jk.entry_gaps(self.pos[env_ids], self.route[env_ids], self.present[env_ids],
+                      self.length, routes.offsets, routes.lanes, routes.entry_lanes,
+                      room)  # fmt: skip
         need = cfg.car_length + cfg.min_gap + 1.0
         jk.choose_entries(vacant, routes.entry[nxt], room, need, born)
         e, i = np.nonzero(born)

@@ -64,22 +64,30 @@ def nearest_vehicles(x, y, angle, speed, size, present, rows, valid):
     length and width (``size`` ``(N, 2)``); ``valid`` 1 per filled slot, padding zeros."""
     worlds, n, k = rows.shape[0], rows.shape[1], rows.shape[2]
     total = x.shape[1]
-    dist = np.empty(total)
+    best = np.empty(k)  # the k smallest distances so far, ascending (ties: lower index first)
+    order = np.empty(k, np.int64)
     for b in range(worlds):
         for i in range(n):
             rows[b, i] = 0.0
             valid[b, i] = 0.0
+            found = 0
             for j in range(total):
-                far = not present[b, j] or j == i
+                if not present[b, j] or j == i:
+                    continue
                 dx, dy = x[b, j] - x[b, i], y[b, j] - y[b, i]
-                dist[j] = np.inf if far else dx * dx + dy * dy
-            order = np.argsort(dist, kind="mergesort")
+                d = dx * dx + dy * dy
+                if found == k and d >= best[k - 1]:
+                    continue
+                at = min(found, k - 1)
+                while at > 0 and best[at - 1] > d:
+                    best[at], order[at] = best[at - 1], order[at - 1]
+                    at -= 1
+                best[at], order[at] = d, j
+                found = min(found + 1, k)
             c, sn = np.cos(angle[b, i]), np.sin(angle[b, i])
             vx, vy = speed[b, i] * c, speed[b, i] * sn
-            for slot in range(min(k, total)):
+            for slot in range(found):
                 j = order[slot]
-                if not np.isfinite(dist[j]):
-                    break
                 dx, dy = x[b, j] - x[b, i], y[b, j] - y[b, i]
                 cj, sj = np.cos(angle[b, j]), np.sin(angle[b, j])
                 dvx, dvy = speed[b, j] * cj - vx, speed[b, j] * sj - vy
