@@ -74,7 +74,7 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
-from scenarios.traffic import kernels as tk
+from scenarios.traffic import junction as jk
 from scenarios.traffic.common import PERSONALITY_COLUMNS, TrafficConfig, draw_personalities
 from scenarios.traffic.junction_state import TURNS, JunctionState
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
@@ -183,6 +183,7 @@ class Intersection(Scenario):
     def __init__(self, cfg: IntersectionConfig) -> None:
         super().__init__(cfg)
         self.road = intersection(cfg.arm_length, cfg.lane_width, cfg.v0)
+        self._lines = np.array([(*d.a, *d.b) for d in self.road.detectors])
         self.n_learned, self.n_cars = cfg.n_learned, cfg.n_cars
         self.k = min(cfg.k_vehicles, cfg.n_cars - 1)
         self.layout = observation_layout(cfg, self.k)
@@ -321,13 +322,12 @@ class Intersection(Scenario):
         route = state.routes
         beyond = (state.pos < 0) | (state.pos > route.total[state.route])
         off_road = present & ((np.abs(state.offset) > self.cfg.lane_width / 2) | beyond)
-        if off_road.any():
-            off_road &= self.road.off_road(x, y)
+        if off_road.any():  # the lane polygons of the whole road, for those cars alone
+            b, i = np.nonzero(off_road)
+            off_road[b, i] = self.road.off_road(x[b, i][None], y[b, i][None])[0]
         new_contact = touching & ~state.touching & present
         x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
-        crossed = np.zeros(x.shape[0])
-        for detector in self.road.detectors:
-            crossed += tk.crossings(x0, y0, x, y, *detector.a, *detector.b)
+        crossed = jk.crossings_all(x0, y0, x, y, self._lines)
         jerk = ((speed - state.prev_speed) / self.cfg.dt - state.prev_accel) / self.cfg.dt
         ttc = state.time_to_collision(speed)
         if episode.restarted is None:  # book the step once (not again for restarted worlds)

@@ -125,34 +125,65 @@ def _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, co
 
 
 @kernel
-def entry_gaps(pos, route, present, length, offsets, route_lanes, entry_lanes, out):
-    """Room at the start of each entry lane ``entry_lanes`` ``(A,)`` per world ``(B, A)``: the
-    arc length of the rear of the last car on it (inf when the lane is empty)."""
-    worlds, n = pos.shape
-    for b in range(worlds):
-        for a in range(entry_lanes.size):
-            out[b, a] = np.inf
+def enter_cars(env_ids, vacant, steps, entered, reentry, trips, plan, pos, route, present, length,
+               offsets, entry_of, need, born, new_route, room_at):  # fmt: skip
+    """Which vacant slots ``(E, N)`` of worlds ``env_ids`` take a car now: a slot waits
+    ``reentry`` steps after its last car entered, then takes its next planned route
+    (``plan[b, i, trips % lives]``) when that route's approach (``entry_of[route]``) has room:
+    the rear of the last car on it at least ``need`` from the start (lower slots first, one car
+    per approach and step). Fills ``born``, ``new_route`` and the room found ``room_at``."""
+    worlds, n = vacant.shape
+    lives = plan.shape[2]
+    room = np.empty(entry_of.max() + 1)
+    taken = np.zeros(room.size, np.bool_)
+    for e in range(worlds):
+        b = env_ids[e]
+        ready = False
         for i in range(n):
-            if not present[b, i]:
+            born[e, i] = False
+            if vacant[e, i] and steps[e] - entered[b, i] >= reentry:
+                ready = True
+        if not ready:
+            continue
+        room[:] = np.inf
+        taken[:] = False
+        for j in range(n):
+            r = route[b, j]
+            if present[b, j] and not vacant[e, j] and pos[b, j] < offsets[r, 1]:
+                a = entry_of[r]
+                room[a] = min(room[a], pos[b, j] - 0.5 * length[j])
+        for i in range(n):
+            if not vacant[e, i] or steps[e] - entered[b, i] < reentry:
                 continue
-            r = route[b, i]
-            if pos[b, i] >= offsets[r, 1]:
-                continue
-            for a in range(entry_lanes.size):
-                if route_lanes[r, 0] == entry_lanes[a]:
-                    out[b, a] = min(out[b, a], pos[b, i] - 0.5 * length[i])
+            r = plan[b, i, trips[b, i] % lives]
+            a = entry_of[r]
+            if not taken[a] and room[a] >= need:
+                born[e, i], new_route[e, i], room_at[e, i] = True, r, room[a]
+                taken[a] = True
 
 
 @kernel
-def choose_entries(vacant, entry, room, need, born):
-    """Vacant slots ``(E, N)`` that enter now: each wants entry ``entry[e, i]`` and gets it when
-    the room there (``room`` ``(E, A)``) is at least ``need`` and no lower slot took it."""
-    worlds, n = vacant.shape
-    taken = np.zeros(room.shape[1], np.bool_)
-    for e in range(worlds):
-        taken[:] = False
-        for i in range(n):
-            a = entry[e, i]
-            born[e, i] = vacant[e, i] and not taken[a] and room[e, a] >= need
-            if born[e, i]:
-                taken[a] = True
+def crossings_all(x0, y0, x1, y1, lines):
+    """Crossings per world ``(B,)`` of all counting lines ``lines`` ``(D, 4)`` (ax, ay, bx,
+    by) by cars moving from ``(x0, y0)`` to ``(x1, y1)`` ``(B, N)`` this step."""
+    worlds, n = x0.shape
+    out = np.zeros(worlds)
+    for d in range(lines.shape[0]):
+        ax, ay, ex, ey = (
+            lines[d, 0],
+            lines[d, 1],
+            lines[d, 2] - lines[d, 0],
+            lines[d, 3] - lines[d, 1],
+        )
+        for b in range(worlds):
+            for i in range(n):
+                px, py = x1[b, i] - x0[b, i], y1[b, i] - y0[b, i]
+                cross = px * ey - py * ex
+                if cross == 0.0:
+                    continue
+                wx, wy = ax - x0[b, i], ay - y0[b, i]
+                t = (wx * ey - wy * ex) / cross
+                u = (wx * py - wy * px) / cross
+                if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
+                    out[b] += 1.0
+    return out

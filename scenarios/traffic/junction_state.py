@@ -106,7 +106,9 @@ class JunctionState:
         poly = self.routes.map.polylines
         self._polylines = (poly.vertices[0], poly.counts[0], poly.start_s[0],
                            self.routes.map.length, self.routes.map.loop)  # fmt: skip
-        self._room = np.zeros((num_worlds, len(ARMS)))
+        self._born = np.zeros(shape, bool)
+        self._route_at = np.zeros(shape, np.int64)
+        self._room_at = np.zeros(shape)
 
     # ---------------------------------------------------------------------------------- reset
     def start(self, env_ids, uniforms) -> tuple[np.ndarray, ...]:
@@ -161,23 +163,20 @@ class JunctionState:
         takes a car ``reentry_steps`` after its last one entered at the soonest (``steps``: the
         worlds' episode steps ``(E,)``)."""
         cfg, routes = self.cfg, self.routes
-        born = np.zeros(vacant.shape, bool)
-        vacant = vacant & (steps[:, None] - self.entered[env_ids] >= cfg.reentry_steps)
-        if not vacant.any():  # the usual case: slots wait out their reentry time
+        count = len(env_ids)
+        born, route_at = self._born[:count], self._route_at[:count]
+        room_at = self._room_at[:count]
+        jk.enter_cars(env_ids, vacant, steps, self.entered, cfg.reentry_steps, self.trips,
+                      self.plan, self.pos, self.route, self.present, self.length,
+                      routes.offsets, routes.entry, cfg.car_length + cfg.min_gap + 1.0, born,
+                      route_at, room_at)  # fmt: skip
+        if not born.any():  # the usual case: slots wait out their reentry time, or for room
             empty = np.zeros(0)
             return born, empty, empty, empty, empty
-        nxt = np.take_along_axis(self.plan[env_ids], (self.trips[env_ids] % cfg.lives)[..., None],
-                                 axis=2)[..., 0]  # fmt: skip
-        room = self._room[: len(env_ids)]
-        jk.entry_gaps(self.pos[env_ids], self.route[env_ids], self.present[env_ids],
-                      self.length, routes.offsets, routes.lanes, routes.entry_lanes,
-                      room)  # fmt: skip
-        need = cfg.car_length + cfg.min_gap + 1.0
-        jk.choose_entries(vacant, routes.entry[nxt], room, need, born)
         e, i = np.nonzero(born)
         w = env_ids[e]
-        route = nxt[e, i]
-        gap = room[e, routes.entry[route]] - 0.5 - self.length[i] - cfg.min_gap
+        route = route_at[e, i]
+        gap = room_at[e, i] - 0.5 - self.length[i] - cfg.min_gap
         speed = np.minimum(cfg.entry_speed, np.maximum(gap, 0) / cfg.time_headway)
         start = 0.5 + 0.5 * self.length[i]
         self.route[w, i], self.present[w, i] = route, True
