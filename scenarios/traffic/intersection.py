@@ -243,6 +243,8 @@ class Intersection(Scenario):
         self._personalities[env_ids] = draw_personalities(cfg, draws)
         self.traffic.personality[env_ids] = self._personalities[env_ids, :, 0]
         self._born[env_ids] = False
+        if cfg.obs_noise > 0:  # a key per world for its observation noise (kernels.perturb_*)
+            self.traffic.noise_keys[env_ids] = rng.integers(0, 2**62, size=count)
 
     def _enter(self, world, env_ids, vacant):
         """Cars enter vacant slots ``(E, N)``: bodies placed, revived, at their entry speed."""
@@ -316,6 +318,7 @@ class Intersection(Scenario):
     def sense(self, world: WorldBatch, episode: Episode) -> JunctionFrame:
         x, y, angle, speed, touching, present = self._gather()
         self._episode, state = episode, self.traffic
+        state.steps[...] = episode.steps
         state.present[...] = present
         state.measure(x, y, angle, speed, present, episode._step_count)
         # Off the road: only a car off its own route's lanes can be (most are on them).

@@ -79,6 +79,8 @@ class JunctionState:
         self.route = np.zeros(shape, np.int64)
         self.plan = np.zeros((*shape, cfg.lives), np.int64)
         self.trips = np.zeros(shape, np.int64)
+        self.noise_keys = np.zeros(num_worlds, np.uint64)
+        self.steps = np.zeros(num_worlds, np.int64)
         self.entered = np.zeros(shape, np.int64)
         self.present = np.zeros(shape, bool)
         self.held = np.zeros(shape, bool)
@@ -309,6 +311,9 @@ class JunctionState:
             rows = obs["vehicles"].reshape(*ego.shape[:2], layout["vehicles"].count, 8)
             tk.nearest_vehicles(self.x, self.y, self.angle, self.speed, self.size, self.present,
                                 rows, obs.valid("vehicles"))  # fmt: skip
+            if cfg.obs_noise > 0:
+                tk.perturb_vehicles(rows, obs.valid("vehicles"), self.noise_keys, self.steps,
+                                    cfg.obs_noise)  # fmt: skip
         tk.ego_lane_points(*self._polylines, self.route[:, :n], self.pos[:, :n], self.x, self.y,
                            self.angle, self.distances, obs["lane_ahead"])  # fmt: skip
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from worlds.kernels import kernel
+from worlds.kernels.counter import normal
 
 VEHICLE_COLUMNS = ("dx", "dy", "cos", "sin", "dvx", "dvy", "length", "width")
 
@@ -133,3 +134,22 @@ def crossings(x0, y0, x1, y1, ax, ay, bx, by):
             if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
                 out[b] += 1.0
     return out
+
+
+@kernel
+def perturb_vehicles(rows, valid, keys, steps, sigma):
+    """Observation noise (GIGAFLOW noises what a car sees instead of modelling occlusion): adds
+    ``sigma`` times a standard normal to each seen vehicle's offset (m) and relative velocity
+    (m/s) in ``rows`` ``(B, n, k, 8)``. Each draw comes from the world's key ``keys`` ``(B,)``
+    (uint64, drawn at the reset) and a counter of (step ``steps[b]``, car, slot, column): the
+    same episode and step give the same noise, whatever else the batch did."""
+    worlds, n, k = rows.shape[0], rows.shape[1], rows.shape[2]
+    per_step = np.uint64(n * k * 8)
+    for b in range(worlds):
+        base = keys[b] + np.uint64(steps[b]) * per_step
+        for i in range(n):
+            for s in range(k):
+                if valid[b, i, s] <= 0.0:
+                    continue
+                for c in (0, 1, 4, 5):
+                    rows[b, i, s, c] += sigma * normal(base + np.uint64((i * k + s) * 8 + c))

@@ -109,3 +109,30 @@ def test_steering_off_the_road_is_off_road_and_ends_the_car():
             assert frame.off_road[0, terminated["car"][0]].any()
             return
     pytest.fail("no car left the road steering hard left for 10 s")
+
+
+def test_observation_noise_perturbs_only_what_a_car_sees_of_others_and_replays():
+    """``obs_noise``: the seen vehicles' offsets and relative velocities get Gaussian noise of
+    that deviation; everything else is exact, and the same seed gives the same noise."""
+    exact, noisy, again = (
+        scenarios.make_vec(SCENARIO, num_envs=4, seed=5, obs_noise=s, idm_agents=True)
+        for s in (0.0, 0.5, 0.5)
+    )
+    layout = exact.scenario.layout
+    zeros = {"car": np.zeros((4, 24), np.int64)}
+    for env in (exact, noisy, again):
+        env.reset()
+    noise = np.zeros(0)
+    for _ in range(30):
+        a, b, c = (env.step(zeros)[0]["car"] for env in (exact, noisy, again))
+        np.testing.assert_array_equal(b, c)
+        diff = (layout.read(b, "vehicles") - layout.read(a, "vehicles")).reshape(4, 24, -1, 8)
+        noise = np.concatenate([noise, diff[..., [0, 1, 4, 5]].ravel()])
+        assert not diff[..., [2, 3, 6, 7]].any()
+        np.testing.assert_array_equal(
+            layout.read_valid(a, "vehicles"), layout.read_valid(b, "vehicles")
+        )
+        for block in ("ego", "route", "personality", "lane_ahead"):
+            np.testing.assert_array_equal(layout.read(a, block), layout.read(b, block))
+    nonzero = noise[noise != 0]
+    assert nonzero.size > 1000 and abs(nonzero.std() - 0.5) < 0.05 and abs(nonzero.mean()) < 0.05
