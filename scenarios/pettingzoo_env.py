@@ -7,7 +7,8 @@ in respawning groups (``GroupSpec.lives``) new agents join in their slots under 
 same objects on every call.
 
 Dict keys
-    ``reset`` returns observations and infos for exactly ``agents`` (every possible agent).
+    ``reset`` returns observations and infos for exactly ``agents``: every possible agent, or in
+    respawning groups each slot's first agent (the later lives join mid-episode).
     ``step`` returns observations, rewards, terminations, truncations and infos for exactly the
     agents live before the step and those that joined at it (reward 0); those terminated or
     truncated then leave ``agents``. When an
@@ -47,6 +48,29 @@ Outside clients (each runs every registered scenario in ``tests/scenarios/test_o
     TorchRL's ``PettingZooWrapper`` with its defaults (``done_on_any=True``: its episode ends as
     soon as one agent is done), and with ``use_mask=True, done_on_any=False`` (the episode runs
     until every agent is done; it keeps sending actions for finished agents, ignored here).
+
+Outside clients and agents that join (respawning groups)
+    RLlib takes them: ``ParallelPettingZooEnv`` passes new agents' entries on as they are, but
+    takes its agents and spaces from those live at its first reset, so give it every life's::
+
+        wrapped = ParallelPettingZooEnv(env)
+        wrapped.possible_agents = list(env.possible_agents)
+        wrapped.observation_spaces = {a: env.observation_space(a) for a in env.possible_agents}
+        wrapped.action_spaces = {a: env.action_space(a) for a in env.possible_agents}
+
+    Without that RLlib looks a new agent's spaces up as the whole Dict space of the first
+    agents, and its env runner fails on the new agent's first action. With it, its env runner
+    samples episodes with new agents; one that joins on the episode's last step never acts,
+    and RLlib leaves it out of its episode. The others cannot take them. ``black_death_v3`` pads
+    only the agents live at its reset: it passes a new agent's observation and reward on but
+    neither adds it to its agents nor reports its termination, and its next step fails looking
+    up the new agent's action (``KeyError``). ``pettingzoo_env_to_vec_env_v1`` has a row for
+    every possible agent (every life) and refuses the first reset ("environment has agent
+    death"). TorchRL's ``PettingZooWrapper`` (with ``use_mask`` or not) fixes a row per possible
+    agent and reads the reset's observation and info of each when it is built: ``KeyError``
+    naming the first later life. For a fixed row per slot, use the array-native vector env
+    (``scenarios.make_vec``): a slot keeps its row through its lives, ``alive`` marks the rows
+    in play and ``episode.born`` the slots whose new agent joined at the step.
 """
 
 from __future__ import annotations

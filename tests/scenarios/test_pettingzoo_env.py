@@ -255,8 +255,9 @@ def test_valid_actions_of_every_accepted_type_step(scenario_id, continuous):
         live = list(env.agents)
         actions = {a: data.draw(good_value(env.action_space(a)), label=a) for a in live}
         observations, rewards, terminations, truncations, infos = env.step(actions)
-        assert list(observations) == live
-        for agent in live:
+        joined = list(observations)[len(live) :]  # new agents of respawning groups
+        assert list(observations)[: len(live)] == live and not set(joined) & set(live)
+        for agent in observations:
             assert env.observation_space(agent).contains(observations[agent])
             assert np.isfinite(observations[agent]).all()
             assert np.isfinite(rewards[agent])
