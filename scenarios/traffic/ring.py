@@ -35,7 +35,9 @@ Observation (float32, per car; blocks in this order, sizes for the default confi
 
 Reward (per car, per step; each term logged)
     ``team``: the mean speed of all cars / v0 (``team_reward="speed"``), or the cars crossing
-    the counting line this step (``"outflow"``). Minus, with the car's personality weights:
+    the counting line this step (``"outflow"``). ``waves`` (with ``wave_weight``): minus the weight
+    times the speed standard deviation over all cars this step / (0.1 v0), shared, as the damping
+    a car can bring to stop-and-go waves. Minus, with the car's personality weights:
     ``collision`` (a new contact, or leaving the road), ``comfort`` ((jerk / 10 m/s^3)^2),
     ``lane_keeping`` ((offset / half lane width)^2); plus ``progress`` (own speed / v0); minus
     ``speed_preference`` (how far own speed exceeds the preferred fraction of v0, squared).
@@ -108,6 +110,12 @@ class RingConfig(TrafficConfig):
     """speed (mean speed of all cars) or outflow (cars past the counting line)."""
     gridlock_seconds: float = param(10.0, low=1.0, high=600.0)
     """No car moving 0.5 m for this long is a gridlock event."""
+    wave_weight: float = param(0.0, low=0.0, high=100.0)
+    """Weight of the ``waves`` team term: minus the standard deviation of the speeds over all
+    cars this step, divided by ``0.1 v0`` (0: off)."""
+    idm_agents: bool = False
+    """The learned cars are driven by IDM/MOBIL exactly as the others (their actions are
+    ignored): the all-IDM ring a learned car is compared with."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -226,7 +234,8 @@ class RingRoad(Scenario):
         self.traffic.reset(env_ids, lane, x, y, speed, personality)
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
-        accel, steer = self.traffic.commands(actions["car"], self.cfg.continuous_actions)
+        cfg = self.cfg
+        accel, steer = self.traffic.commands(actions["car"], cfg.continuous_actions, cfg.idm_agents)
         start = 0
         for group in self.groups_of_bodies:
             cols = slice(start, start + group.n)

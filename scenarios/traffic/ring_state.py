@@ -98,15 +98,18 @@ class RingState:
         return np.minimum(ttc.min(1), TTC_CAP)
 
     # ------------------------------------------------------------------------------- commands
-    def commands(self, actions, continuous: bool):
+    def commands(self, actions, continuous: bool, idm_agents: bool = False):
         """Acceleration and steering of every car; lane changes (MOBIL's for IDM cars, the
-        meta-actions' for learned ones) take effect here, once per step."""
+        meta-actions' for learned ones) take effect here, once per step. With ``idm_agents``
+        the learned cars drive as IDM cars (their actions are ignored)."""
         cfg, n = self.cfg, self.n
         accel = self.accel.astype(np.float32)
         steer = self.steer.astype(np.float32)
         change = self.change.copy()
-        change[:, :n] = -1
-        if continuous:
+        if idm_agents:
+            pass  # IDM's acceleration and MOBIL's lane changes, as for every other car
+        elif continuous:
+            change[:, :n] = -1
             a = actions[..., 0]
             accel[:, :n] = np.where(a > 0, a * cfg.max_accel, a * cfg.max_decel)
             steer[:, :n] = actions[..., 1] * cfg.max_steer
@@ -117,6 +120,7 @@ class RingState:
             np.clip(self.setpoint + step, 0.0, 1.2 * cfg.v0, out=self.setpoint)
             # A speed controller, as highway-env's: no car-following; the policy brakes.
             accel[:, :n] = SPEED_GAIN * (self.setpoint - self.speed[:, :n])
+            change[:, :n] = -1
             legal = self.action_mask()
             for action, c in ((3, 0), (4, 1)):
                 go = (actions == action) & legal[..., action]
@@ -212,16 +216,20 @@ class RingState:
     def reward(self, frame, cfg, out) -> Reward:
         n, w = self.n, self.personality
         speed = np.where(frame.present, frame.speed, 0.0)
+        count = np.maximum(frame.present.sum(1, keepdims=True), 1)
+        mean = speed.sum(1, keepdims=True) / count
         if cfg.team_reward == "speed":
-            team = speed.sum(1, keepdims=True) / np.maximum(frame.present.sum(1, keepdims=True), 1)
-            team = team / cfg.v0
+            team = mean / cfg.v0
         else:
             team = frame.crossed[:, None].copy()
+        spread = np.where(frame.present, (speed - mean) ** 2, 0).sum(1, keepdims=True) / count
+        waves = -cfg.wave_weight * np.sqrt(spread) / (0.1 * cfg.v0)
         own = frame.speed[:, :n] / cfg.v0
         half = self.road.width[self.target[:, :n]] / 2
         hit = (frame.new_contact[:, :n] | frame.off_road[:, :n]).astype(np.float32)
         terms = {
             "team": team.astype(np.float32),
+            "waves": waves,
             "progress": (w[..., 1] * own).astype(np.float32),
             "collision": -w[..., 0] * hit,
             "comfort": (-w[..., 2] * np.minimum((frame.jerk[:, :n] / 10.0) ** 2, 10.0)),

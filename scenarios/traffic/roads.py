@@ -23,10 +23,9 @@ JSON format (``RoadMap.load``/``save``; ``maps/ring.json`` is the ``ring()`` pre
      "detectors": [{"name": "exit", "a": [x, y], "b": [x, y]}]}
 
 Coordinates are metres, speeds m/s. ``points`` need at least two vertices, no two consecutive
-alike; ``successors``, ``left`` and ``right`` name lanes of the map. The arrays
-``successor`` and ``predecessor`` hold, per lane, the first lane it continues on and one lane
-that leads into it (-1 none), for leader searches across lane ends (``idm.drive``). A file
-is read with
+alike; ``successors``, ``left`` and ``right`` name lanes of the map. The arrays ``successor``
+and ``predecessor`` hold, per lane, the first lane it continues on and one lane that leads into
+it (-1 none), for leader searches across lane ends (``idm.drive``). A file is read with
 ``json.load`` and checked field by field; an error is one line naming the field
 (``lanes[1].width must be a number > 0, got -1``). Nothing in a file is evaluated.
 """

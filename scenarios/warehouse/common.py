@@ -194,17 +194,7 @@ class WarehouseState:
         self.shortest[b, n] = self.to_goal[slot[:, 0], slot[:, 1]]
 
     def episode_figures(self, env_ids, steps, dt: float) -> dict[str, np.ndarray]:
-        totals = self.totals[env_ids]
-        hours = steps * dt / 3600.0
-        count = totals[:, 0]
-        some = np.maximum(count, 1.0)
-        robots = self.carried.shape[1]
-        return {
-            "deliveries_per_hour": count / hours,
-            "latency_s": np.where(count > 0, totals[:, 1] * dt / some, np.nan),
-            "path_ratio": np.where(count > 0, totals[:, 2] / some, np.nan),
-            "contacts_per_robot_hour": totals[:, 3] / (robots * hours),
-        }
+        return episode_figures(self.totals[env_ids], steps, dt, self.carried.shape[1])
 
     def carrying_requested(self) -> np.ndarray:
         carried = self.carried
@@ -231,6 +221,22 @@ class WarehouseState:
             self._mask,
         )
         return self._mask
+
+
+def episode_figures(totals: np.ndarray, steps, dt: float, robots: int) -> dict[str, np.ndarray]:
+    """The warehouse figures of ended episodes from their running ``totals`` ``(E, 4)``
+    (deliveries, summed latency in steps, summed path ratio, new contacts) and lengths ``steps``:
+    deliveries per hour, mean latency in seconds and path ratio (NaN without a delivery), and
+    contacts per robot-hour."""
+    hours = steps * dt / 3600.0
+    count = totals[:, 0]
+    some = np.maximum(count, 1.0)
+    return {
+        "deliveries_per_hour": count / hours,
+        "latency_s": np.where(count > 0, totals[:, 1] * dt / some, np.nan),
+        "path_ratio": np.where(count > 0, totals[:, 2] / some, np.nan),
+        "contacts_per_robot_hour": totals[:, 3] / (robots * hours),
+    }
 
 
 def event_switches(world: WorldBatch, state: WarehouseState, events: np.ndarray) -> None:

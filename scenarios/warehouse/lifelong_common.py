@@ -13,6 +13,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 
 from scenarios.seeding import WorldRandom
 from scenarios.warehouse import lifelong_kernels as lk
+from scenarios.warehouse.common import episode_figures
 from scenarios.warehouse.kernels import wait_cycles
 from scenarios.warehouse.maps import STEP, WarehouseMap
 from worlds import WorldBatch
@@ -226,17 +227,7 @@ class ErrandBook:
         self.touching[sel] = touching
 
     def episode_figures(self, env_ids, steps, dt: float) -> dict[str, np.ndarray]:
-        totals = self.totals[env_ids]
-        hours = steps * dt / 3600.0
-        count = totals[:, 0]
-        some = np.maximum(count, 1.0)
-        robots = self.errand.shape[1]
-        return {
-            "deliveries_per_hour": count / hours,
-            "latency_s": np.where(count > 0, totals[:, 1] * dt / some, np.nan),
-            "path_ratio": np.where(count > 0, totals[:, 2] / some, np.nan),
-            "contacts_per_robot_hour": totals[:, 3] / (robots * hours),
-        }
+        return episode_figures(self.totals[env_ids], steps, dt, self.errand.shape[1])
 
     def goal_cells(self, b: int) -> np.ndarray:
         """World b's robots' current endpoint cells ``(N, 2)``, -1 rows for idle robots."""

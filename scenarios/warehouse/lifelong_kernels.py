@@ -26,20 +26,10 @@ import math
 
 import numpy as np
 
-from scenarios.warehouse.kernels import FORWARD, LEFT, RIGHT
+from scenarios.warehouse.kernels import _D_COL, _D_ROW, FORWARD, LEFT, RIGHT, _center, _mix
 from worlds.kernels import kernel
 
-_D_ROW = np.array([0, -1, 0, 1], np.int64)
-_D_COL = np.array([1, 0, -1, 0], np.int64)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 CHANNELS = ("blocked", "robot", "busy_robot", "station", "open_errand", "target")
-
-
-@kernel
-def _center(row, col, height, width, cell):
-    return (col - (width - 1) * 0.5) * cell, ((height - 1) * 0.5 - row) * cell
 
 
 @kernel
@@ -68,15 +58,6 @@ def apply_moves(worlds, actions, x, y, target, heading, floor, cell, command):
             command[b, n, 0] = cx
             command[b, n, 1] = cy
             command[b, n, 2] = facing * (0.5 * math.pi)
-
-
-@kernel
-def _mix(value):
-    """splitmix64: a well-spread 64-bit number from a counter (the errand stream)."""
-    z = value + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
 
 
 @kernel

@@ -69,3 +69,35 @@ def test_driving_straight_off_a_ring_is_off_road_and_ends_the_car():
             break
     assert terminated["car"][0, 0] and info["episodes"][0]["metrics"]["off_road"] > 0
     assert 5 < _step < 200
+
+
+def test_idm_agents_drive_the_learned_cars_exactly_as_the_idm_cars():
+    # The all-IDM ring: whatever the policy says, the learned car follows IDM; the continuous
+    # baseline (IDM's acceleration from the observation) drives nearly the same ring.
+    speeds = []
+    for kw, policy in (({"idm_agents": True}, "random"), ({"continuous_actions": True}, None)):
+        venv = scenarios.make_vec("traffic/ring-v0", num_envs=2, seed=5, **kw)
+        scripted = venv.scenario.scripted_policy()
+        rng, obs = np.random.default_rng(0), venv.reset()
+        for _ in range(400):
+            if policy == "random":
+                action = {"car": rng.integers(0, 5, (2, 1))}
+            else:
+                action = scripted.act(obs)
+            obs, *_ = venv.step(action)
+        speeds.append(venv.scenario.traffic.speed.copy())
+    np.testing.assert_allclose(speeds[0], speeds[1], atol=0.02)  # steering differs a little
+    assert speeds[0].std(1).min() > 0.5  # waves already, learned car included
+
+
+def test_the_waves_term_is_minus_the_speed_spread_shared_by_the_learned_cars():
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=2, seed=0, wave_weight=2.0,
+                              learned_share=0.2)  # fmt: skip
+    venv.reset()
+    for _ in range(50):
+        _, _, _, _, info = venv.step({"car": np.zeros((2, 4), np.int64)})
+    speed = venv.scenario.traffic.speed
+    expected = -2.0 * speed.std(1) / 3.0
+    terms = venv.scenario.reward(venv.measure()).terms
+    np.testing.assert_allclose(terms["waves"], np.broadcast_to(expected[:, None], (2, 1)),
+                               rtol=1e-4)  # fmt: skip

@@ -200,6 +200,8 @@ def main() -> None:
     print(f"# one core pinned: {not args.no_pin}; random actions; {args.seconds}s per line")
     for scenario_id in ids:
         for agents in args.agents:
+            if not fits(scenario_id, agents):
+                continue
             for worlds in args.worlds:
                 r = bench_vector(scenario_id, agents, worlds, args.seconds)
                 print(line("vector", scenario_id, agents, worlds, r), flush=True)
@@ -207,9 +209,20 @@ def main() -> None:
                 r = bench_pettingzoo(scenario_id, agents, args.seconds)
                 print(line("pettingzoo", scenario_id, agents, 1, r), flush=True)
         for agents in args.pettingzoo_agents:
-            if agents not in args.agents:
+            if agents not in args.agents and fits(scenario_id, agents):
                 r = bench_pettingzoo(scenario_id, agents, args.seconds)
                 print(line("pettingzoo", scenario_id, agents, 1, r), flush=True)
+
+
+def fits(scenario_id: str, agents: int) -> bool:
+    """Whether the scenario takes this agent count in its default config (64 cars do not fit
+    the default 230 m ring); prints the scenario's one-line refusal when it does not."""
+    try:
+        scenarios.make_scenario(scenario_id, **agent_config(scenario_id, agents))
+    except ValueError as error:
+        print(f"{scenario_id:<22} agents={agents:>3}: not run ({error})", flush=True)
+        return False
+    return True
 
 
 if __name__ == "__main__":
