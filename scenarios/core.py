@@ -128,6 +128,12 @@ class GroupSpec:
     adapter for outside PettingZoo envs describes theirs with it too. ``layout`` names the blocks
     of the observation (``scenarios.layout``; None for envs that do not declare one);
     ``agents`` are the agent ids, ``f"{name}_{i}"`` unless given.
+
+    ``lives`` > 1 makes the group's slots respawning: an agent that ends leaves its slot, and
+    the scenario's ``spawn`` may later put a new agent there, up to ``lives`` agents per slot and
+    episode. Slot ``i``'s first agent is ``agents[i]``, its ``k``-th after that
+    ``f"{agents[i]}.{k}"`` (``life_ids``): through PettingZoo, agents that finish never return,
+    new ones join.
     """
 
     name: str
@@ -136,6 +142,7 @@ class GroupSpec:
     action_space: spaces.Space
     layout: ObsLayout | None = None
     agents: tuple[str, ...] = ()
+    lives: int = 1
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -144,6 +151,8 @@ class GroupSpec:
             )
         if len(self.agents) != self.n_agents:
             raise ValueError(f"group {self.name!r}: {len(self.agents)} ids for {self.n_agents}")
+        if not (isinstance(self.lives, int) and self.lives >= 1):
+            raise ValueError(f"group {self.name!r}: lives must be an int >= 1, got {self.lives!r}")
         if self.layout is not None and self.observation_space.shape != (self.layout.size,):
             raise ValueError(
                 f"group {self.name!r}: observation_space {self.observation_space.shape} does "
@@ -151,9 +160,14 @@ class GroupSpec:
             )
 
     @classmethod
-    def of(cls, name: str, n_agents: int, layout: ObsLayout, action_space: spaces.Space):
+    def of(cls, name: str, n_agents: int, layout: ObsLayout, action_space: spaces.Space,
+           lives: int = 1):  # fmt: skip
         """A scenario's group whose observation is ``layout`` (its space is the layout's)."""
-        return cls(name, n_agents, layout.space, action_space, layout)
+        return cls(name, n_agents, layout.space, action_space, layout, lives=lives)
+
+    def life_ids(self, life: int) -> list[str]:
+        """The ids of the slots' ``life``-th agents (0: ``agents``)."""
+        return list(self.agents) if life == 0 else [f"{a}.{life}" for a in self.agents]
 
     @property
     def agent_ids(self) -> list[str]:
@@ -167,8 +181,11 @@ class Episode:
 
     ``alive`` holds, per group, which agents are still in the episode ``(B, N)`` (all True when
     agents never end early); ``ended_at`` the step at which each agent that left was terminated
-    (0 for those still in). ``steps`` counts each world's steps in its current episode,
-    including the step being processed: 1 in the first step's hooks, 0 right after a reset.
+    (0 for those still in). In respawning groups (``GroupSpec.lives``), ``lives`` counts the
+    agents each slot has had this episode and ``born`` marks the slots whose new agent joined at
+    this step (it acts from this step's observation on). ``steps`` counts each world's steps in
+    its current episode, including the step being processed: 1 in the first step's hooks, 0
+    right after a reset.
 
     ``restarted`` is None, except while the vector env senses and observes again the worlds
     that auto-reset at the end of a step: then it holds their ids ``(E,)``. A scenario may then
@@ -183,6 +200,8 @@ class Episode:
     _step_count: int = 0
     _episode_start: np.ndarray | None = None
     restarted: np.ndarray | None = None
+    lives: dict[str, np.ndarray] | None = None
+    born: dict[str, np.ndarray] | None = None
 
     @property
     def steps(self) -> np.ndarray:
@@ -276,6 +295,19 @@ class Scenario:
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
         """Write the validated actions ``{group: (B, N, ...)}`` into the dynamics' commands."""
         raise NotImplementedError
+
+    def spawn(
+        self, world: WorldBatch, env_ids: np.ndarray, vacant: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Respawning groups only (``GroupSpec.lives`` > 1): called at the start of a step,
+        before ``apply_actions``, for the worlds ``env_ids`` ``(E,)`` with vacant slots
+        (``vacant[group]`` ``(E, N)``: the slot's agent ended and it has lives left). Place new
+        agents in some of them (``world.place_bodies(..., revive=True)``) and return which
+        ``{group: bool (E, N)}``. A new agent joins with this step's observation: this step it
+        is driven by the scenario (the action sent for its vacant slot is ignored) and its
+        reward is 0. Anything random about new agents is drawn in ``reset`` for every life:
+        a world's random stream must not depend on what happened in its episodes."""
+        raise NotImplementedError(f"{self.scenario_id}: a group has lives > 1 but no spawn")
 
     def sense(self, world: WorldBatch, episode: Episode) -> Frame:
         """Measure the step once; the default frame holds only the world and the episode."""

@@ -2,12 +2,15 @@
 
 A thin layer over the vector env with ``num_envs=1`` and no auto-reset: the dicts PettingZoo wants
 are built from the arrays once per step. Agents that finish leave ``agents`` and never return;
-spaces are cached and the same objects on every call.
+in respawning groups (``GroupSpec.lives``) new agents join in their slots under new names
+(``car_3.1`` after ``car_3``: ``possible_agents`` lists every life). Spaces are cached and the
+same objects on every call.
 
 Dict keys
     ``reset`` returns observations and infos for exactly ``agents`` (every possible agent).
     ``step`` returns observations, rewards, terminations, truncations and infos for exactly the
-    agents live before the step; those terminated or truncated then leave ``agents``. When an
+    agents live before the step and those that joined at it (reward 0); those terminated or
+    truncated then leave ``agents``. When an
     episode ends, every info holds ``{"episode": record}`` (the vector env's episode record).
 
 Actions (checked strictly: nothing is silently converted)
@@ -84,6 +87,7 @@ class _Group:
     __slots__ = (
         "name",
         "agent_ids",
+        "first",
         "space",
         "discrete",
         "buffer",
@@ -96,7 +100,8 @@ class _Group:
 
     def __init__(self, name: str, agent_ids: list[str], space: spaces.Space) -> None:
         self.name = name
-        self.agent_ids = agent_ids
+        self.agent_ids = list(agent_ids)  # the slots' current agents (respawns rename them)
+        self.first = list(agent_ids)
         self.space = space
         self.discrete = isinstance(space, spaces.Discrete)
         dtype = np.int64 if self.discrete else np.float32
@@ -163,12 +168,13 @@ class ParallelScenarioEnv(ParallelEnv):
         }
         self.venv = VectorEnv(scenario, num_envs=1, autoreset=False)
         self.scenario_id = scenario.scenario_id
-        self.possible_agents = [a for spec in self.venv.groups.values() for a in spec.agent_ids]
-        # (group, index) of each agent.
+        # Every life of every slot; (group, slot) of each agent.
         self._where = {}
         for group, spec in self.venv.groups.items():
-            for i, agent in enumerate(spec.agent_ids):
-                self._where[agent] = (group, i)
+            for life in range(spec.lives):
+                for i, agent in enumerate(spec.life_ids(life)):
+                    self._where[agent] = (group, i)
+        self.possible_agents = list(self._where)
         self.num_agents_total = len(self.possible_agents)
         self._observation_spaces = {
             a: self.venv.groups[g].observation_space for a, (g, _) in self._where.items()
@@ -201,7 +207,9 @@ class ParallelScenarioEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs = self.venv.reset(seed=seed)
         self._was_reset = True
-        self._set_agents(list(self.possible_agents))
+        for group in self._groups:
+            group.agent_ids = list(group.first)
+        self._set_agents([a for group in self._groups for a in group.first])
         observations = {}
         for group in self._groups:
             observations.update(zip(group.agent_ids, obs[group.name][0].copy(), strict=True))
@@ -211,10 +219,10 @@ class ParallelScenarioEnv(ParallelEnv):
         return observations, infos
 
     def _set_agents(self, agents: list[str]) -> None:
-        self.agents = agents
         self._live = set(agents)
         for group in self._groups:
             group.set_live(self._live)
+        self.agents = [a for group in self._groups for a in group.live]  # group, slot order
 
     def step(self, actions: dict[str, Any]):
         if not isinstance(actions, dict):
@@ -243,7 +251,9 @@ class ParallelScenarioEnv(ParallelEnv):
             raise
         live = self.agents
         episode = info["episodes"][0] if info["episodes"] else None
-        if len(self._groups) == 1 and self._groups[0].index is None and live:
+        respawns = self.venv._respawns
+        joined = respawns is not None and respawns.any_born
+        if len(self._groups) == 1 and self._groups[0].index is None and live and not joined:
             # One group, every agent live (the common case): each dict built in one call.
             name, agents = self._groups[0].name, self._groups[0].live
             observations = dict(zip(agents, obs[name][0].copy(), strict=True))
@@ -266,13 +276,37 @@ class ParallelScenarioEnv(ParallelEnv):
                 rewards.update(zip(agents, rew[name][0, index].tolist(), strict=True))
                 terminations.update(zip(agents, terminated[name][0, index].tolist(), strict=True))
                 truncations.update(zip(agents, truncated[name][0, index].tolist(), strict=True))
-        return self._finish(live, episode, observations, rewards, terminations, truncations)
+        if joined:
+            live = live + self._join(obs, rew, terminated, truncated, observations, rewards,
+                                     terminations, truncations)  # fmt: skip
+        return self._finish(live, episode, observations, rewards, terminations, truncations,
+                            joined)  # fmt: skip
 
-    def _finish(self, live, episode, observations, rewards, terminations, truncations):
+    def _join(self, obs, rew, terminated, truncated, *out) -> list[str]:
+        """The agents that joined at this step (respawns): their slots take their names, and
+        their entries go into the step's dicts ``out``. Returns their names."""
+        names = []
+        for group in self._groups:
+            born = self.venv.episode.born.get(group.name)
+            if born is None or not born[0].any():
+                continue
+            spec, lives = self.venv.groups[group.name], self.venv.episode.lives[group.name]
+            for i in np.flatnonzero(born[0]):
+                agent = spec.life_ids(int(lives[0, i]) - 1)[i]
+                group.agent_ids[i] = agent
+                names.append(agent)
+                casts = (np.copy, float, bool, bool)
+                values = (obs, rew, terminated, truncated)
+                for target, source, cast in zip(out, values, casts, strict=True):
+                    target[agent] = cast(source[group.name][0, i])
+        return names
+
+    def _finish(self, live, episode, observations, rewards, terminations, truncations,
+                joined=False):  # fmt: skip
         """The infos, the agents left, rendering: the end of ``step``."""
         if episode is None:
             infos = {agent: {} for agent in live}
-            if True in terminations.values() or True in truncations.values():
+            if joined or True in terminations.values() or True in truncations.values():
                 self._set_agents([a for a in live if not (terminations[a] or truncations[a])])
         else:
             infos = {agent: {"episode": episode} for agent in live}
@@ -313,6 +347,10 @@ class ParallelScenarioEnv(ParallelEnv):
     # ----------------------------------------------------------------------------- queries
     def state(self) -> np.ndarray:
         return self.venv.state()[0].copy()
+
+    def slot_of(self, agent: str) -> tuple[str, int]:
+        """The group and index, in the vector env's arrays, of ``agent`` (any of its lives)."""
+        return self._where[agent]
 
     def action_mask(self, agent: str) -> np.ndarray | None:
         masks = self.venv.action_mask()

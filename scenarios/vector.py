@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
+from scenarios.respawn import Respawns
 from scenarios.seeding import WorldRandom, world_generators
 from worlds.kernels.arrays import add_into, max_into, min_into
 
@@ -97,6 +98,7 @@ class VectorEnv:
         self.episode = Episode(
             self.cfg.max_steps, self.alive, self._per_agent(np.int64), 0, self._episode_start
         )
+        self._respawns = Respawns.of(self.groups, num_envs, self.episode)
         self._parked = {
             group: body for group, body in scenario.parked_bodies.items() if group in self.groups
         }
@@ -157,6 +159,8 @@ class VectorEnv:
             alive[rows] = True
         for ended_at in self.episode.ended_at.values():
             ended_at[rows] = 0
+        if self._respawns is not None:
+            self._respawns.reset(rows)
         self._some_dead = False if every else not all(a.all() for a in self.alive.values())
         for group in self.alive:
             self._returns[group][rows] = 0.0
@@ -214,12 +218,17 @@ class VectorEnv:
             raise RuntimeError(f"{self.scenario_id}: call reset() before step()")
         self._check_actions(actions)
         scenario, world = self.scenario, self.world
+        respawns = self._respawns
+        if respawns is not None:
+            self._spawn(respawns)
         scenario.apply_actions(world, actions)
         world.step()
         self.episode._step_count += 1
         self._frame = frame = scenario.sense(world, self.episode)
         obs = self._observe(frame)
         rew, terms = scenario.reward(frame)
+        if respawns is not None and respawns.any_born:
+            respawns.zero_rewards(rew)
         terminated = scenario.terminated(frame)
         for group, alive in self.alive.items():
             if self._some_dead:
@@ -242,7 +251,10 @@ class VectorEnv:
                 ended = time_up
             else:
                 self._apply_terminations(terminated)
-                still_acting = [a.any(axis=1) for a in self.alive.values()]
+                if respawns is None:
+                    still_acting = [a.any(axis=1) for a in self.alive.values()]
+                else:
+                    still_acting = [respawns.can_act(g, a) for g, a in self.alive.items()]
                 ended = time_up | ~np.logical_or.reduce(still_acting)
             for group, truncated in self._truncated.items():
                 np.logical_and(time_up[:, None], self.alive[group], out=truncated)
@@ -261,6 +273,12 @@ class VectorEnv:
                 obs = self._observe_restarted(obs, ended_ids)
         self._obs = obs
         return obs, rew, terminated, self._truncated, info
+
+    def _spawn(self, respawns: Respawns) -> None:
+        """New agents in the vacant slots of respawning groups (``scenarios.respawn``)."""
+        alive, ended_at = self.alive, self.episode.ended_at
+        if respawns.spawn(self.scenario, self.world, alive, ended_at, self._some_dead):
+            self._some_dead = not all(a.all() for a in alive.values())
 
     def _check_actions(self, actions: dict[str, np.ndarray]) -> None:
         if not isinstance(actions, dict) or actions.keys() != self.groups.keys():

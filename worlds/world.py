@@ -3,16 +3,11 @@
 Layout: up to ``worlds_per_space`` (64) worlds live in **one** ``pymunk.Space``, kept apart by a
 spatial offset (a grid of world cells separated by a gap wider than any body), with chipmunk's
 spatial-hash broadphase; larger batches are split into such spaces (``worlds.shards``: a space
-slows per body as it grows). Measured with ``python tools/bench/world_layout.py`` (16 or 4
-point-mass bodies per walled world, random forces, 2 substeps, bulk read after each, one core):
-
-    layout                          64 worlds x 16 bodies    256 worlds x 4 bodies
-    one Space, spatial hash             497 us per step          464 us per step
-    one Space, bounding-box tree        728 us                   791 us
-    separate Spaces (one per world)    1141 us                  3372 us
-
-Separate Spaces lose more the smaller the worlds (fixed costs per call); the hash beats the tree
-because nearly every small, fast body leaves its tree leaf's box each step.
+slows per body as it grows). One space with chipmunk's spatial hash measured fastest
+(``python tools/bench/world_layout.py``, one core, 64 x 16 / 256 x 4 walled point masses, 2
+substeps): 497 / 464 us per step, against 728 / 791 us with the bounding-box tree (nearly every
+small, fast body leaves its tree leaf's box each step) and 1141 / 3372 us with a space per world
+(fixed costs per call).
 
 **History-free worlds.** The broadphase is always the spatial hash, also for tiny batches where the
 tree was a few percent faster: the hash's pair order depends only on the bodies' positions and
@@ -27,7 +22,7 @@ for bodies that touched something in the last substep; ``reset_bodies`` clears t
 bodies it places (``contacts.forget``, for bodies of any shape), so a reset world carries nothing
 of its past: same positions and actions, same trajectory, bit for bit (and so for the joints of
 ground friction: ``worlds.friction``). ``place_bodies`` moves bodies within an episode and leaves
-that memory, which belongs to the world's own episode.
+that memory, which belongs to the world's own episode (``revive=True`` clears it: a new agent).
 
 State is exposed per body group as float32 arrays ``(B, N)`` in **world-local** coordinates (the
 origin is each world's centre): ``x, y, vx, vy, angle, angvel``, x and y in separate arrays (numpy
@@ -39,7 +34,7 @@ space's arbiters (``worlds.contacts``).
 Bodies are circles, boxes or convex polygons (``worlds.shapes``), with ground friction if given
 (``worlds.friction``). Who collides with whom is the world's: ``set_collision`` between groups,
 modes and fixtures (``worlds.switches``) or ``"static"`` geometry. ``park_bodies`` takes bodies
-out of play: the step gives them no command until a reset.
+out of play: the step gives them no command until a reset (or a revive).
 """
 
 from __future__ import annotations
@@ -387,31 +382,33 @@ class WorldBatch(CollisionSwitches):
         body_group.contacts[env_ids] = body_group.static_contacts[env_ids] = 0
         body_group.dynamics.reset(env_ids)
 
-    def place_bodies(
-        self,
-        group: str,
-        env_ids: np.ndarray,
-        body_ids: np.ndarray,
-        x: np.ndarray,
-        y: np.ndarray,
-        *,
-        vx: np.ndarray | float = 0.0,
-        vy: np.ndarray | float = 0.0,
-    ) -> None:
+    def place_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray, x: np.ndarray,
+                     y: np.ndarray, *, angle: np.ndarray | None = None,
+                     vx: np.ndarray | float = 0.0, vy: np.ndarray | float = 0.0,
+                     revive: bool = False) -> None:  # fmt: skip
         """Place single bodies: body ``body_ids[k]`` of world ``env_ids[k]`` at local
-        ``(x[k], y[k])`` with velocity ``(vx[k], vy[k])``, arrays ``(K,)``; the others stay.
-
-        For bodies that teleport mid-episode; unlike ``reset_bodies`` it leaves the dynamics
-        models' per-world state, the bodies' headings and whether they are parked alone.
-        """
+        ``(x[k], y[k])`` with velocity ``(vx[k], vy[k])`` (and heading ``angle[k]``), arrays
+        ``(K,)``; the others stay. For bodies that teleport mid-episode: it leaves the dynamics
+        models' state alone, and unless ``revive`` whether they are parked and their contacts;
+        with ``revive`` (a new agent in a vacant slot) they forget their contacts and are no
+        longer parked."""
         self._finalize()
         body_group = self.groups[group]
         caller = f"place_bodies({group!r})"
         rows = body_rows(self, body_group, caller, env_ids, body_ids)
         if rows.size == 0:
             return
-        values = body_values(self, caller, rows, x=x, y=y, vx=vx, vy=vy)
+        turn = {} if angle is None else {"angle": angle}
+        values = body_values(self, caller, rows, x=x, y=y, vx=vx, vy=vy, **turn)
+        if revive:
+            self._forget(rows)
+            self.ground.forget(self, rows)
         write_rows(self, body_group, rows, values)
+        if revive:
+            if self._any_parked:
+                self._set_parked(rows, False)
+            local = rows - body_group.start
+            body_group.contacts.flat[local] = body_group.static_contacts.flat[local] = 0
 
     def park_bodies(self, group: str, env_ids: np.ndarray, body_ids: np.ndarray) -> None:
         """Move bodies that left the play (a captured evader, a dropped drone) out of the way:

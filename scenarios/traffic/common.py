@@ -84,6 +84,10 @@ class TrafficConfig(ScenarioConfig):
     collision_ends: bool = False
     """A learned car that collides leaves the episode (its body is parked); else it drives on,
     penalized for each new contact."""
+    obs_noise: float = param(0.0, low=0.0, high=10.0)
+    """Standard deviation of Gaussian noise on the seen vehicles' offsets (m) and relative
+    velocities (m/s) in each observation (0: exact; the reward and the baseline's IDM inside
+    the env use the true state)."""
     off_road_ends: bool = True
     """A learned car whose centre leaves the road leaves the episode."""
 

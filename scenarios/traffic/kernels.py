@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from worlds.kernels import kernel
+from worlds.kernels.counter import normal
 
 VEHICLE_COLUMNS = ("dx", "dy", "cos", "sin", "dvx", "dvy", "length", "width")
 
@@ -64,22 +65,30 @@ def nearest_vehicles(x, y, angle, speed, size, present, rows, valid):
     length and width (``size`` ``(N, 2)``); ``valid`` 1 per filled slot, padding zeros."""
     worlds, n, k = rows.shape[0], rows.shape[1], rows.shape[2]
     total = x.shape[1]
-    dist = np.empty(total)
+    best = np.empty(k)  # the k smallest distances so far, ascending (ties: lower index first)
+    order = np.empty(k, np.int64)
     for b in range(worlds):
         for i in range(n):
             rows[b, i] = 0.0
             valid[b, i] = 0.0
+            found = 0
             for j in range(total):
-                far = not present[b, j] or j == i
+                if not present[b, j] or j == i:
+                    continue
                 dx, dy = x[b, j] - x[b, i], y[b, j] - y[b, i]
-                dist[j] = np.inf if far else dx * dx + dy * dy
-            order = np.argsort(dist, kind="mergesort")
+                d = dx * dx + dy * dy
+                if found == k and d >= best[k - 1]:
+                    continue
+                at = min(found, k - 1)
+                while at > 0 and best[at - 1] > d:
+                    best[at], order[at] = best[at - 1], order[at - 1]
+                    at -= 1
+                best[at], order[at] = d, j
+                found = min(found + 1, k)
             c, sn = np.cos(angle[b, i]), np.sin(angle[b, i])
             vx, vy = speed[b, i] * c, speed[b, i] * sn
-            for slot in range(min(k, total)):
+            for slot in range(found):
                 j = order[slot]
-                if not np.isfinite(dist[j]):
-                    break
                 dx, dy = x[b, j] - x[b, i], y[b, j] - y[b, i]
                 cj, sj = np.cos(angle[b, j]), np.sin(angle[b, j])
                 dvx, dvy = speed[b, j] * cj - vx, speed[b, j] * sj - vy
@@ -125,3 +134,22 @@ def crossings(x0, y0, x1, y1, ax, ay, bx, by):
             if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
                 out[b] += 1.0
     return out
+
+
+@kernel
+def perturb_vehicles(rows, valid, keys, steps, sigma):
+    """Observation noise (GIGAFLOW noises what a car sees instead of modelling occlusion): adds
+    ``sigma`` times a standard normal to each seen vehicle's offset (m) and relative velocity
+    (m/s) in ``rows`` ``(B, n, k, 8)``. Each draw comes from the world's key ``keys`` ``(B,)``
+    (uint64, drawn at the reset) and a counter of (step ``steps[b]``, car, slot, column): the
+    same episode and step give the same noise, whatever else the batch did."""
+    worlds, n, k = rows.shape[0], rows.shape[1], rows.shape[2]
+    per_step = np.uint64(n * k * 8)
+    for b in range(worlds):
+        base = keys[b] + np.uint64(steps[b]) * per_step
+        for i in range(n):
+            for s in range(k):
+                if valid[b, i, s] <= 0.0:
+                    continue
+                for c in (0, 1, 4, 5):
+                    rows[b, i, s, c] += sigma * normal(base + np.uint64((i * k + s) * 8 + c))

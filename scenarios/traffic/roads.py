@@ -421,4 +421,50 @@ def merge(upstream: float = 250.0, merge_length: float = 150.0, downstream: floa
     return RoadMap("merge", lanes, [Detector("exit", (x, -w / 2 - 0.5), (x, 1.5 * w + 0.5))])
 
 
-PRESETS = {"ring": ring, "bottleneck": bottleneck, "merge": merge}
+ARMS = ("east", "north", "west", "south")
+
+
+def intersection(arm_length: float = 100.0, lane_width: float = 3.5, speed_limit: float = 13.9,
+                 lateral_accel: float = 3.0) -> RoadMap:  # fmt: skip
+    """A four-way crossing of two two-lane roads (right-hand traffic) centred on the origin.
+    Each arm (``ARMS``, counter-clockwise from +x) has ``{arm}_in``, driven toward the centre
+    and ending at the stop line ``2 lane_width + 1`` m out, and ``{arm}_out`` (an exit). The
+    junction holds a connector ``{a}_to_{b}`` from every ``a_in`` to every other ``b_out``:
+    straight across, or a quarter circle round the corner between (right turns tight, left
+    turns wide), whose speed limit lets a car take it at ``lateral_accel``. Detectors cross
+    each out lane 20 m past the junction."""
+    w, h = lane_width, 2 * lane_width + 1.0
+    units = [np.array([math.cos(k * math.pi / 2), math.sin(k * math.pi / 2)]) for k in range(4)]
+    normals = [np.array([-u[1], u[0]]) for u in units]
+    lanes, detectors = [], []
+    for a, (u, n) in enumerate(zip(units, normals, strict=True)):
+        arm = ARMS[a]
+        into = np.array([u * (h + arm_length) + n * w / 2, u * h + n * w / 2])
+        away = np.array([u * h - n * w / 2, u * (h + arm_length) - n * w / 2])
+        links = tuple(f"{arm}_to_{ARMS[b]}" for b in range(4) if b != a)
+        lanes += [Lane(f"{arm}_in", into, w, links, speed_limit=speed_limit),
+                  Lane(f"{arm}_out", away, w, (), speed_limit=speed_limit, exit=True)]  # fmt: skip
+        at = u * (h + 20.0) - n * w / 2
+        ends = at + n * (w / 2 + 0.5), at - n * (w / 2 + 0.5)
+        detectors.append(Detector(f"{arm}_out", *(tuple(map(float, e)) for e in ends)))
+        for b in range(4):
+            if b == a:
+                continue
+            start, stop = into[1], units[b] * h - normals[b] * w / 2
+            turn = (b - a) % 4  # 2: straight, 1: right (clockwise), 3: left
+            if turn == 2:
+                points, limit = np.array([start, stop]), speed_limit
+            else:
+                corner = u * (start @ u) + units[b] * (stop @ units[b])
+                radius = float(np.hypot(*(start - corner)))
+                begin = math.atan2(*(start - corner)[::-1])
+                end = math.atan2(*(stop - corner)[::-1])
+                sweep = (end - begin + math.pi) % (2 * math.pi) - math.pi
+                points = corner + _arc(radius, begin, begin + sweep, 8)
+                limit = min(speed_limit, math.sqrt(lateral_accel * radius))
+            lanes.append(Lane(f"{arm}_to_{ARMS[b]}", points, w, (f"{ARMS[b]}_out",),
+                              speed_limit=limit))  # fmt: skip
+    return RoadMap("intersection", lanes, detectors)
+
+
+PRESETS = {"ring": ring, "bottleneck": bottleneck, "merge": merge, "intersection": intersection}

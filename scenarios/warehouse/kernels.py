@@ -15,15 +15,13 @@ import math
 import numpy as np
 
 from worlds.kernels import kernel
+from worlds.kernels.counter import mix64 as _mix
 
 NOOP, FORWARD, LEFT, RIGHT, TOGGLE = 0, 1, 2, 3, 4
 PICK, DROP = 0, 1
 CHANNELS = ("shelf", "requested", "robot", "loaded_robot", "goal", "blocked")
 _D_ROW = np.array([0, -1, 0, 1], np.int64)
 _D_COL = np.array([1, 0, -1, 0], np.int64)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
 @kernel
@@ -137,15 +135,6 @@ def apply_lift(lift, x, y, book, slot_index, cell, settle, events, shaped):
             if math.hypot(x[b, n] - cx, y[b, n] - cy) < settle:
                 count = _toggle(b, n, slot_index[row, col], book, events, count, shaped)
     return count
-
-
-@kernel
-def _mix(value):
-    """splitmix64: a well-spread 64-bit number from a counter (the request stream)."""
-    z = value + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
 
 
 @kernel

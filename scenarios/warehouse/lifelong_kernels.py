@@ -26,8 +26,9 @@ import math
 
 import numpy as np
 
-from scenarios.warehouse.kernels import _D_COL, _D_ROW, FORWARD, LEFT, RIGHT, _center, _mix
+from scenarios.warehouse.kernels import _D_COL, _D_ROW, FORWARD, LEFT, RIGHT, _center
 from worlds.kernels import kernel
+from worlds.kernels.counter import mix64 as _mix
 
 CHANNELS = ("blocked", "robot", "busy_robot", "station", "open_errand", "target")
 

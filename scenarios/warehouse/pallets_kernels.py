@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from scenarios.warehouse.kernels import _mix
 from worlds.kernels import kernel
+from worlds.kernels.counter import mix64 as _mix
 
 EMPTY, WAITING, CARRIED = 0, 1, 2
 ACTIVE, DONE = 1, 2

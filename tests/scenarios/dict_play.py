@@ -63,12 +63,9 @@ def scripted_actions(env, policy, observations: dict) -> dict:
         group: np.zeros((1, spec.n_agents, *spec.observation_space.shape), np.float32)
         for group, spec in env.venv.groups.items()
     }
-    where = {}
-    for group, spec in env.venv.groups.items():
-        for i, agent in enumerate(spec.agent_ids):
-            where[agent] = (group, i)
     for agent, row in observations.items():
-        group, i = where[agent]
-        arrays[group][0, i] = row
+        if agent in env.agents:
+            group, i = env.slot_of(agent)  # respawning slots host agents of several names
+            arrays[group][0, i] = row
     joint = policy.act(arrays)
-    return {agent: joint[where[agent][0]][0, where[agent][1]] for agent in env.agents}
+    return {agent: joint[env.slot_of(agent)[0]][0, env.slot_of(agent)[1]] for agent in env.agents}

@@ -21,7 +21,9 @@ import scenarios
 
 IDS = scenarios.registry_ids()
 # Scenarios whose scripted baseline makes agents leave in these seeds (captures, dropouts).
-AGENTS_LEAVE = {"swarm/pursuit-v0", "swarm/formation-v0"}
+AGENTS_LEAVE = {"swarm/pursuit-v0", "swarm/formation-v0", "traffic/intersection-v0"}
+# Scenarios whose cars finish and new ones join in their slots.
+AGENTS_JOIN = {"traffic/intersection-v0"}
 
 
 SETUPS = action_setups()
@@ -35,25 +37,34 @@ def make(scenario_id: str, continuous: bool, **config):
 @pytest.mark.parametrize("scenario_id", IDS)
 def test_dicts_hold_exactly_the_live_agents(scenario_id):
     """Reset and every step of three episodes back to back, played by the scripted baseline:
-    each dict holds exactly the agents live before the step, the finished ones leave
+    each dict holds exactly the agents live before the step and those that joined at it (in
+    respawning groups: new names, never seen before in the episode), the finished ones leave
     ``agents`` and never return, and every agent's info carries the episode record at the end."""
     env = scenarios.make(scenario_id)
     policy = env.venv.scenario.scripted_policy()
     max_steps = env.venv.cfg.max_steps
-    departures = 0  # steps after which some agents had left and others played on
+    first = [a for spec in env.venv.groups.values() for a in spec.agent_ids]
+    departures = joins = 0  # steps after which some agents had left and others played on
     for episode in range(3):
         observations, infos = env.reset(seed=episode)
-        assert list(observations) == list(infos) == env.agents == env.possible_agents
-        steps = 0
+        assert list(observations) == list(infos) == env.agents == first
+        assert set(first) <= set(env.possible_agents)
+        steps, seen = 0, set(first)
         while env.agents:
             live = list(env.agents)
             outputs = env.step(scripted_actions(env, policy, observations))
             observations, rewards, terminations, truncations, infos = outputs
             steps += 1
+            joined = list(observations)[len(live) :]
             for output in outputs:
-                assert list(output) == live
-            done = [a for a in live if terminations[a] or truncations[a]]
-            assert env.agents == [a for a in live if a not in done]
+                assert list(output) == live + joined
+            assert not seen & set(joined) and set(joined) <= set(env.possible_agents)
+            seen |= set(joined)
+            joins += bool(joined)
+            done = [a for a in live + joined if terminations[a] or truncations[a]]
+            left = [a for a in live + joined if a not in done]
+            assert sorted(env.agents) == sorted(left) and len(set(env.agents)) == len(left)
+            live += joined
             assert all(np.isfinite(observations[a]).all() for a in live)
             departures += bool(done) and bool(env.agents)
             if not env.agents:
@@ -65,6 +76,8 @@ def test_dicts_hold_exactly_the_live_agents(scenario_id):
         assert steps == max_steps or all(terminations.values()), "an episode ended early"
     if scenario_id in AGENTS_LEAVE:
         assert departures > 0, "no agent left mid-episode: the test missed the partial path"
+    if scenario_id in AGENTS_JOIN:
+        assert joins > 0, "no agent joined mid-episode: the test missed the respawn path"
 
 
 @pytest.mark.parametrize("scenario_id", IDS)
@@ -98,7 +111,7 @@ def test_agent_errors_name_the_agents(scenario_id):
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     good = random_actions(env, rng)
-    first, last = env.possible_agents[0], env.possible_agents[-1]
+    first, last = env.agents[0], env.agents[-1]
     cases = [
         ({**good, "ghost_7": good[first]}, "unknown agent\\(s\\) 'ghost_7'"),
         ({a: v for a, v in good.items() if a != last}, f"no action for live agent\\(s\\) .*{last}"),

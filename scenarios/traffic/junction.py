@@ -1,0 +1,189 @@
+"""Compiled kernels of an unsignalized junction: cars on routes (an approach lane, a connector
+across the junction, an exit lane), their leaders along the route, IDM, a first-come,
+first-served right of way, and cars entering at the approaches.
+
+**Routes.** A car drives one route at a time; ``pos`` is its arc length along the whole route
+(the route's polyline is its three lanes joined), ``offsets[r]`` where each of route ``r``'s
+lanes starts. A car's leader is the nearest car ahead on any lane of its route still in front
+of it (a car on the same approach bound elsewhere, one on the same connector, one already on
+the exit lane), whatever route that car drives.
+
+**Right of way** (for IDM drivers; learned drivers see it and may ignore it). The first car of
+each approach asks for the junction once it is within ``max(zone_min, zone_time * v)`` of the
+stop line. Requests are served in order of arrival (ties by car index): a request is granted
+when its connector conflicts neither with a connector *held* (by a granted car that has not yet
+cleared the junction, or by any car on a connector) nor with the connector of an earlier
+request still waiting, so no car waits forever. A car without the right of way treats the stop
+line as a standing leader. It releases the junction once its rear is 1 m into the exit lane.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.traffic.idm import LANE_END, NO_LEADER, idm
+from worlds.kernels import kernel
+
+
+@kernel
+def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, conflict, limit,
+                held, request, now, zone, params, accel, gap, lead_speed, leader, desired,
+                to_line):  # fmt: skip
+    """Leaders, right of way and IDM for all cars ``(B, N)`` (``held``, ``request`` updated in
+    place: see the module docstring; ``zone`` = (zone_min, zone_time)). ``desired`` is each
+    car's desired speed: its own ``v0`` capped by its lane's limit and by the speed from which
+    braking at ``b`` reaches the next lane's limit at its start; ``to_line`` the distance from
+    the front bumper to the stop line (negative past it)."""
+    worlds, n = pos.shape
+    stage = np.zeros(n, np.int64)
+    holds = np.zeros(n, np.bool_)
+    b_comfort = params[3]
+    for b in range(worlds):
+        for i in range(n):
+            r = route[b, i]
+            stage[i] = 0 if pos[b, i] < offsets[r, 1] else (1 if pos[b, i] < offsets[r, 2] else 2)
+            to_line[b, i] = offsets[r, 1] - pos[b, i] - 0.5 * length[i]
+            tail_in = pos[b, i] - 0.5 * length[i] - offsets[r, 2]
+            if not present[b, i] or (stage[i] == 2 and tail_in > 1.0):
+                held[b, i] = False
+                request[b, i] = -1.0
+            holds[i] = present[b, i] and (held[b, i] or stage[i] == 1 or
+                                          (stage[i] == 2 and tail_in <= 1.0))  # fmt: skip
+        _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
+               request, now, zone)  # fmt: skip
+        for i in range(n):
+            r = route[b, i]
+            lane_i = route_lanes[r, stage[i]]
+            best, best_gap, best_speed = NO_LEADER, np.inf, 0.0
+            if present[b, i]:
+                for j in range(n):
+                    if j == i or not present[b, j]:
+                        continue
+                    rj = route[b, j]
+                    lane_j = route_lanes[rj, stage[j]]
+                    for k in range(stage[i], 3):
+                        if route_lanes[r, k] == lane_j:
+                            s_j = pos[b, j] - offsets[rj, stage[j]]
+                            along = offsets[r, k] + s_j - pos[b, i]
+                            g = along - 0.5 * (length[i] + length[j])
+                            if along > 0.0 and g < best_gap:
+                                best, best_gap, best_speed = j, g, speed[b, j]
+                            break
+                if stage[i] == 0 and not held[b, i] and to_line[b, i] < best_gap:
+                    best, best_gap, best_speed = LANE_END, to_line[b, i], 0.0
+            leader[b, i], gap[b, i], lead_speed[b, i] = best, best_gap, best_speed
+            v_want = min(v0[b, i], limit[lane_i])
+            if stage[i] < 2:
+                ahead = offsets[r, stage[i] + 1] - pos[b, i]
+                nxt = limit[route_lanes[r, stage[i] + 1]]
+                v_want = min(v_want, np.sqrt(nxt * nxt + 2.0 * b_comfort * max(ahead, 0.0)))
+            desired[b, i] = max(v_want, 0.1)
+            accel[b, i] = idm(speed[b, i], best_speed, min(best_gap, 1e6), desired[b, i], params)
+
+
+@kernel
+def _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
+           request, now, zone):  # fmt: skip
+    """First come, first served: grant the requests of world ``b`` in order of arrival."""
+    n = pos.shape[1]
+    first = np.full(route_lanes.max() + 1, -1, np.int64)  # the front car of each approach
+    for i in range(n):
+        if present[b, i] and stage[i] == 0:
+            lane = route_lanes[route[b, i], 0]
+            if first[lane] < 0 or pos[b, i] > pos[b, first[lane]]:
+                first[lane] = i
+    asking = np.zeros(n, np.bool_)
+    for lane in range(first.size):
+        i = first[lane]
+        if i < 0 or held[b, i]:
+            continue
+        r = route[b, i]
+        near = offsets[r, 1] - pos[b, i] - 0.5 <= max(zone[0], zone[1] * speed[b, i])
+        if near:
+            asking[i] = True
+            if request[b, i] < 0.0:
+                request[b, i] = now
+    waiting = np.zeros(n, np.bool_)
+    for _ in range(n):
+        pick, when = -1, np.inf
+        for i in range(n):
+            if asking[i] and request[b, i] < when:
+                pick, when = i, request[b, i]
+        if pick < 0:
+            break
+        asking[pick] = False
+        r = route[b, pick]
+        free = True
+        for j in range(n):
+            if (holds[j] or waiting[j]) and conflict[r, route[b, j]]:
+                free = False
+                break
+        if free:
+            held[b, pick] = holds[pick] = True
+        else:
+            waiting[pick] = True
+
+
+@kernel
+def enter_cars(env_ids, vacant, steps, entered, reentry, trips, plan, pos, route, present, length,
+               offsets, entry_of, need, born, new_route, room_at):  # fmt: skip
+    """Which vacant slots ``(E, N)`` of worlds ``env_ids`` take a car now: a slot waits
+    ``reentry`` steps after its last car entered, then takes its next planned route
+    (``plan[b, i, trips % lives]``) when that route's approach (``entry_of[route]``) has room:
+    the rear of the last car on it at least ``need`` from the start (lower slots first, one car
+    per approach and step). Fills ``born``, ``new_route`` and the room found ``room_at``."""
+    worlds, n = vacant.shape
+    lives = plan.shape[2]
+    room = np.empty(entry_of.max() + 1)
+    taken = np.zeros(room.size, np.bool_)
+    for e in range(worlds):
+        b = env_ids[e]
+        ready = False
+        for i in range(n):
+            born[e, i] = False
+            if vacant[e, i] and steps[e] - entered[b, i] >= reentry:
+                ready = True
+        if not ready:
+            continue
+        room[:] = np.inf
+        taken[:] = False
+        for j in range(n):
+            r = route[b, j]
+            if present[b, j] and not vacant[e, j] and pos[b, j] < offsets[r, 1]:
+                a = entry_of[r]
+                room[a] = min(room[a], pos[b, j] - 0.5 * length[j])
+        for i in range(n):
+            if not vacant[e, i] or steps[e] - entered[b, i] < reentry:
+                continue
+            r = plan[b, i, trips[b, i] % lives]
+            a = entry_of[r]
+            if not taken[a] and room[a] >= need:
+                born[e, i], new_route[e, i], room_at[e, i] = True, r, room[a]
+                taken[a] = True
+
+
+@kernel
+def crossings_all(x0, y0, x1, y1, lines):
+    """Crossings per world ``(B,)`` of all counting lines ``lines`` ``(D, 4)`` (ax, ay, bx,
+    by) by cars moving from ``(x0, y0)`` to ``(x1, y1)`` ``(B, N)`` this step."""
+    worlds, n = x0.shape
+    out = np.zeros(worlds)
+    for d in range(lines.shape[0]):
+        ax, ay, ex, ey = (
+            lines[d, 0],
+            lines[d, 1],
+            lines[d, 2] - lines[d, 0],
+            lines[d, 3] - lines[d, 1],
+        )
+        for b in range(worlds):
+            for i in range(n):
+                px, py = x1[b, i] - x0[b, i], y1[b, i] - y0[b, i]
+                cross = px * ey - py * ex
+                if cross == 0.0:
+                    continue
+                wx, wy = ax - x0[b, i], ay - y0[b, i]
+                t = (wx * ey - wy * ex) / cross
+                u = (wx * py - wy * px) / cross
+                if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
+                    out[b] += 1.0
+    return out

@@ -1,0 +1,342 @@
+"""Per-world state of ``traffic/intersection-v0`` over all cars (learned first, then IDM):
+routes, positions along them, the right of way, entries, and the episode's books.
+
+``measure`` is a function of the bodies and this state only (the vector env may sense a step
+twice); ``book`` changes the books once per step. Cars enter in ``enter``: learned cars through
+the vector env's ``spawn`` (respawning slots), IDM cars when the scenario takes them off the
+road after they finished or crashed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scenarios.core import Reward
+from scenarios.traffic import junction as jk
+from scenarios.traffic import kernels as tk
+from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books
+from scenarios.traffic.roads import ARMS, Lane, RoadMap
+
+TTC_CAP = 100.0
+STEERING_GAINS = np.array([1.0, 1.0])
+TURNS = ("right", "straight", "left")
+
+
+class Routes:
+    """The 12 routes of a four-way crossing: lanes ``(R, 3)``, where each lane starts along the
+    route ``offsets`` ``(R, 3)``, the route polylines as a ``RoadMap`` of their own, whose
+    connectors conflict ``conflict`` ``(R, R)`` (they pass within ``clearance`` of each other,
+    or share an end), the entry (approach) of each route and its turn."""
+
+    def __init__(self, road: RoadMap, clearance: float) -> None:
+        rows, lanes, turn, entry = [], [], [], []
+        for a, arm in enumerate(ARMS):
+            for k in range(3):  # right, straight, left
+                b = (a + 1 + k) % 4
+                other = ARMS[b]
+                names = (f"{arm}_in", f"{arm}_to_{other}", f"{other}_out")
+                rows.append([road.index[x] for x in names])
+                points = np.concatenate([road.lanes[road.index[names[0]]].points] + [
+                    road.lanes[road.index[x]].points[1:] for x in names[1:]])  # fmt: skip
+                lanes.append(Lane(f"{arm}_to_{other}", points, float(road.width[rows[-1][0]])))
+                turn.append(k)
+                entry.append(a)
+        self.lanes = np.array(rows, np.int64)
+        length = road.length[self.lanes].astype(np.float64)
+        self.offsets = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(length, 1)[:, :2]], 1)
+        self.total = length.sum(1)
+        self.map = RoadMap("routes", lanes)
+        self.turn, self.entry = np.array(turn), np.array(entry)
+        self.entry_lanes = np.array([road.index[f"{arm}_in"] for arm in ARMS], np.int64)
+        paths = [_dense(road.lanes[c].points) for c in self.lanes[:, 1]]
+        near = np.array([[_distance(p, q) < clearance for q in paths] for p in paths])
+        np.fill_diagonal(near, False)
+        self.conflict = near
+
+    @property
+    def count(self) -> int:
+        return len(self.lanes)
+
+
+def _dense(points: np.ndarray, step: float = 0.25) -> np.ndarray:
+    out = [points[:1]]
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        k = max(1, math.ceil(np.hypot(*(b - a)) / step))
+        out.append(a + (b - a) * np.linspace(0, 1, k + 1)[1:, None])
+    return np.concatenate(out)
+
+
+def _distance(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.sqrt(((p[:, None] - q[None]) ** 2).sum(-1)).min())
+
+
+class JunctionState:
+    def __init__(self, cfg, road: RoadMap, num_worlds: int, n_learned: int) -> None:
+        self.cfg, self.road, self.n = cfg, road, n_learned
+        self.routes = Routes(road, cfg.car_width + cfg.clearance)
+        shape = (num_worlds, cfg.n_cars)
+        self.route = np.zeros(shape, np.int64)
+        self.plan = np.zeros((*shape, cfg.lives), np.int64)
+        self.trips = np.zeros(shape, np.int64)
+        self.noise_keys = np.zeros(num_worlds, np.uint64)
+        self.steps = np.zeros(num_worlds, np.int64)
+        self.entered = np.zeros(shape, np.int64)
+        self.present = np.zeros(shape, bool)
+        self.held = np.zeros(shape, bool)
+        self.request = np.full(shape, -1.0)
+        self.setpoint = np.zeros((num_worlds, n_learned), np.float32)
+        self.personality = np.zeros((num_worlds, n_learned, 5), np.float32)
+        for name in ("accel_cmd", "prev_speed", "prev_accel", "prev_x", "prev_y", "anchor_x",
+                     "anchor_y"):  # fmt: skip
+            setattr(self, name, np.zeros(shape, np.float32))
+        self.touching = np.zeros(shape, bool)
+        self.books = Books.zeros(num_worlds)
+        self.finished_trips = np.zeros(num_worlds)
+        self.started_trips = np.zeros(num_worlds)
+        self.elapsed = np.zeros(num_worlds)
+        self.params = cfg.idm.array()
+        self.length = np.full(cfg.n_cars, cfg.car_length, np.float64)
+        self.size = np.tile(np.float32([cfg.car_length, cfg.car_width]), (cfg.n_cars, 1))
+        self.v0 = np.full(shape, cfg.v0)
+        self.limit = road.speed_limit.astype(np.float64)
+        self.zone = np.array([cfg.zone_min, cfg.zone_time])
+        self.distances = cfg.lane_spacing * np.arange(1, cfg.lane_points + 1, dtype=np.float64)
+        for name in ("accel", "gap", "lead_speed", "desired", "to_line", "steer"):
+            setattr(self, name, np.zeros(shape))
+        self.leader = np.zeros(shape, np.int64)
+        poly = self.routes.map.polylines
+        self._polylines = (poly.vertices[0], poly.counts[0], poly.start_s[0],
+                           self.routes.map.length, self.routes.map.loop)  # fmt: skip
+        self._born = np.zeros(shape, bool)
+        self._route_at = np.zeros(shape, np.int64)
+        self._room_at = np.zeros(shape)
+
+    # ---------------------------------------------------------------------------------- reset
+    def start(self, env_ids, uniforms) -> tuple[np.ndarray, ...]:
+        """Routes, plans and start poses of worlds ``env_ids`` from ``uniforms``
+        ``(E, 4 N + N lives)``: the cars queue on the four approaches, the front ones 15 m
+        before the stop line. Returns x, y, heading and speed ``(E, N)``."""
+        cfg, routes = self.cfg, self.routes
+        n = cfg.n_cars
+        count = len(env_ids)
+        place = np.argsort(uniforms[:, :n], axis=1, kind="stable").argsort(axis=1)
+        arm, rank = place % len(ARMS), place // len(ARMS)
+        turn = np.minimum((uniforms[:, n : 2 * n] * 3).astype(np.int64), 2)
+        route = _route_of(arm, turn)
+        spacing = (cfg.arm_length - 20.0) / max(1, math.ceil(n / len(ARMS)))
+        pos = routes.offsets[route, 1] - 15.0 - rank * min(spacing, 30.0)
+        room = min(spacing, 30.0) - cfg.car_length - cfg.min_gap
+        jitter = min(3.0, max(room - 1.0, 0.0))  # a random shift back, within the room
+        pos = pos - uniforms[:, 3 * n : 4 * n] * jitter
+        top = min(cfg.initial_speed, max(room - jitter, 0) / cfg.time_headway)
+        speed = uniforms[:, 2 * n : 3 * n] * top
+        plans = (uniforms[:, 4 * n :].reshape(count, n, cfg.lives) * routes.count).astype(np.int64)
+        plans[..., 0] = route
+        self.route[env_ids], self.plan[env_ids] = route, np.minimum(plans, routes.count - 1)
+        self.trips[env_ids], self.entered[env_ids] = 1, 0
+        self.present[env_ids] = True
+        self.held[env_ids], self.request[env_ids] = False, -1.0
+        self.setpoint[env_ids] = speed[:, : self.n]
+        self.accel_cmd[env_ids] = self.prev_accel[env_ids] = 0.0
+        self.prev_speed[env_ids] = speed
+        self.touching[env_ids] = False
+        self.books.clear(env_ids)
+        self.finished_trips[env_ids] = self.elapsed[env_ids] = 0.0
+        self.started_trips[env_ids] = n
+        x, y, heading = self.points(route, pos)
+        self.prev_x[env_ids], self.prev_y[env_ids] = x, y
+        self.anchor_x[env_ids], self.anchor_y[env_ids] = x, y
+        return x, y, heading, speed.astype(np.float32)
+
+    def points(self, route, pos):
+        """Points and headings along routes ``route`` at ``pos``, arrays of any one shape."""
+        shape = np.shape(route)
+        route = np.asarray(route).reshape(1, -1)
+        pos = np.broadcast_to(pos, shape).reshape(1, -1, 1).astype(np.float64)
+        out = [np.zeros(pos.shape) for _ in range(3)]
+        tk.lane_points(*self._polylines, route, pos, *out)
+        return (a.reshape(shape) for a in out)
+
+    def enter(self, env_ids, vacant, steps):
+        """Cars entering in vacant slots ``(E, N)`` of worlds ``env_ids``: each takes its next
+        planned route and enters at that approach if the lane's start has room. Returns the
+        mask of entered slots and their x, y, heading and speed ``(K,)`` (in mask order). A slot
+        takes a car ``reentry_steps`` after its last one entered at the soonest (``steps``: the
+        worlds' episode steps ``(E,)``)."""
+        cfg, routes = self.cfg, self.routes
+        count = len(env_ids)
+        born, route_at = self._born[:count], self._route_at[:count]
+        room_at = self._room_at[:count]
+        jk.enter_cars(env_ids, vacant, steps, self.entered, cfg.reentry_steps, self.trips,
+                      self.plan, self.pos, self.route, self.present, self.length,
+                      routes.offsets, routes.entry, cfg.car_length + cfg.min_gap + 1.0, born,
+                      route_at, room_at)  # fmt: skip
+        if not born.any():  # the usual case: slots wait out their reentry time, or for room
+            empty = np.zeros(0)
+            return born, empty, empty, empty, empty
+        e, i = np.nonzero(born)
+        w = env_ids[e]
+        route = route_at[e, i]
+        gap = room_at[e, i] - 0.5 - self.length[i] - cfg.min_gap
+        speed = np.minimum(cfg.entry_speed, np.maximum(gap, 0) / cfg.time_headway)
+        start = 0.5 + 0.5 * self.length[i]
+        self.route[w, i], self.present[w, i] = route, True
+        self.trips[w, i] += 1
+        self.entered[w, i] = steps[e]
+        self.held[w, i], self.request[w, i] = False, -1.0
+        self.pos[w, i], self.speed[w, i] = start, speed
+        np.add.at(self.started_trips, w, 1)
+        x, y, heading = self.points(route, start)
+        for name, value in (("prev_speed", speed), ("prev_x", x), ("prev_y", y),
+                            ("anchor_x", x), ("anchor_y", y)):  # fmt: skip
+            getattr(self, name)[w, i] = value
+        self.prev_accel[w, i] = self.accel_cmd[w, i] = 0.0
+        learned = i < self.n
+        self.setpoint[w[learned], i[learned]] = speed[learned]
+        return born, x, y, heading, speed
+
+    # -------------------------------------------------------------------------------- measure
+    def measure(self, x, y, angle, speed, present, now: float) -> None:
+        """Positions along the routes, leaders, right of way, IDM and steering of every car."""
+        cfg, routes = self.cfg, self.routes
+        coords = routes.map.coordinates(x, y, angle, self.route)
+        self.pos = coords.position.s.astype(np.float64)
+        self.offset, self.heading_error = coords.position.d, coords.heading_error
+        self.x, self.y, self.angle, self.speed, self.present = x, y, angle, speed, present
+        jk.route_drive(self.pos, self.route, present, speed.astype(np.float64), self.length,
+                       self.v0, routes.offsets, routes.lanes, routes.conflict, self.limit,
+                       self.held, self.request, float(now), self.zone, self.params, self.accel,
+                       self.gap, self.lead_speed, self.leader, self.desired,
+                       self.to_line)  # fmt: skip
+        curvature = routes.map.segment_curvature[self.route, coords.position.segment]
+        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, cfg.wheelbase,
+                        STEERING_GAINS, self.steer)  # fmt: skip
+        self.finished = present & (self.pos >= routes.total[self.route] - 0.5 * self.length)
+
+    def time_to_collision(self, speed) -> np.ndarray:
+        """Least time to collision with a car ahead that is closer each step ``(B,)``, capped."""
+        closing = speed - self.lead_speed
+        hit = (self.leader >= 0) & (closing > 1e-3) & self.present
+        ttc = np.where(hit, np.maximum(self.gap, 0) / np.where(hit, closing, 1), TTC_CAP)
+        return np.minimum(ttc.min(1), TTC_CAP)
+
+    # ------------------------------------------------------------------------------- commands
+    def commands(self, actions, continuous: bool, idm_agents: bool, born=None):
+        """Acceleration and steering of every car; the learned cars' from their actions
+        (unless ``idm_agents``), cars that just entered keep their speed and heading."""
+        cfg, n = self.cfg, self.n
+        accel = self.accel.astype(np.float32)
+        steer = self.steer.astype(np.float32)
+        if not idm_agents:
+            if continuous:
+                a = actions[..., 0]
+                accel[:, :n] = np.where(a > 0, a * cfg.max_accel, a * cfg.max_decel)
+                steer[:, :n] = actions[..., 1] * cfg.max_steer
+            else:
+                step = np.where(actions == 1, cfg.speed_step,
+                                np.where(actions == 2, -cfg.speed_step, 0))  # fmt: skip
+                np.clip(self.setpoint + step, 0.0, 1.2 * cfg.v0, out=self.setpoint)
+                accel[:, :n] = SPEED_GAIN * (self.setpoint - self.speed[:, :n])
+        if born is not None:
+            accel[born], steer[born] = 0.0, 0.0
+        np.clip(accel, -cfg.max_decel, cfg.max_accel, out=accel)
+        self.accel_cmd[...] = accel
+        return accel, steer
+
+    # ----------------------------------------------------------------------------------- books
+    def book(self, steps, x, y, speed, touching, present, new_contact, crossed, finished):
+        cfg, books = self.cfg, self.books
+        live = (steps > 0).astype(float)
+        v = np.where(present, speed, 0.0).astype(float)
+        books.speed_sum += live * v.sum(1)
+        books.speed_sq_sum += live * (v * v).sum(1)
+        books.samples += live * present.sum(1)
+        books.km += live * v.sum(1) * cfg.dt / 1000.0
+        late = np.where(present, np.maximum(1.0 - v / np.maximum(self.desired, 0.1), 0), 0.0)
+        books.delay_s += live * late.sum(1) * cfg.dt
+        books.collisions += live * new_contact.sum(1)
+        books.agent_collisions += live * new_contact[:, : self.n].sum(1)
+        books.crossings += live * crossed
+        self.finished_trips += live * finished.sum(1)
+        self.elapsed += live
+        moved = np.hypot(x - self.anchor_x, y - self.anchor_y) > 0.5
+        self.anchor_x[moved], self.anchor_y[moved] = x[moved], y[moved]
+        books.last_move = np.where((moved & present).any(1), steps, books.last_move)
+        stuck = (steps - books.last_move) * cfg.dt >= cfg.gridlock_seconds
+        books.gridlocks += live * (stuck & present.any(1))
+        books.last_move = np.where(stuck, steps, books.last_move)
+        accel = (speed - self.prev_speed) / cfg.dt
+        self.prev_accel[...] = np.where(steps[:, None] > 0, accel, 0.0)
+        self.prev_speed[...], self.prev_x[...], self.prev_y[...] = speed, x, y
+        self.touching[...] = touching
+
+    def episode_figures(self, env_ids) -> dict[str, np.ndarray]:
+        books, cfg = self.books, self.cfg
+        samples = np.maximum(books.samples[env_ids], 1)
+        km = books.km[env_ids]
+        hours = np.maximum(self.elapsed[env_ids] * cfg.dt / 3600.0, 1e-9)
+        learned_trips = np.maximum(self.trips[env_ids, : self.n].sum(1), 1)
+        return {
+            "collisions_per_1000km": books.collisions[env_ids] / np.maximum(km, 1e-3) * 1000.0,
+            "collisions_per_agent_episode": books.agent_collisions[env_ids] / learned_trips,
+            "throughput_vph": books.crossings[env_ids] / hours,
+            "delay_s_per_km": books.delay_s[env_ids] / np.maximum(km, 1e-3),
+            "gridlocks": books.gridlocks[env_ids].copy(),
+            "route_completion": self.finished_trips[env_ids] / self.started_trips[env_ids],
+            "trips": self.finished_trips[env_ids].copy(),
+            "mean_speed_all": books.speed_sum[env_ids] / samples,
+        }
+
+    # ---------------------------------------------------------------------------- observation
+    def observe(self, obs, layout) -> None:
+        cfg, n = self.cfg, self.n
+        ego = obs["ego"]
+        ego[..., 0] = self.speed[:, :n] / cfg.v0
+        ego[..., 1] = self.accel_cmd[:, :n] / cfg.max_accel
+        ego[..., 2] = self.offset[:, :n]
+        ego[..., 3] = self.heading_error[:, :n]
+        ego[..., 4] = np.minimum(np.maximum(self.gap[:, :n], 0) / HORIZON, 1)
+        free = self.leader[:, :n] == -1
+        ego[..., 5] = np.where(free, self.speed[:, :n], self.lead_speed[:, :n]) / cfg.v0
+        ego[..., 6] = np.clip(self.to_line[:, :n] / HORIZON, -1, 1)
+        ego[..., 7] = self.held[:, :n] | (self.to_line[:, :n] < 0)
+        ego[..., 8] = self.desired[:, :n] / cfg.v0
+        ego[..., 9] = self.setpoint / cfg.v0
+        turn = obs["route"]
+        turn[...] = 0.0
+        np.put_along_axis(turn, self.routes.turn[self.route[:, :n]][..., None], 1.0, axis=2)
+        obs["personality"][...] = self.personality
+        if layout["vehicles"].count:
+            rows = obs["vehicles"].reshape(*ego.shape[:2], layout["vehicles"].count, 8)
+            tk.nearest_vehicles(self.x, self.y, self.angle, self.speed, self.size, self.present,
+                                rows, obs.valid("vehicles"))  # fmt: skip
+            if cfg.obs_noise > 0:
+                tk.perturb_vehicles(rows, obs.valid("vehicles"), self.noise_keys, self.steps,
+                                    cfg.obs_noise)  # fmt: skip
+        tk.ego_lane_points(*self._polylines, self.route[:, :n], self.pos[:, :n], self.x, self.y,
+                           self.angle, self.distances, obs["lane_ahead"])  # fmt: skip
+
+    # --------------------------------------------------------------------------------- reward
+    def reward(self, frame, cfg, out) -> Reward:
+        n, w = self.n, self.personality
+        own = frame.speed[:, :n] / cfg.v0
+        half = cfg.lane_width / 2
+        hit = (frame.new_contact[:, :n] | frame.off_road[:, :n]).astype(np.float32)
+        terms = {
+            "progress": w[..., 1] * own,
+            "goal": cfg.goal_reward * frame.finished[:, :n],
+            "collision": -w[..., 0] * hit,
+            "comfort": -w[..., 2] * np.minimum((frame.jerk[:, :n] / 10.0) ** 2, 10.0),
+            "lane_keeping": -w[..., 3] * np.minimum((self.offset[:, :n] / half) ** 2, 10.0),
+            "speed_preference": -(np.maximum(own - w[..., 4], 0.0) ** 2),
+        }
+        terms = {k: v.astype(np.float32) for k, v in terms.items()}
+        out[...] = sum(terms.values())
+        return Reward({"car": out}, terms)
+
+
+def _route_of(arm: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """Route index of a car entering at ``arm`` that turns ``turn`` (0 right, 1 straight,
+    2 left): routes are numbered by entry arm, then exit arm counter-clockwise from it."""
+    return arm * 3 + turn
