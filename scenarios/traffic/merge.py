@@ -41,7 +41,9 @@ Actions
 
 Observation (float32, per car; blocks in this order, sizes for the default config)
 {observation}
-    As ``traffic/ring-v0``; ``ego.to_decision`` is the distance to the end of the ramp's
+    As ``traffic/ring-v0`` (with ``obs_noise``, the seen vehicles' offsets and relative
+    velocities get Gaussian noise, as ``traffic/intersection-v0``'s); ``ego.to_decision`` is
+    the distance to the end of the ramp's
     acceleration lane (from the ramp or on it) / 100 m, 1 elsewhere. ``ego.gap`` and
     ``ego.lead_speed`` are those of the leader IDM responds to (a car ahead, the end of the
     acceleration lane, or, merging cooperatively, a car on the next lane), and ``ego.mobil``
@@ -235,6 +237,8 @@ class Merge(RingRoad):
         home = np.concatenate([start_home, lanes_home[:, m:]], axis=1).astype(np.int32)
         personality = draw_personalities(cfg, u[:, off + 2 * n :].reshape(count, m, 5))
         self.place(world, env_ids, lane, s, speed, personality, home)
+        if cfg.obs_noise > 0:  # a key per world for its observation noise (kernels.perturb_*)
+            self.traffic.noise_keys[env_ids] = rng.integers(0, 2**62, size=count)
 
     def place(self, world: WorldBatch, env_ids, lane, s, speed, personality=None,
               home=None) -> None:  # fmt: skip
@@ -353,22 +357,12 @@ class Merge(RingRoad):
     @staticmethod
     def _place_bodies(world, group, env_ids, body_ids, x, y, heading, speed) -> None:
         """Bodies ``body_ids`` of worlds ``env_ids`` ``(K,)`` to ``x, y`` heading ``heading``
-        at ``speed``, out of their parking spots: ``reset_bodies`` of those worlds with every
-        other body where it is (and parked again if it was), its speed kept."""
-        worlds, rows = np.unique(env_ids, return_inverse=True)
-        bx, by = group.x[worlds].copy(), group.y[worlds].copy()
-        angle, bv = group.angle[worlds].copy(), group.dynamics.speed[worlds].copy()
-        parked = group.parked[worlds].copy()
-        bx[rows, body_ids], by[rows, body_ids] = x, y
-        angle[rows, body_ids], bv[rows, body_ids] = heading, speed
-        parked[rows, body_ids] = False
-        world.reset_bodies(group.name, worlds, bx, by, angle=angle, vx=bv * np.cos(angle),
-                           vy=bv * np.sin(angle))  # fmt: skip
-        group.dynamics.speed[worlds] = bv
+        at ``speed``, out of their parking spots if parked (revived: no memory of contacts)."""
+        world.place_bodies(group.name, env_ids, body_ids, x, y, angle=heading,
+                           vx=speed * np.cos(heading), vy=speed * np.sin(heading),
+                           revive=True)  # fmt: skip
+        group.dynamics.speed[env_ids, body_ids] = speed
         group.command[env_ids, body_ids] = 0.0
-        if parked.any():
-            again, cars = np.nonzero(parked)
-            world.park_bodies(group.name, worlds[again], cars)
 
     def sense(self, world: WorldBatch, episode: Episode) -> RingFrame:
         """``RingRoad.sense``, and the merge's books: cars from the ramp past the detector,
@@ -388,6 +382,7 @@ class Merge(RingRoad):
             ramp_crossed += tk.crossings(rx0, ry0, x, y, *detector.a, *detector.b)
         jerk = ((speed - t.prev_speed) / self.cfg.dt - t.prev_accel) / self.cfg.dt
         ttc = t.time_to_collision(speed)
+        t.steps[...] = episode.steps
         if episode.restarted is None:  # book the step once (not again for restarted worlds)
             t.book_merge(episode.steps, speed, present, off_road, ramp_crossed)
             t.book(episode.steps, x, y, speed, touching, present, new_contact, crossed)

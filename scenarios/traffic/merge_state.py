@@ -42,6 +42,8 @@ class MergeState(RingState):
         self.shadow_s = np.zeros(shape, np.float32)
         self.mobil_candidates = np.full((*shape, 2), -1, np.int32)
         self.follow_body = cfg.continuous_actions and not cfg.idm_agents
+        self.noise_keys = np.zeros(num_worlds, np.uint64)
+        self.steps = np.zeros(num_worlds, np.int64)
         figures = ("steps", "ramp_stop_steps", "ramp_crossings", "cars_off_road")
         self.figures = {name: np.zeros(num_worlds) for name in figures}
         self.dead_end = road.dead_end & ~road.exit
@@ -149,7 +151,11 @@ class MergeState(RingState):
     # ---------------------------------------------------------------------------- observation
     def observe(self, obs, layout) -> None:
         super().observe(obs, layout)
-        n = self.n
+        n, k = self.n, layout["vehicles"].count
+        if self.cfg.obs_noise > 0 and k:
+            rows = obs["vehicles"].reshape(*obs["ego"].shape[:2], k, 8)
+            tk.perturb_vehicles(rows, obs.valid("vehicles"), self.noise_keys, self.steps,
+                                self.cfg.obs_noise)  # fmt: skip
         ahead = self.ends_at[self.target[:, :n]] - self.s[:, :n]
         obs["ego"][..., 6] = np.clip(np.nan_to_num(ahead / HORIZON, posinf=1.0), 0, 1)
 
