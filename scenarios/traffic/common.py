@@ -108,6 +108,25 @@ class TrafficConfig(ScenarioConfig):
         return 0.6 * self.car_length
 
 
+@dataclass(frozen=True)
+class RespawningConfig(TrafficConfig):
+    """A traffic config whose learned cars leave (finish, crash) and are followed by new cars in
+    their slots (``GroupSpec.lives``)."""
+
+    reentry_seconds: float = param(5.0, low=0.5, high=600.0)
+    """A slot takes its next car no sooner than this after its last one entered (a trip takes
+    longer; it matters after crashes). It bounds the cars a slot hosts per episode, ``lives``."""
+
+    @property
+    def reentry_steps(self) -> int:
+        return max(1, round(self.reentry_seconds / self.dt))
+
+    @property
+    def lives(self) -> int:
+        """The most cars one slot can host in an episode."""
+        return 1 + (self.max_steps - 1) // self.reentry_steps
+
+
 def observation_layout(cfg: TrafficConfig, k: int) -> ObsLayout:
     """A learned car's observation, block by block (``k`` vehicles)."""
     return ObsLayout(

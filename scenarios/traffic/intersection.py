@@ -49,8 +49,9 @@ Reward (per car, per step; each term logged)
 Metrics (per episode)
     ``mean_speed`` (m/s), ``collisions`` (cars in new contacts), ``collisions_per_1000km``,
     ``collisions_per_agent_episode`` (per learned car that entered), ``off_road`` (share of
-    learned car-steps), ``route_completion`` (routes finished over cars that entered, the ones
-    still driving at the end counting as unfinished), ``trips`` (routes finished),
+    learned car-steps), ``route_completion`` (% of the cars that entered that finished their
+    route, the ones still driving at the end counting as unfinished), ``trips`` (routes
+    finished),
     ``throughput_vph`` (crossings of the four exit detectors per hour), ``delay_s_per_km``
     (versus driving at the desired speed), ``gridlocks`` (times no car moved 0.5 m for
     ``gridlock_seconds``), ``jerk`` (mean |jerk|, m/s^3), ``min_ttc`` (s, capped at 100).
@@ -75,7 +76,7 @@ from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.traffic import junction as jk
-from scenarios.traffic.common import PERSONALITY_COLUMNS, TrafficConfig, draw_personalities
+from scenarios.traffic.common import PERSONALITY_COLUMNS, RespawningConfig, draw_personalities
 from scenarios.traffic.junction_state import TURNS, JunctionState
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
 from scenarios.traffic.roads import ARMS, intersection
@@ -87,7 +88,7 @@ EGO_COLUMNS = ("speed", "accel", "offset", "heading_error", "gap", "lead_speed",
 
 
 @dataclass(frozen=True)
-class IntersectionConfig(TrafficConfig):
+class IntersectionConfig(RespawningConfig):
     max_steps: int = param(600, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
     n_cars: int = param(24, low=2, high=64)
@@ -108,9 +109,6 @@ class IntersectionConfig(TrafficConfig):
     """Seconds: see ``zone_min``."""
     entry_speed: float = param(8.0, low=0.0, high=40.0)
     """Speed of a car entering an approach (less when the car ahead is near), m/s."""
-    reentry_seconds: float = param(5.0, low=0.5, high=600.0)
-    """A slot takes its next car no sooner than this after its last one entered (a trip takes
-    longer; it matters after crashes). It bounds the cars a slot hosts per episode, ``lives``."""
     goal_reward: float = param(1.0, low=0.0, high=100.0)
     """Reward of a car that finishes its route."""
     gridlock_seconds: float = param(10.0, low=1.0, high=600.0)
@@ -132,15 +130,6 @@ class IntersectionConfig(TrafficConfig):
     @property
     def n_learned(self) -> int:
         return max(1, round(self.learned_share * self.n_cars))
-
-    @property
-    def reentry_steps(self) -> int:
-        return max(1, round(self.reentry_seconds / self.dt))
-
-    @property
-    def lives(self) -> int:
-        """The most cars one slot can host in an episode."""
-        return 1 + (self.max_steps - 1) // self.reentry_steps
 
 
 def observation_layout(cfg: IntersectionConfig, k: int) -> ObsLayout:

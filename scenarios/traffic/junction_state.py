@@ -283,7 +283,7 @@ class JunctionState:
             "throughput_vph": books.crossings[env_ids] / hours,
             "delay_s_per_km": books.delay_s[env_ids] / np.maximum(km, 1e-3),
             "gridlocks": books.gridlocks[env_ids].copy(),
-            "route_completion": self.finished_trips[env_ids] / self.started_trips[env_ids],
+            "route_completion": 100.0 * self.finished_trips[env_ids] / self.started_trips[env_ids],
             "trips": self.finished_trips[env_ids].copy(),
             "mean_speed_all": books.speed_sum[env_ids] / samples,
         }

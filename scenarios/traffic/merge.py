@@ -27,12 +27,15 @@ needing to brake harder than ``comfort_decel`` for its leader or the ramp's end)
 cars beyond the slots start waiting at their entries.
 
 Agents
-    One group, ``car``, of ``n_learned`` cars (one shared policy); the body group ``idm`` holds
-    the others. A learned car ends (terminated) when it reaches the end of the road, with the
-    ``goal`` reward, and when it collides or leaves the road if ``collision_ends`` /
-    ``off_road_ends`` (its body is parked). An episode ends when every learned car has
-    ended, or is truncated at ``max_steps``. With ``idm_agents`` the learned cars drive as IDM
-    cars (the all-IDM road to compare with).
+    One group, ``car``, of ``n_learned`` slots (one shared policy); the body group ``idm``
+    holds the others. A learned car ends (terminated) when it reaches the end of the road, with
+    the ``goal`` reward, and when it collides or leaves the road if ``collision_ends`` /
+    ``off_road_ends`` (its body is parked); a new car then enters its slot at the slot's entry
+    (``reentry_seconds`` after the last one entered at the soonest, when the entry has room),
+    up to ``lives = 1 + (max_steps - 1) // reentry steps`` cars per slot and episode (``car_3``,
+    then ``car_3.1`` ... through PettingZoo), each with its own personality. Episodes are
+    truncated at ``max_steps``. With ``idm_agents`` the learned cars drive as IDM cars (the
+    all-IDM road to compare with).
 
 Actions
     As ``traffic/ring-v0``: ``Discrete(5)`` meta-actions (keep, faster, slower, lane left, lane
@@ -78,12 +81,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scenarios.core import MAX_STEPS, Episode, check
+from scenarios.core import MAX_STEPS, Episode, GroupSpec, check
 from scenarios.fields import param
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.traffic import kernels as tk
-from scenarios.traffic.common import TrafficConfig, draw_personalities
+from scenarios.traffic.common import RespawningConfig, draw_personalities
 from scenarios.traffic.idm import LANE_END, drive
 from scenarios.traffic.merge_state import MergeState
 from scenarios.traffic.ring import RingFrame, RingRoad
@@ -97,7 +100,7 @@ SLOT_LANES = (*ENTRIES, "right_merge", "left_merge", "ramp_merge", "right_down",
 
 
 @dataclass(frozen=True)
-class MergeConfig(TrafficConfig):
+class MergeConfig(RespawningConfig):
     max_steps: int = param(1000, low=1, high=MAX_STEPS)
     """Steps per episode (dt each) before truncation."""
     n_learned: int = param(12, low=1, high=24)
@@ -192,6 +195,8 @@ class Merge(RingRoad):
 
     def __init__(self, cfg: MergeConfig) -> None:
         super().__init__(cfg)
+        space = self._groups["car"].action_space  # learned cars leave and new ones enter
+        self._groups = {"car": GroupSpec.of("car", self.n_learned, self.layout, space, cfg.lives)}
         self.up, self.all = _slots(self.road, cfg)
         self.entries = tuple(self.road.index[n] for n in ENTRIES)
 
@@ -210,6 +215,8 @@ class Merge(RingRoad):
                 group = world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics)
                 self.groups_of_bodies.append(group)
         self.traffic = MergeState(cfg, self.road, num_worlds, self.n_learned, self.entries)
+        self._personalities = np.zeros((num_worlds, self.n_learned, cfg.lives, 5), np.float32)
+        self._born = np.zeros((num_worlds, self.n_learned), bool)
         self.obs = self.layout.buffer(num_worlds, self.n_learned)
         self._reward = np.zeros((num_worlds, self.n_learned), np.float32)
         return world
@@ -237,6 +244,12 @@ class Merge(RingRoad):
         home = np.concatenate([start_home, lanes_home[:, m:]], axis=1).astype(np.int32)
         personality = draw_personalities(cfg, u[:, off + 2 * n :].reshape(count, m, 5))
         self.place(world, env_ids, lane, s, speed, personality, home)
+        self._born[env_ids] = False
+        # The personalities of the cars that follow in each slot (drawn now: see spawn).
+        later = rng.random((count, m, cfg.lives - 1, 5)) if cfg.lives > 1 else None
+        self._personalities[env_ids, :, 0] = personality
+        if later is not None:
+            self._personalities[env_ids, :, 1:] = draw_personalities(cfg, later)
         if cfg.obs_noise > 0:  # a key per world for its observation noise (kernels.perturb_*)
             self.traffic.noise_keys[env_ids] = rng.integers(0, 2**62, size=count)
 
@@ -299,6 +312,11 @@ class Merge(RingRoad):
 
     # ---------------------------------------------------------------------------------- steps
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
+        if self._born.any():  # a car that entered this step drives on (its slot's action was
+            cars = actions["car"].copy()  # sent while it was vacant)
+            cars[self._born] = 0
+            actions = {**actions, "car": cars}
+            self._born[...] = False
         super().apply_actions(world, actions)
         if len(self.groups_of_bodies) > 1:
             self._recycle(world)
@@ -324,18 +342,26 @@ class Merge(RingRoad):
     def enter(self, world: WorldBatch, env_ids: np.ndarray, car_ids: np.ndarray) -> np.ndarray:
         """Place cars ``car_ids[k]`` (learned first, then background) of worlds ``env_ids[k]``
         ``(K,)`` at the start of their entries (``home``), each where its entry has room (see
-        the module docstring); at most one car per entry and world per call, the first asked
-        for. The placed cars' bodies leave their parking spots (if parked) and drive on at the
-        entry speed. Returns which were placed ``(K,)``."""
+        the module docstring; the two main lanes count as one entry, both must have room); at
+        most one car per entry and world per call, the first asked for. The placed cars' bodies
+        leave their parking spots (if parked) and drive on at the entry speed. Returns which
+        were placed ``(K,)``."""
         t, cfg = self.traffic, self.cfg
         env_ids, car_ids = np.asarray(env_ids, np.intp), np.asarray(car_ids, np.intp)
         room, lead_speed = t.entry_room()
+        # The two main lanes enter side by side: a car enters either only when both have room
+        # (a car entering beside another could meet it changing lanes), one car at a time.
+        closer = np.argmin(room[:, :2], axis=1)
+        rows = np.arange(len(room))
+        room[:, :2] = room[rows, closer][:, None]
+        lead_speed[:, :2] = lead_speed[rows, closer][:, None]
         entry = t.home[env_ids, car_ids]
         room, lead_speed = room[env_ids, entry], lead_speed[env_ids, entry]
         speed = t.entry_speed(room, lead_speed)
         clear = room >= cfg.min_gap + cfg.time_headway * speed
         first = np.zeros(len(env_ids), bool)
-        first[np.unique(env_ids * len(self.entries) + entry, return_index=True)[1]] = True
+        gate = np.minimum(entry, 1)  # the main lanes share one gate, the ramp has its own
+        first[np.unique(env_ids * len(self.entries) + gate, return_index=True)[1]] = True
         go = clear & first
         if not go.any():
             return go
@@ -353,6 +379,27 @@ class Merge(RingRoad):
             start += group.n
         t.placed(env_ids, car_ids, lane, x, y, speed)
         return go
+
+    def spawn(self, world: WorldBatch, env_ids: np.ndarray, vacant: dict) -> dict:
+        """A learned car that ended is followed by a new one at its slot's entry, once
+        ``reentry_seconds`` have passed since the last one entered and the entry has room."""
+        t, cfg = self.traffic, self.cfg
+        born = np.zeros(vacant["car"].shape, bool)
+        e, i = np.nonzero(vacant["car"])
+        w = env_ids[e]
+        ready = t.steps[w] - t.entered[w, i] >= cfg.reentry_steps
+        e, i, w = e[ready], i[ready], w[ready]
+        if not e.size:
+            return {"car": born}
+        placed = self.enter(world, w, i)
+        e, i, w = e[placed], i[placed], w[placed]
+        born[e, i] = True
+        self._born[w, i] = True
+        t.trips[w, i] += 1
+        t.entered[w, i] = t.steps[w]
+        t.personality[w, i] = self._personalities[w, i, t.trips[w, i] % cfg.lives]
+        np.add.at(t.learned_started, w, 1)
+        return {"car": born}
 
     @staticmethod
     def _place_bodies(world, group, env_ids, body_ids, x, y, heading, speed) -> None:

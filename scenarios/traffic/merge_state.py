@@ -37,7 +37,10 @@ class MergeState(RingState):
         self.stray = np.zeros(shape, bool)
         self.home = np.zeros(shape, np.int32)
         self.from_ramp = np.zeros(shape, bool)
-        self.done = np.zeros((num_worlds, n_learned), bool)
+        self.trips = np.zeros((num_worlds, n_learned), np.int64)  # cars the slot had, minus one
+        self.entered = np.zeros((num_worlds, n_learned), np.int64)  # episode step it entered
+        self.learned_started = np.zeros(num_worlds)
+        self.learned_done = np.zeros(num_worlds)
         self.shadow_lane = np.full(shape, -1, np.int32)
         self.shadow_s = np.zeros(shape, np.float32)
         self.mobil_candidates = np.full((*shape, 2), -1, np.int32)
@@ -63,7 +66,8 @@ class MergeState(RingState):
         super().reset(env_ids, lane, x, y, speed, personality)
         self.home[env_ids], self.from_ramp[env_ids] = home, from_ramp
         self.finished[env_ids] = self.stray[env_ids] = False
-        self.done[env_ids] = False
+        self.trips[env_ids] = self.entered[env_ids] = 0
+        self.learned_started[env_ids], self.learned_done[env_ids] = self.n, 0.0
         for values in self.figures.values():
             values[env_ids] = 0.0
 
@@ -129,7 +133,7 @@ class MergeState(RingState):
         live = (steps > 0).astype(float)
         figures = self.figures
         figures["steps"] += live
-        self.done |= self.finished[:, : self.n] & (steps > 0)[:, None]
+        self.learned_done += live * self.finished[:, : self.n].sum(1)
         # Cars standing in the last stop_margin + 5 m of a lane that ends (waiting to merge).
         near = self.s >= self.road.length[self.target] - self.cfg.stop_margin - 5.0
         waiting = present & self.dead_end[self.target] & near & (speed < 0.5)
@@ -143,7 +147,8 @@ class MergeState(RingState):
         hours = np.maximum(mine["steps"] * self.cfg.dt / 3600.0, 1e-9)
         figures["throughput_vph"] = self.books.crossings[env_ids] / hours
         figures["ramp_throughput_vph"] = mine["ramp_crossings"] / hours
-        figures["route_completion"] = 100.0 * self.done[env_ids].mean(1)
+        done, started = self.learned_done[env_ids], self.learned_started[env_ids]
+        figures["route_completion"] = 100.0 * done / started
         figures["ramp_stops"] = mine["ramp_stop_steps"] * self.cfg.dt
         figures["cars_off_road"] = mine["cars_off_road"]
         return figures

@@ -11,9 +11,8 @@ import scenarios
 def short_config(scenario_id: str, max_steps: int = 8) -> dict:
     """Config overrides for ``max_steps`` episodes in which, where the scenario has such agents,
     some finish early: evaders caught from further away, drones dropping out from the start,
-    and in respawning scenarios (``reentry_seconds``) new agents join: quarter-second steps,
-    re-entry after two of them, and sixteen fast cars that start close behind each other (a
-    headway of 0.1 s), so that random actions crash cars or run them off the road early."""
+    and in the junction new agents join (``JOINS``). Other respawning scenarios keep their
+    default re-entry time, longer than these episodes: nobody joins there."""
     config_class = scenarios.scenario_class(scenario_id).config_class
     fields = {f.name for f in dataclasses.fields(config_class)}
     config = {"max_steps": max_steps}
@@ -21,10 +20,22 @@ def short_config(scenario_id: str, max_steps: int = 8) -> dict:
         config["capture_radius"] = 0.9
     if "dropout_probability" in fields:
         config.update(dropout_probability=0.5, dropout_after=0.0)
-    if "reentry_seconds" in fields:
-        config.update(dt=0.25, reentry_seconds=0.5, n_cars=16, time_headway=0.1,
-                      initial_speed=30.0, entry_speed=30.0)  # fmt: skip
-    return config
+    return config | JOINS.get(scenario_id, {})
+
+
+JOINS = {
+    # Quarter-second steps, re-entry after two of them, and sixteen fast cars that start close
+    # behind each other (a headway of 0.1 s): random actions crash cars or run them off the
+    # road early, and new cars enter their slots.
+    "traffic/intersection-v0": dict(
+        dt=0.25,
+        reentry_seconds=0.5,
+        n_cars=16,
+        time_headway=0.1,
+        initial_speed=30.0,
+        entry_speed=30.0,
+    ),
+}
 
 
 def action_config(scenario_id: str, continuous: bool) -> dict:

@@ -23,7 +23,7 @@ IDS = scenarios.registry_ids()
 # Scenarios whose scripted baseline makes agents leave in these seeds (captures, dropouts).
 AGENTS_LEAVE = {"swarm/pursuit-v0", "swarm/formation-v0", "traffic/intersection-v0"}
 # Scenarios whose cars finish and new ones join in their slots.
-AGENTS_JOIN = {"traffic/intersection-v0"}
+AGENTS_JOIN = {"traffic/intersection-v0", "traffic/merge-v0"}
 
 
 SETUPS = action_setups()

@@ -33,19 +33,20 @@ def mean(episodes, name):
 
 def test_the_idm_baseline_merges_for_an_hour_without_a_collision():
     # An hour of traffic at the default density: four worlds for a quarter of an hour each,
-    # episode after episode (each ends when the learned cars, driven as IDM cars, have all
-    # reached the end of the road).
+    # nine 100 s episodes back to back, learned cars (driven as IDM cars) that finish followed
+    # by new ones in their slots.
     venv = scenarios.make_vec("traffic/merge-v0", num_envs=4, seed=0, idm_agents=True)
     episodes = run(venv, 9000)
-    assert len(episodes) > 40
+    assert len(episodes) == 36
     for name in ("collisions", "collisions_per_1000km", "off_road", "cars_off_road", "gridlocks"):
         assert total(episodes, name) == 0, name
     assert min(e["metrics"]["min_ttc"] for e in episodes) > 1.0
     # Ramp cars merge and get through: a fair share of the flow past the detector came
-    # from the ramp, and every learned car reached the end of the road nearly always.
+    # from the ramp, and most learned cars that entered reached the end of the road (the
+    # others were still on their way when the episode ended: 74% measured).
     assert mean(episodes, "throughput_vph") > 2000
     assert mean(episodes, "ramp_throughput_vph") > 400
-    assert mean(episodes, "route_completion") > 95
+    assert mean(episodes, "route_completion") > 65
     assert 10 < mean(episodes, "mean_speed") < 30
 
 
@@ -56,7 +57,7 @@ def test_the_scripted_baseline_drives_the_learned_cars_through_the_merge(continu
     episodes = run(venv, 3000)
     assert len(episodes) >= 6
     assert total(episodes, "collisions") == 0 and total(episodes, "off_road") == 0
-    assert mean(episodes, "route_completion") > 90
+    assert mean(episodes, "route_completion") > 65
     assert mean(episodes, "ramp_throughput_vph") > 300
 
 
@@ -105,9 +106,10 @@ def test_a_ramp_car_stops_before_the_end_when_the_right_lane_is_full_and_merges_
 
 
 def test_driving_straight_off_the_end_of_the_acceleration_lane_is_off_road_and_ends_the_car():
+    # No car follows it in its slot (re-entry after the episode): the episode ends with it.
     venv = scenarios.make_vec("traffic/merge-v0", num_envs=1, seed=0, n_learned=1,
                               background_share=0.0, continuous_actions=True,
-                              personality="cautious")  # fmt: skip
+                              personality="cautious", reentry_seconds=600.0)  # fmt: skip
     sc = venv.scenario
     (ramp,) = lanes(venv, "ramp_merge")
     venv.reset()
