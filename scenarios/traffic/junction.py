@@ -187,3 +187,44 @@ def crossings_all(x0, y0, x1, y1, lines):
                 if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
                     out[b] += 1.0
     return out
+
+
+@kernel
+def book_step(steps, x, y, speed, present, desired, new_contact, n_learned, crossed, finished,
+              dt, gridlock_seconds, anchor_x, anchor_y, sums, last_move):  # fmt: skip
+    """One step into each world's running sums ``sums`` ``(B, 11)``: speed, speed squared,
+    car-steps, km, delay (s, against the desired speed), collisions, learned cars' collisions,
+    crossings, gridlocks, finished routes, steps; a car that moved 0.5 m from its anchor
+    moves the anchor and the world's ``last_move``; no move for ``gridlock_seconds`` while cars
+    are present is a gridlock. Worlds at step 0 (just reset) book nothing but the anchors."""
+    worlds, n = x.shape
+    for b in range(worlds):
+        live = steps[b] > 0
+        moved_any, any_present = False, False
+        row = sums[b]
+        for i in range(n):
+            if np.hypot(x[b, i] - anchor_x[b, i], y[b, i] - anchor_y[b, i]) > 0.5:
+                anchor_x[b, i], anchor_y[b, i] = x[b, i], y[b, i]
+                moved_any |= present[b, i]
+            if not present[b, i]:
+                continue
+            any_present = True
+            if live:
+                v = float(speed[b, i])
+                row[0] += v
+                row[1] += v * v
+                row[2] += 1.0
+                row[3] += v * dt / 1000.0
+                row[4] += max(1.0 - v / max(desired[b, i], 0.1), 0.0) * dt
+                row[5] += new_contact[b, i]
+                row[6] += new_contact[b, i] and i < n_learned
+                row[9] += finished[b, i]
+        if moved_any:
+            last_move[b] = steps[b]
+        if (steps[b] - last_move[b]) * dt >= gridlock_seconds:
+            last_move[b] = steps[b]
+            if live and any_present:
+                row[8] += 1.0
+        if live:
+            row[7] += crossed[b]
+            row[10] += 1.0

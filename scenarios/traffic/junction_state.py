@@ -9,16 +9,35 @@ road after they finished or crashed."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from scenarios.core import Reward
 from scenarios.traffic import junction as jk
 from scenarios.traffic import kernels as tk
-from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books
+from scenarios.traffic.common import HORIZON, SPEED_GAIN
 from scenarios.traffic.roads import ARMS, Lane, RoadMap
 
 TTC_CAP = 100.0
+
+
+class Sums(NamedTuple):
+    """A world's running sums of the episode (columns of ``JunctionState.sums``)."""
+
+    speed_sum: np.ndarray
+    speed_sq_sum: np.ndarray
+    samples: np.ndarray
+    km: np.ndarray
+    delay_s: np.ndarray
+    collisions: np.ndarray
+    agent_collisions: np.ndarray
+    crossings: np.ndarray
+    gridlocks: np.ndarray
+    finished: np.ndarray
+    steps: np.ndarray
+
+
 STEERING_GAINS = np.array([1.0, 1.0])
 TURNS = ("right", "straight", "left")
 
@@ -91,10 +110,9 @@ class JunctionState:
                      "anchor_y"):  # fmt: skip
             setattr(self, name, np.zeros(shape, np.float32))
         self.touching = np.zeros(shape, bool)
-        self.books = Books.zeros(num_worlds)
-        self.finished_trips = np.zeros(num_worlds)
+        self.sums = np.zeros((num_worlds, len(Sums._fields)))  # the episode's, see Sums
+        self.last_move = np.zeros(num_worlds, np.int64)
         self.started_trips = np.zeros(num_worlds)
-        self.elapsed = np.zeros(num_worlds)
         self.params = cfg.idm.array()
         self.length = np.full(cfg.n_cars, cfg.car_length, np.float64)
         self.size = np.tile(np.float32([cfg.car_length, cfg.car_width]), (cfg.n_cars, 1))
@@ -141,8 +159,7 @@ class JunctionState:
         self.accel_cmd[env_ids] = self.prev_accel[env_ids] = 0.0
         self.prev_speed[env_ids] = speed
         self.touching[env_ids] = False
-        self.books.clear(env_ids)
-        self.finished_trips[env_ids] = self.elapsed[env_ids] = 0.0
+        self.sums[env_ids], self.last_move[env_ids] = 0.0, 0
         self.started_trips[env_ids] = n
         x, y, heading = self.points(route, pos)
         self.prev_x[env_ids], self.prev_y[env_ids] = x, y
@@ -246,46 +263,31 @@ class JunctionState:
 
     # ----------------------------------------------------------------------------------- books
     def book(self, steps, x, y, speed, touching, present, new_contact, crossed, finished):
-        cfg, books = self.cfg, self.books
-        live = (steps > 0).astype(float)
-        v = np.where(present, speed, 0.0).astype(float)
-        books.speed_sum += live * v.sum(1)
-        books.speed_sq_sum += live * (v * v).sum(1)
-        books.samples += live * present.sum(1)
-        books.km += live * v.sum(1) * cfg.dt / 1000.0
-        late = np.where(present, np.maximum(1.0 - v / np.maximum(self.desired, 0.1), 0), 0.0)
-        books.delay_s += live * late.sum(1) * cfg.dt
-        books.collisions += live * new_contact.sum(1)
-        books.agent_collisions += live * new_contact[:, : self.n].sum(1)
-        books.crossings += live * crossed
-        self.finished_trips += live * finished.sum(1)
-        self.elapsed += live
-        moved = np.hypot(x - self.anchor_x, y - self.anchor_y) > 0.5
-        self.anchor_x[moved], self.anchor_y[moved] = x[moved], y[moved]
-        books.last_move = np.where((moved & present).any(1), steps, books.last_move)
-        stuck = (steps - books.last_move) * cfg.dt >= cfg.gridlock_seconds
-        books.gridlocks += live * (stuck & present.any(1))
-        books.last_move = np.where(stuck, steps, books.last_move)
+        cfg = self.cfg
+        jk.book_step(steps, x, y, speed, present, self.desired, new_contact, self.n, crossed,
+                     finished, cfg.dt, cfg.gridlock_seconds, self.anchor_x, self.anchor_y,
+                     self.sums, self.last_move)  # fmt: skip
         accel = (speed - self.prev_speed) / cfg.dt
         self.prev_accel[...] = np.where(steps[:, None] > 0, accel, 0.0)
         self.prev_speed[...], self.prev_x[...], self.prev_y[...] = speed, x, y
         self.touching[...] = touching
 
     def episode_figures(self, env_ids) -> dict[str, np.ndarray]:
-        books, cfg = self.books, self.cfg
-        samples = np.maximum(books.samples[env_ids], 1)
-        km = books.km[env_ids]
-        hours = np.maximum(self.elapsed[env_ids] * cfg.dt / 3600.0, 1e-9)
+        cfg = self.cfg
+        books = Sums(*self.sums[env_ids].T)
+        samples = np.maximum(books.samples, 1)
+        km = books.km
+        hours = np.maximum(books.steps * cfg.dt / 3600.0, 1e-9)
         learned_trips = np.maximum(self.trips[env_ids, : self.n].sum(1), 1)
         return {
-            "collisions_per_1000km": books.collisions[env_ids] / np.maximum(km, 1e-3) * 1000.0,
-            "collisions_per_agent_episode": books.agent_collisions[env_ids] / learned_trips,
-            "throughput_vph": books.crossings[env_ids] / hours,
-            "delay_s_per_km": books.delay_s[env_ids] / np.maximum(km, 1e-3),
-            "gridlocks": books.gridlocks[env_ids].copy(),
-            "route_completion": 100.0 * self.finished_trips[env_ids] / self.started_trips[env_ids],
-            "trips": self.finished_trips[env_ids].copy(),
-            "mean_speed_all": books.speed_sum[env_ids] / samples,
+            "collisions_per_1000km": books.collisions / np.maximum(km, 1e-3) * 1000.0,
+            "collisions_per_agent_episode": books.agent_collisions / learned_trips,
+            "throughput_vph": books.crossings / hours,
+            "delay_s_per_km": books.delay_s / np.maximum(km, 1e-3),
+            "gridlocks": books.gridlocks,
+            "route_completion": 100.0 * books.finished / self.started_trips[env_ids],
+            "trips": books.finished,
+            "mean_speed_all": books.speed_sum / samples,
         }
 
     # ---------------------------------------------------------------------------- observation
