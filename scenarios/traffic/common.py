@@ -148,6 +148,18 @@ def action_space(continuous: bool) -> spaces.Space:
     return spaces.Discrete(len(META_ACTIONS))
 
 
+def setpoint_action(cfg: TrafficConfig, speed, setpoint, accel) -> np.ndarray:
+    """The meta-action (0 keep, 1 faster, 2 slower) whose new setpoint makes the speed
+    controller accelerate closest to ``accel`` (clipped as the env clips it), keep on a tie:
+    how a scripted driver follows IDM through the meta-actions without oscillating."""
+    options = []
+    for step in (0.0, cfg.speed_step, -cfg.speed_step):
+        target = np.clip(setpoint + step, 0.0, 1.2 * cfg.v0)
+        command = np.clip(SPEED_GAIN * (target - speed), -cfg.max_decel, cfg.max_accel)
+        options.append(np.abs(command - accel))
+    return np.argmin(np.stack(options, -1), -1)
+
+
 def draw_personalities(cfg: TrafficConfig, uniforms: np.ndarray) -> np.ndarray:
     """Personality vectors ``(E, n, 5)`` from uniforms of the same shape (ignored unless
     ``personality`` is random)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.core import ScriptedPolicy
-from scenarios.traffic.common import HORIZON, SPEED_GAIN
+from scenarios.traffic.common import HORIZON, setpoint_action
 from scenarios.traffic.idm import idm_acceleration
 
 
@@ -29,14 +29,7 @@ class JunctionIDMPolicy(ScriptedPolicy):
         desired = np.maximum(ego[..., 8] * cfg.v0, 0.1)
         accel = idm_acceleration(speed, lead, gap, cfg.idm, v0=desired)
         if not cfg.continuous_actions:
-            # The setpoint (kept, one step up or down) whose speed controller's acceleration
-            # is closest to IDM's; keep on a tie.
-            setpoint = ego[..., 9] * cfg.v0
-            options = np.stack([setpoint, setpoint + cfg.speed_step,
-                                np.maximum(setpoint - cfg.speed_step, 0.0)], -1)  # fmt: skip
-            control = np.clip(SPEED_GAIN * (options - speed[..., None]), -cfg.max_decel,
-                              cfg.max_accel)  # fmt: skip
-            action = np.argmin(np.abs(control - accel[..., None]), -1)
+            action = setpoint_action(cfg, speed, ego[..., 9] * cfg.v0, accel)
             return {"car": action.astype(np.int64)}
         throttle = np.where(accel > 0, accel / cfg.max_accel, accel / cfg.max_decel)
         points = self.layout.read(o, "lane_ahead")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.core import ScriptedPolicy
-from scenarios.traffic.common import HORIZON, SPEED_GAIN
+from scenarios.traffic.common import HORIZON, setpoint_action
 from scenarios.traffic.idm import idm_acceleration
 
 
@@ -49,13 +49,7 @@ class MergePolicy(ScriptedPolicy):
             steer = np.arctan(cfg.wheelbase * curvature) / cfg.max_steer
             action = np.stack([throttle, steer], -1).clip(-1, 1).astype(np.float32)
             return {"car": action}
-        setpoint = ego[..., 10] * cfg.v0
-        options = []
-        for step in (0.0, cfg.speed_step, -cfg.speed_step):  # keep, faster, slower
-            target = np.clip(setpoint + step, 0.0, 1.2 * cfg.v0)
-            command = np.clip(SPEED_GAIN * (target - speed), -cfg.max_decel, cfg.max_accel)
-            options.append(np.abs(command - accel))
-        action = np.argmin(np.stack(options, -1), -1)
+        action = setpoint_action(cfg, speed, ego[..., 10] * cfg.v0, accel)
         action = np.where(advice > 0, 3, np.where(advice < 0, 4, action))
         if action_mask is not None and "car" in action_mask:
             legal = np.take_along_axis(action_mask["car"], action[..., None], -1)[..., 0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.core import ScriptedPolicy
-from scenarios.traffic.common import HORIZON, SPEED_GAIN
+from scenarios.traffic.common import HORIZON, setpoint_action
 from scenarios.traffic.idm import idm_acceleration
 
 
 class IDMPolicy(ScriptedPolicy):
-    """Discrete: faster or slower when the setpoint whose speed controller gives IDM's
-    acceleration is a quarter step or more away, else keep; or MOBIL's advice (``ego.mobil``)
+    """Discrete: keep, faster or slower, whichever setpoint makes the speed controller
+    accelerate closest to IDM (``common.setpoint_action``); or MOBIL's advice (``ego.mobil``)
     when it says change lane. Continuous: IDM's acceleration from the gap and the leader's
     speed, and pure pursuit to the second point of the lane ahead. Stateless."""
 
@@ -28,12 +28,8 @@ class IDMPolicy(ScriptedPolicy):
         gap = np.where(ego[..., 4] >= 1.0, np.inf, gap)
         accel = idm_acceleration(speed, lead, gap, cfg.idm)
         if not cfg.continuous_actions:
-            # The setpoint whose speed controller gives IDM's acceleration: faster or slower
-            # when it is a quarter step away from the current one; MOBIL's advice first.
-            wanted = speed + accel / SPEED_GAIN
-            error = wanted - ego[..., 10] * cfg.v0
-            quarter = 0.25 * cfg.speed_step
-            action = np.where(error > quarter, 1, np.where(error < -quarter, 2, 0))
+            # The setpoint whose speed controller comes closest to IDM; MOBIL's advice first.
+            action = setpoint_action(cfg, speed, ego[..., 10] * cfg.v0, accel)
             advice = ego[..., 9]
             action = np.where(advice > 0.5, 3, np.where(advice < -0.5, 4, action))
             if action_mask is not None and "car" in action_mask:
