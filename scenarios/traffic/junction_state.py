@@ -253,6 +253,8 @@ class JunctionState:
             else:
                 step = np.where(actions == 1, cfg.speed_step,
                                 np.where(actions == 2, -cfg.speed_step, 0))  # fmt: skip
+                if born is not None:  # a new car's action was sent for its vacant slot
+                    step = np.where(born[:, :n], 0.0, step)
                 np.clip(self.setpoint + step, 0.0, 1.2 * cfg.v0, out=self.setpoint)
                 accel[:, :n] = SPEED_GAIN * (self.setpoint - self.speed[:, :n])
         if born is not None:

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dict_play import JOINS
 
 import scenarios
 
 IDS = scenarios.registry_ids()
 SHORT = {"max_steps": 24}
-# Scenarios whose bodies need a denser start to touch under random actions within the test.
-CROWDED = {"traffic/intersection-v0": {"n_cars": 40}}
+# Scenarios whose bodies need a denser start to touch under random actions within the test, and
+# whose agents must leave and new ones join within its short episodes (re-entry after 5 steps).
+CROWDED = {
+    "traffic/intersection-v0": JOINS["traffic/intersection-v0"],
+    "traffic/merge-v0": {
+        "reentry_seconds": 0.5,
+        "time_headway": 0.1,
+        "initial_speed": 30.0,
+        "spacing": 8.0,
+        "dt": 0.25,
+    },
+}
 
 
 def short(scenario_id: str) -> dict:
@@ -166,7 +177,8 @@ def test_the_pettingzoo_env_replays_world_zero_of_the_vector_env(scenario_id):
     observations, _ = env.reset(seed=11)
     obs = venv.reset(seed=11)
     rng = np.random.default_rng(0)
-    steps = 0
+    steps, first = 0, set(env.agents)
+    joined = set()  # agents that joined in slots of respawning groups
     while env.agents:
         actions = batch_actions(venv, rng)
         joint = {}
@@ -182,5 +194,7 @@ def test_the_pettingzoo_env_replays_world_zero_of_the_vector_env(scenario_id):
         for agent, value in rewards.items():
             group, i = env.slot_of(agent)
             assert value == rew[group][0, i]
+        joined |= set(observations) - first
         steps += 1
     assert steps >= 5
+    assert bool(joined) == (scenario_id in JOINS), "new agents joined, or none did"
