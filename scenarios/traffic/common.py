@@ -13,6 +13,8 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.traffic.idm import IDMParams
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
+from worlds import KinematicBicycle
+from worlds.shapes import Box
 
 PERSONALITY_COLUMNS = ("collision", "progress", "comfort", "lane_keeping", "speed_preference")
 PERSONALITIES = {
@@ -158,6 +160,31 @@ def setpoint_action(cfg: TrafficConfig, speed, setpoint, accel) -> np.ndarray:
         command = np.clip(SPEED_GAIN * (target - speed), -cfg.max_decel, cfg.max_accel)
         options.append(np.abs(command - accel))
     return np.argmin(np.stack(options, -1), -1)
+
+
+def add_cars(world, cfg: TrafficConfig, n_learned: int, n_cars: int) -> list:
+    """The cars of a traffic world: body groups ``car`` (the learned cars) and ``idm`` (the
+    others, if any), boxes of ``car_length`` x ``car_width`` on a kinematic bicycle, learned
+    first: the column order of every per-car array."""
+    shape = Box(cfg.car_length, cfg.car_width)
+    groups = []
+    for name, n in (("car", n_learned), ("idm", n_cars - n_learned)):
+        if n:
+            dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
+            groups.append(world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics))
+    return groups
+
+
+def gather(groups: list) -> tuple[np.ndarray, ...]:
+    """Every car's x, y, heading, speed (float32), whether it touches something and whether it
+    is on the road (not parked), ``(B, N)`` each, in the groups' column order."""
+    x = np.concatenate([g.x for g in groups], axis=1)
+    y = np.concatenate([g.y for g in groups], axis=1)
+    angle = np.concatenate([g.angle for g in groups], axis=1)
+    speed = np.concatenate([g.dynamics.speed for g in groups], axis=1).astype(np.float32)
+    contacts = np.concatenate([g.contacts for g in groups], axis=1)
+    present = ~np.concatenate([g.parked for g in groups], axis=1)
+    return x, y, angle, speed, contacts > 0, present
 
 
 def draw_personalities(cfg: TrafficConfig, uniforms: np.ndarray) -> np.ndarray:

@@ -75,13 +75,18 @@ from scenarios.fields import param
 from scenarios.layout import ObsLayout, entities, vector
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
-from scenarios.traffic import junction as jk
-from scenarios.traffic.common import PERSONALITY_COLUMNS, RespawningConfig, draw_personalities
+from scenarios.traffic import kernels as tk
+from scenarios.traffic.common import (
+    PERSONALITY_COLUMNS,
+    RespawningConfig,
+    add_cars,
+    draw_personalities,
+    gather,
+)
 from scenarios.traffic.junction_state import TURNS, JunctionState
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
 from scenarios.traffic.roads import ARMS, intersection
-from worlds import KinematicBicycle, WorldBatch
-from worlds.shapes import Box
+from worlds import WorldBatch
 
 EGO_COLUMNS = ("speed", "accel", "offset", "heading_error", "gap", "lead_speed", "to_line",
                "right_of_way", "desired", "setpoint")  # fmt: skip
@@ -172,7 +177,6 @@ class Intersection(Scenario):
     def __init__(self, cfg: IntersectionConfig) -> None:
         super().__init__(cfg)
         self.road = intersection(cfg.arm_length, cfg.lane_width, cfg.v0)
-        self._lines = np.array([(*d.a, *d.b) for d in self.road.detectors])
         self.n_learned, self.n_cars = cfg.n_learned, cfg.n_cars
         self.k = min(cfg.k_vehicles, cfg.n_cars - 1)
         self.layout = observation_layout(cfg, self.k)
@@ -198,13 +202,7 @@ class Intersection(Scenario):
         side = 2 * max(-xmin, xmax, -ymin, ymax) + 10.0
         world = WorldBatch(num_worlds, side, side, dt=cfg.dt, substeps=cfg.substeps,
                            track_contacts=True)  # fmt: skip
-        shape = Box(cfg.car_length, cfg.car_width)
-        self.groups_of_bodies = []
-        for name, n in (("car", self.n_learned), ("idm", self.n_cars - self.n_learned)):
-            if n:
-                dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
-                group = world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics)
-                self.groups_of_bodies.append(group)
+        self.groups_of_bodies = add_cars(world, cfg, self.n_learned, self.n_cars)
         self.traffic = JunctionState(cfg, self.road, num_worlds, self.n_learned)
         self.obs = self.layout.buffer(num_worlds, self.n_learned)
         self._reward = np.zeros((num_worlds, self.n_learned), np.float32)
@@ -295,14 +293,7 @@ class Intersection(Scenario):
             group.command[..., 1] = steer[:, cols]
 
     def _gather(self):
-        groups = self.groups_of_bodies
-        x = np.concatenate([g.x for g in groups], axis=1)
-        y = np.concatenate([g.y for g in groups], axis=1)
-        angle = np.concatenate([g.angle for g in groups], axis=1)
-        speed = np.concatenate([g.dynamics.speed for g in groups], axis=1).astype(np.float32)
-        contacts = np.concatenate([g.contacts for g in groups], axis=1)
-        present = ~np.concatenate([g.parked for g in groups], axis=1)
-        return x, y, angle, speed, contacts > 0, present
+        return gather(self.groups_of_bodies)
 
     def sense(self, world: WorldBatch, episode: Episode) -> JunctionFrame:
         x, y, angle, speed, touching, present = self._gather()
@@ -319,7 +310,7 @@ class Intersection(Scenario):
             off_road[b, i] = self.road.off_road(x[b, i][None], y[b, i][None])[0]
         new_contact = touching & ~state.touching & present
         x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
-        crossed = jk.crossings_all(x0, y0, x, y, self._lines)
+        crossed = tk.crossings(x0, y0, x, y, self.road.detector_lines)
         jerk = ((speed - state.prev_speed) / self.cfg.dt - state.prev_accel) / self.cfg.dt
         ttc = state.time_to_collision(speed)
         if episode.restarted is None:  # book the step once (not again for restarted worlds)

@@ -163,33 +163,6 @@ def enter_cars(env_ids, vacant, steps, entered, reentry, trips, plan, pos, route
 
 
 @kernel
-def crossings_all(x0, y0, x1, y1, lines):
-    """Crossings per world ``(B,)`` of all counting lines ``lines`` ``(D, 4)`` (ax, ay, bx,
-    by) by cars moving from ``(x0, y0)`` to ``(x1, y1)`` ``(B, N)`` this step."""
-    worlds, n = x0.shape
-    out = np.zeros(worlds)
-    for d in range(lines.shape[0]):
-        ax, ay, ex, ey = (
-            lines[d, 0],
-            lines[d, 1],
-            lines[d, 2] - lines[d, 0],
-            lines[d, 3] - lines[d, 1],
-        )
-        for b in range(worlds):
-            for i in range(n):
-                px, py = x1[b, i] - x0[b, i], y1[b, i] - y0[b, i]
-                cross = px * ey - py * ex
-                if cross == 0.0:
-                    continue
-                wx, wy = ax - x0[b, i], ay - y0[b, i]
-                t = (wx * ey - wy * ex) / cross
-                u = (wx * py - wy * px) / cross
-                if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
-                    out[b] += 1.0
-    return out
-
-
-@kernel
 def book_step(steps, x, y, speed, present, desired, new_contact, n_learned, crossed, finished,
               dt, gridlock_seconds, anchor_x, anchor_y, sums, last_move):  # fmt: skip
     """One step into each world's running sums ``sums`` ``(B, 11)``: speed, speed squared,

@@ -116,23 +116,26 @@ def lane_keeping(offset, heading_error, curvature, speed, wheelbase, gains, stee
 
 
 @kernel
-def crossings(x0, y0, x1, y1, ax, ay, bx, by):
-    """How many cars ``(B, N)`` moved across the line from ``(ax, ay)`` to ``(bx, by)`` this
-    step (from ``(x0, y0)`` to ``(x1, y1)``), per world ``(B,)``."""
+def crossings(x0, y0, x1, y1, lines):
+    """How many cars ``(B, N)`` moved across any of the counting lines ``lines`` ``(D, 4)``
+    (from ``(ax, ay)`` to ``(bx, by)``) this step (from ``(x0, y0)`` to ``(x1, y1)``), per
+    world ``(B,)``."""
     worlds, n = x0.shape
     out = np.zeros(worlds)
-    ex, ey = bx - ax, by - ay
-    for b in range(worlds):
-        for i in range(n):
-            px, py = x1[b, i] - x0[b, i], y1[b, i] - y0[b, i]
-            cross = px * ey - py * ex
-            if cross == 0.0:
-                continue
-            wx, wy = ax - x0[b, i], ay - y0[b, i]
-            t = (wx * ey - wy * ex) / cross
-            u = (wx * py - wy * px) / cross
-            if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
-                out[b] += 1.0
+    for d in range(lines.shape[0]):
+        ax, ay = lines[d, 0], lines[d, 1]
+        ex, ey = lines[d, 2] - ax, lines[d, 3] - ay
+        for b in range(worlds):
+            for i in range(n):
+                px, py = x1[b, i] - x0[b, i], y1[b, i] - y0[b, i]
+                cross = px * ey - py * ex
+                if cross == 0.0:
+                    continue
+                wx, wy = ax - x0[b, i], ay - y0[b, i]
+                t = (wx * ey - wy * ex) / cross
+                u = (wx * py - wy * px) / cross
+                if 0.0 < t <= 1.0 and 0.0 <= u <= 1.0:
+                    out[b] += 1.0
     return out
 
 

@@ -86,13 +86,12 @@ from scenarios.fields import param
 from scenarios.registry import document, register
 from scenarios.seeding import WorldRandom
 from scenarios.traffic import kernels as tk
-from scenarios.traffic.common import RespawningConfig, draw_personalities
+from scenarios.traffic.common import RespawningConfig, add_cars, draw_personalities
 from scenarios.traffic.idm import LANE_END, drive
 from scenarios.traffic.merge_state import MergeState
 from scenarios.traffic.ring import RingFrame, RingRoad
 from scenarios.traffic.roads import RoadMap, merge
-from worlds import KinematicBicycle, WorldBatch
-from worlds.shapes import Box
+from worlds import WorldBatch
 
 ENTRIES = ("right_up", "left_up", "ramp_in")
 """Where cars enter the road (index = a car's ``home``)."""
@@ -207,13 +206,7 @@ class Merge(RingRoad):
         height = max(2 * max(-ymin, ymax) + 10.0, 0.25 * width)  # a picture, not a strip
         world = WorldBatch(num_worlds, width, height, dt=cfg.dt, substeps=cfg.substeps,
                            track_contacts=True)  # fmt: skip
-        shape = Box(cfg.car_length, cfg.car_width)
-        self.groups_of_bodies = []
-        for name, n in (("car", self.n_learned), ("idm", self.n_cars - self.n_learned)):
-            if n:
-                dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
-                group = world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics)
-                self.groups_of_bodies.append(group)
+        self.groups_of_bodies = add_cars(world, cfg, self.n_learned, self.n_cars)
         self.traffic = MergeState(cfg, self.road, num_worlds, self.n_learned, self.entries)
         self._personalities = np.zeros((num_worlds, self.n_learned, cfg.lives, 5), np.float32)
         self._born = np.zeros((num_worlds, self.n_learned), bool)
@@ -423,10 +416,11 @@ class Merge(RingRoad):
         x0, y0 = np.where(present, t.prev_x, x), np.where(present, t.prev_y, y)
         ramp = present & t.from_ramp
         rx0, ry0 = np.where(ramp, x0, x), np.where(ramp, y0, y)
-        crossed, ramp_crossed = np.zeros(x.shape[0]), np.zeros(x.shape[0])
-        for detector in self.road.detectors:
-            crossed += tk.crossings(x0, y0, x, y, *detector.a, *detector.b)
-            ramp_crossed += tk.crossings(rx0, ry0, x, y, *detector.a, *detector.b)
+        lines = self.road.detector_lines
+        crossed, ramp_crossed = (
+            tk.crossings(x0, y0, x, y, lines),
+            tk.crossings(rx0, ry0, x, y, lines),
+        )
         jerk = ((speed - t.prev_speed) / self.cfg.dt - t.prev_accel) / self.cfg.dt
         ttc = t.time_to_collision(speed)
         t.steps[...] = episode.steps

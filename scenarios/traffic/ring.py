@@ -73,13 +73,14 @@ from scenarios.traffic import kernels as tk
 from scenarios.traffic.common import (
     TrafficConfig,
     action_space,
+    add_cars,
     draw_personalities,
+    gather,
     observation_layout,
 )
 from scenarios.traffic.ring_state import RingState
 from scenarios.traffic.roads import RoadMap, bottleneck, ring
-from worlds import KinematicBicycle, WorldBatch
-from worlds.shapes import Box
+from worlds import WorldBatch
 
 ROADS = ("ring", "bottleneck")
 
@@ -196,13 +197,7 @@ class RingRoad(Scenario):
         side = 2 * max(-xmin, xmax, -ymin, ymax) + 10.0
         world = WorldBatch(num_worlds, side, side, dt=cfg.dt, substeps=cfg.substeps,
                            track_contacts=True)  # fmt: skip
-        shape = Box(cfg.car_length, cfg.car_width)
-        self.groups_of_bodies = []
-        for name, n in (("car", self.n_learned), ("idm", self.n_cars - self.n_learned)):
-            if n:
-                dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
-                group = world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics)
-                self.groups_of_bodies.append(group)
+        self.groups_of_bodies = add_cars(world, cfg, self.n_learned, self.n_cars)
         self.traffic = RingState(cfg, self.road, num_worlds, self.n_learned)
         self.obs = self.layout.buffer(num_worlds, self.n_learned)
         self._reward = np.zeros((num_worlds, self.n_learned), np.float32)
@@ -244,14 +239,7 @@ class RingRoad(Scenario):
             start += group.n
 
     def _gather(self):
-        groups = self.groups_of_bodies
-        x = np.concatenate([g.x for g in groups], axis=1)
-        y = np.concatenate([g.y for g in groups], axis=1)
-        angle = np.concatenate([g.angle for g in groups], axis=1)
-        speed = np.concatenate([g.dynamics.speed for g in groups], axis=1).astype(np.float32)
-        contacts = np.concatenate([g.contacts for g in groups], axis=1)
-        present = ~np.concatenate([g.parked for g in groups], axis=1)
-        return x, y, angle, speed, contacts > 0, present
+        return gather(self.groups_of_bodies)
 
     def sense(self, world: WorldBatch, episode: Episode) -> RingFrame:
         x, y, angle, speed, touching, present = self._gather()
@@ -259,10 +247,8 @@ class RingRoad(Scenario):
         state.measure(x, y, angle, speed, present)
         off_road = self.road.off_road(x, y) & present
         new_contact = touching & ~state.touching & present
-        crossed = np.zeros(x.shape[0])
-        for detector in self.road.detectors:
-            x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
-            crossed += tk.crossings(x0, y0, x, y, *detector.a, *detector.b)
+        x0, y0 = np.where(present, state.prev_x, x), np.where(present, state.prev_y, y)
+        crossed = tk.crossings(x0, y0, x, y, self.road.detector_lines)
         jerk = ((speed - state.prev_speed) / self.cfg.dt - state.prev_accel) / self.cfg.dt
         ttc = state.time_to_collision(speed)
         if episode.restarted is None:  # book the step once (not again for restarted worlds)

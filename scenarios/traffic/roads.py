@@ -122,6 +122,7 @@ class RoadMap:
         self.length = self.polylines.length[0].astype(np.float32)
         self.segment_heading, self.segment_curvature = _segment_geometry(self.polylines, self.loop)
         self.conflicts = _conflicts(self, successors)
+        self.detector_lines = np.array([(*d.a, *d.b) for d in self.detectors]).reshape(-1, 4)
 
     # ------------------------------------------------------------------------------- geometry
     @property
