@@ -131,7 +131,8 @@ def critic_values(
         if n > 1 and critic_in.strides[1] == 0 and not module.cfg.agent_id:
             rows = torch.from_numpy(np.array(critic_in[:, 0], dtype=np.float32))
             return module.value(rows, None).unsqueeze(1).expand(b, n)
-        critic_in = torch.from_numpy(np.ascontiguousarray(critic_in, dtype=np.float32))
+        dense = np.ascontiguousarray(critic_in, dtype=np.float32)
+        critic_in = torch.from_numpy(dense if dense.flags.writeable else dense.copy())
     x = critic_in.reshape(b * n, -1)
     return module.value(x, policy.agent_index(group, b)).view(b, n)
 
@@ -211,7 +212,8 @@ def act_and_record(policy, buffers, memory, t, obs, state, masks, alive, algo):
         buf.actions[t].copy_(raw)
         buf.log_probs[t].copy_(log_prob)
         c_in = critic_input(algo, group, obs[group], state)
-        buf.critic_in[t].copy_(torch.from_numpy(np.ascontiguousarray(c_in)))
+        dense = np.ascontiguousarray(c_in)  # a state broadcast over one agent stays read-only
+        buf.critic_in[t].copy_(torch.from_numpy(dense if dense.flags.writeable else dense.copy()))
         shared = c_in.strides[1] == 0  # MAPPO's global state: the critic runs once per world
         buf.values[t].copy_(critic_values(policy, group, c_in if shared else buf.critic_in[t]))
         buf.alive[t].copy_(torch.from_numpy(alive[group]))
