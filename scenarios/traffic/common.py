@@ -92,6 +92,14 @@ class TrafficConfig(ScenarioConfig):
     the env use the true state)."""
     off_road_ends: bool = True
     """A learned car whose centre leaves the road leaves the episode."""
+    truck_share: float = param(0.0, low=0.0, high=1.0)
+    """Share of the background (IDM/MOBIL) vehicles that are trucks, rounded: boxes of
+    ``truck_length`` x ``truck_width`` with a wheelbase of 0.6 times their length, driven by the
+    same IDM/MOBIL (gaps are measured bumper to bumper, so a truck's length counts)."""
+    truck_length: float = param(12.0, low=4.0, high=25.0)
+    """Length of a truck, metres."""
+    truck_width: float = param(2.5, low=1.5, high=3.0)
+    """Width of a truck, metres."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
@@ -162,16 +170,33 @@ def setpoint_action(cfg: TrafficConfig, speed, setpoint, accel) -> np.ndarray:
     return np.argmin(np.stack(options, -1), -1)
 
 
+def fleet(cfg: TrafficConfig, n_learned: int, n_cars: int) -> tuple[tuple, ...]:
+    """The body groups of a traffic world, in column order: ``(name, count, length, width,
+    mass)`` for the learned cars (``car``), the background cars (``idm``) and trucks
+    (``truck``, a share ``truck_share`` of the background), those with a count."""
+    trucks = round(cfg.truck_share * (n_cars - n_learned))
+    groups = (("car", n_learned, cfg.car_length, cfg.car_width, 1500.0),
+              ("idm", n_cars - n_learned - trucks, cfg.car_length, cfg.car_width, 1500.0),
+              ("truck", trucks, cfg.truck_length, cfg.truck_width, 12000.0))  # fmt: skip
+    return tuple(g for g in groups if g[1])
+
+
+def vehicle_sizes(cfg: TrafficConfig, n_learned: int, n_cars: int) -> np.ndarray:
+    """Length and width of every vehicle ``(N, 2)`` (float32), in column order."""
+    rows = [np.tile(np.float32([length, width]), (n, 1))
+            for _name, n, length, width, _mass in fleet(cfg, n_learned, n_cars)]  # fmt: skip
+    return np.concatenate(rows).astype(np.float32)
+
+
 def add_cars(world, cfg: TrafficConfig, n_learned: int, n_cars: int) -> list:
-    """The cars of a traffic world: body groups ``car`` (the learned cars) and ``idm`` (the
-    others, if any), boxes of ``car_length`` x ``car_width`` on a kinematic bicycle, learned
-    first: the column order of every per-car array."""
-    shape = Box(cfg.car_length, cfg.car_width)
+    """The vehicles of a traffic world (``fleet``): boxes on a kinematic bicycle whose
+    wheelbase is 0.6 times their length, learned first: the column order of every per-car
+    array."""
     groups = []
-    for name, n in (("car", n_learned), ("idm", n_cars - n_learned)):
-        if n:
-            dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, cfg.wheelbase)
-            groups.append(world.add_group(name, n, shape=shape, mass=1500.0, dynamics=dynamics))
+    for name, n, length, width, mass in fleet(cfg, n_learned, n_cars):
+        dynamics = KinematicBicycle(60.0, cfg.max_decel, cfg.max_steer, 0.6 * length)
+        groups.append(world.add_group(name, n, shape=Box(length, width), mass=mass,
+                                      dynamics=dynamics))  # fmt: skip
     return groups
 
 

@@ -126,6 +126,11 @@ class IntersectionConfig(RespawningConfig):
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
+        rule = (
+            "must be 0 on the intersection for now (a truck's turning radius, 0.6 truck_length "
+            "/ tan(max_steer), is wider than the corners); trucks drive on the ring and merge"
+        )
+        check(scenario_id, self.truck_share == 0, "truck_share", rule, self.truck_share)
         per_arm = math.ceil(self.n_cars / len(ARMS))
         room = (self.arm_length - 20.0) / per_arm
         rule = (f"must leave each car car_length + min_gap ({self.car_length + self.min_gap:g} "

@@ -16,7 +16,7 @@ import numpy as np
 from scenarios.core import Reward
 from scenarios.traffic import junction as jk
 from scenarios.traffic import kernels as tk
-from scenarios.traffic.common import HORIZON, SPEED_GAIN
+from scenarios.traffic.common import HORIZON, SPEED_GAIN, vehicle_sizes
 from scenarios.traffic.roads import ARMS, Lane, RoadMap
 
 TTC_CAP = 100.0
@@ -114,8 +114,12 @@ class JunctionState:
         self.last_move = np.zeros(num_worlds, np.int64)
         self.started_trips = np.zeros(num_worlds)
         self.params = cfg.idm.array()
-        self.length = np.full(cfg.n_cars, cfg.car_length, np.float64)
-        self.size = np.tile(np.float32([cfg.car_length, cfg.car_width]), (cfg.n_cars, 1))
+        self.size = vehicle_sizes(cfg, n_learned, cfg.n_cars)
+        self.length = self.size[:, 0].astype(np.float64)
+        self.wheelbase = 0.6 * self.size[:, 0].astype(np.float64)
+        # The heading toward the lane that keeps a vehicle's corners within about 1.2 m of
+        # where its centre line goes (about 29 degrees for a car, 12 for a 12 m truck).
+        self.approach = np.arcsin(np.minimum(1.0, 2.4 / self.size[:, 0].astype(np.float64)))
         self.v0 = np.full(shape, cfg.v0)
         self.limit = road.speed_limit.astype(np.float64)
         self.zone = np.array([cfg.zone_min, cfg.zone_time])
@@ -216,7 +220,7 @@ class JunctionState:
     # -------------------------------------------------------------------------------- measure
     def measure(self, x, y, angle, speed, present, now: float) -> None:
         """Positions along the routes, leaders, right of way, IDM and steering of every car."""
-        cfg, routes = self.cfg, self.routes
+        routes = self.routes
         coords = routes.map.coordinates(x, y, angle, self.route)
         self.pos = coords.position.s.astype(np.float64)
         self.offset, self.heading_error = coords.position.d, coords.heading_error
@@ -227,8 +231,8 @@ class JunctionState:
                        self.gap, self.lead_speed, self.leader, self.desired,
                        self.to_line)  # fmt: skip
         curvature = routes.map.segment_curvature[self.route, coords.position.segment]
-        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, cfg.wheelbase,
-                        STEERING_GAINS, self.steer)  # fmt: skip
+        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, self.wheelbase,
+                        STEERING_GAINS, self.steer, self.approach)  # fmt: skip
         self.finished = present & (self.pos >= routes.total[self.route] - 0.5 * self.length)
 
     def time_to_collision(self, speed) -> np.ndarray:

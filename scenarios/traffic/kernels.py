@@ -100,18 +100,26 @@ def nearest_vehicles(x, y, angle, speed, size, present, rows, valid):
                 valid[b, i, slot] = 1.0
 
 
-@kernel
-def lane_keeping(offset, heading_error, curvature, speed, wheelbase, gains, steer):
+def lane_keeping(offset, heading_error, curvature, speed, wheelbase, gains, steer, approach=None):
     """Steering that keeps cars on their target lanes: the lane's curvature fed forward, minus
-    ``gains[0]`` times the heading error and a Stanley term ``atan(gains[1] d / max(v, 2))``."""
+    ``gains[0]`` times the heading error and a Stanley term ``atan(gains[1] d / max(v, 2))``;
+    ``wheelbase`` per car ``(N,)``. ``approach`` ``(N,)`` caps the Stanley term's angle per
+    car (the heading a car takes toward its lane: a long vehicle's corners sweep farther for
+    the same angle), none when not given."""
+    cap = np.full(wheelbase.shape[0], np.pi) if approach is None else approach
+    _lane_keeping(offset, heading_error, curvature, speed, wheelbase, gains, cap, steer)
+
+
+@kernel
+def _lane_keeping(offset, heading_error, curvature, speed, wheelbase, gains, cap, steer):
     worlds, n = offset.shape
     for b in range(worlds):
         for i in range(n):
             v = max(abs(speed[b, i]), 2.0)
+            toward = np.arctan(gains[1] * offset[b, i] / v)
+            toward = min(max(toward, -cap[i]), cap[i])
             steer[b, i] = (
-                np.arctan(wheelbase * curvature[b, i])
-                - gains[0] * heading_error[b, i]
-                - np.arctan(gains[1] * offset[b, i] / v)
+                np.arctan(wheelbase[i] * curvature[b, i]) - gains[0] * heading_error[b, i] - toward
             )
 
 

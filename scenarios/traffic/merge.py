@@ -27,15 +27,15 @@ needing to brake harder than ``comfort_decel`` for its leader or the ramp's end)
 cars beyond the slots start waiting at their entries.
 
 Agents
-    One group, ``car``, of ``n_learned`` slots (one shared policy); the body group ``idm``
-    holds the others. A learned car ends (terminated) when it reaches the end of the road, with
-    the ``goal`` reward, and when it collides or leaves the road if ``collision_ends`` /
-    ``off_road_ends`` (its body is parked); a new car then enters its slot at the slot's entry
-    (``reentry_seconds`` after the last one entered at the soonest, when the entry has room),
-    up to ``lives = 1 + (max_steps - 1) // reentry steps`` cars per slot and episode (``car_3``,
-    then ``car_3.1`` ... through PettingZoo), each with its own personality. Episodes are
-    truncated at ``max_steps``. With ``idm_agents`` the learned cars drive as IDM cars (the
-    all-IDM road to compare with).
+    One group, ``car``, of ``n_learned`` slots (one shared policy); the body groups ``idm``
+    (cars) and ``truck`` (a share ``truck_share`` of them) hold the others. A learned car ends
+    (terminated) when it reaches the end of the road, with the ``goal`` reward, and when it
+    collides or leaves the road if ``collision_ends`` / ``off_road_ends`` (its body is parked);
+    a new car then enters its slot at the slot's entry (``reentry_seconds`` after the last one
+    entered at the soonest, when the entry has room), up to ``lives = 1 + (max_steps - 1) //
+    reentry steps`` cars per slot and episode (``car_3``, then ``car_3.1`` ... through
+    PettingZoo), each with its own personality. Episodes are truncated at ``max_steps``. With
+    ``idm_agents`` the learned cars drive as IDM cars (the all-IDM road to compare with).
 
 Actions
     As ``traffic/ring-v0``: ``Discrete(5)`` meta-actions (keep, faster, slower, lane left, lane
@@ -144,10 +144,11 @@ class MergeConfig(RespawningConfig):
         super().validate(scenario_id)
         ok = self.team_reward in ("speed", "outflow")
         check(scenario_id, ok, "team_reward", "must be one of speed, outflow", self.team_reward)
-        check(scenario_id, self.spacing >= self.car_length + 3.0, "spacing",
-              f"must be at least car_length ({self.car_length:g}) + 3 m", self.spacing)  # fmt: skip
+        longest = max(self.car_length, self.truck_length if self.truck_share > 0 else 0.0)
+        rule = f"must be at least the longest vehicle ({longest:g} m) + 3 m"
+        check(scenario_id, self.spacing >= longest + 3.0, "spacing", rule, self.spacing)
         rule = f"must leave room to merge on the merge section ({self.merge_length:g} m)"
-        ok = self.stop_margin + 2 * self.car_length + self.min_gap < self.merge_length
+        ok = self.stop_margin + 2 * longest + self.min_gap < self.merge_length
         check(scenario_id, ok, "stop_margin", rule, self.stop_margin)
         up, _ = _slots(self.road_map(), self)
         rule = f"must fit the {len(up[0])} start slots upstream (spacing {self.spacing:g} m)"
@@ -318,16 +319,22 @@ class Merge(RingRoad):
         """Background cars that reached the end of the road (or left it) enter again at their
         entries; those whose entry has no room yet wait parked off the road."""
         t, m = self.traffic, self.n_learned
-        group = self.groups_of_bodies[-1]
-        leaving = (t.finished[:, m:] | t.stray[:, m:]) & ~group.parked
-        want = leaving | group.parked
+        background = self.groups_of_bodies[1:]  # cars and trucks, in column order after m
+        parked = np.concatenate([g.parked for g in background], axis=1)
+        leaving = (t.finished[:, m:] | t.stray[:, m:]) & ~parked
+        want = leaving | parked
         if not want.any():
             return
         env_ids, cars = np.nonzero(want)
         placed = self.enter(world, env_ids, cars + m)
         wait = ~placed & leaving[env_ids, cars]
         if wait.any():
-            world.park_bodies(group.name, env_ids[wait], cars[wait])
+            start = m
+            for group in background:
+                mine = wait & (cars + m >= start) & (cars + m < start + group.n)
+                if mine.any():
+                    world.park_bodies(group.name, env_ids[mine], cars[mine] + m - start)
+                start += group.n
             t.present[env_ids[wait], cars[wait] + m] = False
             t.finished[env_ids[wait], cars[wait] + m] = False
             t.stray[env_ids[wait], cars[wait] + m] = False
@@ -349,7 +356,9 @@ class Merge(RingRoad):
         room[:, :2] = room[rows, closer][:, None]
         lead_speed[:, :2] = lead_speed[rows, closer][:, None]
         entry = t.home[env_ids, car_ids]
-        room, lead_speed = room[env_ids, entry], lead_speed[env_ids, entry]
+        # The bumper gap the car would have with its rear on the entry lane's start.
+        room = room[env_ids, entry] - t.length[car_ids]
+        lead_speed = lead_speed[env_ids, entry]
         speed = t.entry_speed(room, lead_speed)
         clear = room >= cfg.min_gap + cfg.time_headway * speed
         first = np.zeros(len(env_ids), bool)
@@ -360,7 +369,7 @@ class Merge(RingRoad):
             return go
         env_ids, car_ids, speed = env_ids[go], car_ids[go], speed[go].astype(np.float32)
         lane = np.asarray(self.entries, np.int32)[entry[go]]
-        at = np.full((len(lane), 1), cfg.car_length / 2)
+        at = (t.length[car_ids] / 2.0)[:, None].astype(np.float64)
         x, y, heading = (a[:, 0] for a in t.points(lane[:, None], at[:, None]))
         x, y, heading = x[:, 0], y[:, 0], heading[:, 0]
         start = 0

@@ -122,8 +122,8 @@ class MergeState(RingState):
               predecessor=road.predecessor, shadow_lane=self.shadow_lane,
               shadow_s=self.shadow_s, mobil_cand=self.mobil_candidates)  # fmt: skip
         curvature = road.segment_curvature[self.target, coords.position.segment]
-        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, cfg.wheelbase,
-                        STEERING_GAINS, self.steer)  # fmt: skip
+        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, self.wheelbase,
+                        STEERING_GAINS, self.steer, self.approach)  # fmt: skip
         end = road.length[self.target] - FINISH
         self.finished = present & road.exit[self.target] & (self.s >= end)
 
@@ -173,8 +173,8 @@ class MergeState(RingState):
 
     # -------------------------------------------------------------------------------- entries
     def entry_room(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per world and entry ``(B, K)``: the bumper gap from a car entering at the start of
-        the entry lane (its rear on the lane's start) to the first car on its way (on the
+        """Per world and entry ``(B, K)``: the distance from the start of the entry lane (where
+        an entering car's rear goes) to the rear of the first car on its way (on the
         lane, or, when it is empty, on the lanes it leads to; a lane changer counts on both
         its lanes, and on the lane it was on before this step's changes), inf when there is
         none, and that car's speed."""
@@ -183,7 +183,7 @@ class MergeState(RingState):
         speed = np.empty(room.shape)
         _entry_room(self.present, self.target, self.measured_lane, self.shadow_lane, self.s,
                     self.shadow_s, self.speed, self.entries, road.length, road.successor,
-                    self.cfg.car_length, room, speed)  # fmt: skip
+                    self.length, room, speed)  # fmt: skip
         return room, speed
 
     def entry_speed(self, room: np.ndarray, lead_speed: np.ndarray) -> np.ndarray:
@@ -208,7 +208,7 @@ class MergeState(RingState):
         self.from_ramp[at] = self.ends_at[lane] < np.inf
         learned = car_ids < self.n
         self.setpoint[env_ids[learned], car_ids[learned]] = speed[learned]
-        self.present[at], self.s[at], self.speed[at] = True, self.cfg.car_length / 2, speed
+        self.present[at], self.s[at], self.speed[at] = True, self.length[car_ids] / 2, speed
         # Until the next measure: straight on at its speed (no stale command from before).
         self.offset[at] = self.heading_error[at] = 0.0
         self.accel[at], self.steer[at], self.change[at] = 0.0, 0.0, -1
@@ -217,11 +217,11 @@ class MergeState(RingState):
 
 @kernel
 def _entry_room(present, target, measured, shadow, s, shadow_s, speed, entries, lane_length,
-                successor, car_length, room, room_speed):  # fmt: skip
+                successor, length, room, room_speed):  # fmt: skip
     """``MergeState.entry_room``'s compiled pass (``room``, ``room_speed`` ``(B, K)`` out)."""
     worlds, n = s.shape
     lanes = lane_length.shape[0]
-    first_s, first_v = np.empty(lanes), np.empty(lanes)
+    first_s, first_v = np.empty(lanes), np.empty(lanes)  # the first car's rear, its speed
     for b in range(worlds):
         first_s[:] = np.inf
         first_v[:] = 0.0
@@ -230,14 +230,15 @@ def _entry_room(present, target, measured, shadow, s, shadow_s, speed, entries, 
                 continue
             for lane, at in ((target[b, i], s[b, i]), (measured[b, i], s[b, i]),
                              (shadow[b, i], shadow_s[b, i])):  # fmt: skip
-                if lane >= 0 and at < first_s[lane]:
-                    first_s[lane], first_v[lane] = at, speed[b, i]
+                rear = at - 0.5 * length[i]
+                if lane >= 0 and rear < first_s[lane]:
+                    first_s[lane], first_v[lane] = rear, speed[b, i]
         for k in range(entries.size):
             lane, offset = entries[k], 0.0
             room[b, k], room_speed[b, k] = np.inf, 0.0
             for _ in range(lanes):
                 if first_s[lane] < np.inf:
-                    room[b, k] = offset + first_s[lane] - car_length
+                    room[b, k] = offset + first_s[lane]
                     room_speed[b, k] = first_v[lane]
                     break
                 if successor[lane] < 0:

@@ -8,17 +8,24 @@ inner lane drops before the counting line; its team reward can be the outflow in
 
 Agents
     One group, ``car``, of ``n_learned = max(1, round(learned_share * n_cars))`` cars (one shared
-    policy, as in self-play); the ``n_cars - n_learned`` others form the body group ``idm``. A car
+    policy, as in self-play); the ``n_cars - n_learned`` others form the body groups ``idm``
+    (cars) and ``truck`` (a share ``truck_share`` of them, ``truck_length`` m long). A car
     that collides or leaves the road leaves the episode when ``collision_ends`` /
     ``off_road_ends`` (its body is parked); episodes are truncated after ``max_steps``.
 
 Actions
     ``Discrete(5)`` meta-actions (default): keep, faster, slower (speed setpoint
     ``+-speed_step``; it starts at the car's initial speed), lane left, lane right (masked
-    where there is no lane or during the lane-change cooldown). A low-level controller drives,
-    as highway-env's: a speed controller toward the setpoint (no car-following: the policy must
-    brake for its leader) and lane keeping (curvature fed forward, heading and Stanley feedback)
-    toward the target lane. With ``continuous_actions=True``: ``Box(-1, 1, (2,))``,
+    where there is no lane or during the lane-change cooldown). A low-level controller drives:
+    lane keeping (curvature fed forward, heading and Stanley feedback) toward the target lane,
+    and a speed controller toward a command. With ``controller="follower_stopper"`` (default)
+    the command is FollowerStopper's (Bhadani et al. 2018, the controller of Stern et al.
+    2018's automated car): the setpoint on open road, falling to the leader's speed and to 0 as
+    the gap closes, so the policy chooses the speed the car holds and the controller keeps it
+    behind its leader ("faster" raises the setpoint no more than a step above the car's
+    speed, so it does not wind up while the car is held below it). With ``"speed"`` the command is
+    the setpoint (as highway-env's: no car-following, the policy must brake for its leader).
+    With ``continuous_actions=True``: ``Box(-1, 1, (2,))``,
     acceleration (fractions of ``max_accel`` forward and ``max_decel`` braking) and steering
     (fraction of ``max_steer``).
 
@@ -77,6 +84,7 @@ from scenarios.traffic.common import (
     draw_personalities,
     gather,
     observation_layout,
+    vehicle_sizes,
 )
 from scenarios.traffic.ring_state import RingState
 from scenarios.traffic.roads import RoadMap, bottleneck, ring
@@ -114,15 +122,20 @@ class RingConfig(TrafficConfig):
     wave_weight: float = param(0.0, low=0.0, high=100.0)
     """Weight of the ``waves`` team term: minus the standard deviation of the speeds over all
     cars this step, divided by ``0.1 v0`` (0: off)."""
+    controller: str = "follower_stopper"
+    """The meta-actions' low-level speed controller: ``follower_stopper`` (the setpoint capped
+    by a safe speed from the gap and closing speed, as Stern et al. 2018's automated car) or
+    ``speed`` (toward the setpoint only, as highway-env's: the policy must brake)."""
     idm_agents: bool = False
     """The learned cars are driven by IDM/MOBIL exactly as the others (their actions are
     ignored): the all-IDM ring a learned car is compared with."""
 
     def validate(self, scenario_id: str) -> None:
         super().validate(scenario_id)
-        rewards = ("speed", "outflow")
+        rewards, controllers = ("speed", "outflow"), ("follower_stopper", "speed")
         for name, value, options in (("road", self.road, ROADS),
-                                     ("team_reward", self.team_reward, rewards)):  # fmt: skip
+                                     ("team_reward", self.team_reward, rewards),
+                                     ("controller", self.controller, controllers)):  # fmt: skip
             check(scenario_id, value in options, name, f"must be one of {options}", value)
         if self.road == "bottleneck":
             rule = f"must be under half the circumference ({self.circumference:g})"
@@ -130,10 +143,14 @@ class RingConfig(TrafficConfig):
             check(scenario_id, ok, "bottleneck_length", rule, self.bottleneck_length)
         lanes = self.lanes if self.road == "ring" else 1
         inner = self.circumference - 2 * math.pi * self.car_length * (lanes - 1)
-        room = min(self.circumference, inner) / math.ceil(self.n_cars / lanes)
-        rule = (f"must leave each car car_length ({self.car_length:g}) + 1 m of its lane on a "
-                f"ring of circumference {self.circumference:g}")  # fmt: skip
-        check(scenario_id, room >= self.car_length + 1.0, "n_cars", rule, self.n_cars)
+        per_lane = math.ceil(self.n_cars / lanes)
+        longest = np.sort(vehicle_sizes(self, self.n_learned, self.n_cars)[:, 0])[::-1]
+        need = float(longest[:per_lane].sum()) + per_lane * 1.0  # the lane that gets the trucks
+        rule = (f"must leave each vehicle its length (car_length {self.car_length:g}; "
+                f"truck_length {self.truck_length:g} for a share truck_share "
+                f"{self.truck_share:g} of the IDM cars) + 1 m of its lane on a ring of "
+                f"circumference {self.circumference:g}")  # fmt: skip
+        check(scenario_id, min(self.circumference, inner) >= need, "n_cars", rule, self.n_cars)
         rule = "must leave an inner lane on the ring (radius > 2 lane widths per lane)"
         ok = self.circumference / (2 * math.pi) > 3.5 * (lanes + 1)
         check(scenario_id, ok, "circumference", rule, self.circumference)
@@ -183,12 +200,16 @@ class RingRoad(Scenario):
         return self._groups
 
     def state_size(self) -> int:
-        return 4 * self.n_cars
+        return 4 * self.n_cars + self.n_learned
 
     def state(self, frame: RingFrame) -> np.ndarray:
-        """Every car's x, y (metres), speed / v0 and target lane, learned cars first."""
+        """Every car's x, y (divided by the road's half extent, so within about -1 and 1),
+        speed / v0 and target lane, learned cars first; then the learned cars' speed setpoints
+        / v0."""
         t = self.traffic
-        parts = (t.x, t.y, frame.speed / self.cfg.v0, t.target)
+        extent = max(np.abs(self.road.bounds()))
+        parts = (t.x / extent, t.y / extent, frame.speed / self.cfg.v0, t.target,
+                 t.setpoint / self.cfg.v0)  # fmt: skip
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def make_world(self, num_worlds: int) -> WorldBatch:
@@ -198,7 +219,7 @@ class RingRoad(Scenario):
         world = WorldBatch(num_worlds, side, side, dt=cfg.dt, substeps=cfg.substeps,
                            track_contacts=True)  # fmt: skip
         self.groups_of_bodies = add_cars(world, cfg, self.n_learned, self.n_cars)
-        self.traffic = RingState(cfg, self.road, num_worlds, self.n_learned)
+        self.traffic = RingState(cfg, self.road, num_worlds, self.n_learned, cfg.controller)
         self.obs = self.layout.buffer(num_worlds, self.n_learned)
         self._reward = np.zeros((num_worlds, self.n_learned), np.float32)
         self._frame = None
@@ -210,9 +231,7 @@ class RingRoad(Scenario):
         slot = np.argsort(uniforms[:, :n], axis=1, kind="stable")  # car -> slot on the road
         lanes = cfg.lanes if cfg.road == "ring" else 1
         lane = (slot % lanes).astype(np.int32)
-        per_lane = math.ceil(n / lanes)
-        spacing = self.road.length[lane] / per_lane
-        s = (slot // lanes) * spacing + cfg.spawn_jitter * (uniforms[:, n : 2 * n] - 0.5)
+        s = self._spread(slot, lanes) + cfg.spawn_jitter * (uniforms[:, n : 2 * n] - 0.5)
         x, y, heading = (a[..., 0] for a in self.traffic.points(lane, s[..., None]))
         speed = (cfg.initial_speed * uniforms[:, 2 * n : 3 * n]).astype(np.float32)
         start = 0
@@ -227,6 +246,23 @@ class RingRoad(Scenario):
             cfg, uniforms[:, 3 * n :].reshape(count, self.n_learned, 5)
         )
         self.traffic.reset(env_ids, lane, x, y, speed, personality)
+
+    def _spread(self, slot: np.ndarray, lanes: int) -> np.ndarray:
+        """Arc lengths ``(E, N)`` of the cars at start slots ``slot`` (slot k on lane k % lanes,
+        the (k // lanes)-th there): each lane's vehicles in slot order, bumper gaps equal (car
+        centres ``lane length / cars`` apart when all are cars)."""
+        length = self.traffic.length.astype(np.float64)
+        by_slot = length[np.argsort(slot, axis=1, kind="stable")]  # (E, N): slot -> length
+        s = np.zeros(slot.shape)
+        for k in range(lanes):
+            on = by_slot[:, k::lanes]  # the lane's vehicles, front to back of the start
+            gap = (self.road.length[k] - on.sum(1, keepdims=True)) / on.shape[1]
+            rank = np.arange(on.shape[1])
+            centre = rank * gap + np.cumsum(on, axis=1) - 0.5 * on - 0.5 * on[:, :1]
+            s_slot = np.zeros_like(by_slot)
+            s_slot[:, k::lanes] = centre
+            s = np.where(slot % lanes == k, np.take_along_axis(s_slot, slot, axis=1), s)
+        return s
 
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
         cfg = self.cfg

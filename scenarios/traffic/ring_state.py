@@ -11,16 +11,35 @@ import numpy as np
 
 from scenarios.core import Reward
 from scenarios.traffic import kernels as tk
-from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books
+from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books, vehicle_sizes
 from scenarios.traffic.idm import drive
 
 TTC_CAP = 100.0
 STEERING_GAINS = np.array([1.0, 1.0])
+FS_WIDTHS, FS_DECELS = (4.5, 5.25, 6.0), (1.5, 1.0, 0.5)
+"""FollowerStopper's band edges at no closing speed (m) and the decelerations (m/s^2) by
+which they grow with it, Bhadani et al. 2018's values."""
+
+
+def follower_stopper(setpoint, speed, gap, lead_speed, has_leader) -> np.ndarray:
+    """FollowerStopper (Bhadani et al. 2018; the controller of Stern et al. 2018's automated
+    car): the speed command is the ``setpoint`` on open road, falls to the leader's speed (if
+    lower) as the bumper ``gap`` closes below a band whose edges grow with the closing speed,
+    and to 0 below its lower edge. Arrays of the same shape; returns the command."""
+    closing = np.minimum(lead_speed - speed, 0.0) ** 2
+    edges = [w + closing / (2.0 * d) for w, d in zip(FS_WIDTHS, FS_DECELS, strict=True)]
+    v = np.minimum(np.maximum(lead_speed, 0.0), setpoint)
+    low = v * np.clip((gap - edges[0]) / (edges[1] - edges[0]), 0.0, 1.0)
+    high = v + (setpoint - v) * np.clip((gap - edges[1]) / (edges[2] - edges[1]), 0.0, 1.0)
+    command = np.where(gap <= edges[1], low, high)
+    return np.where(has_leader, command, setpoint)
 
 
 class RingState:
-    def __init__(self, cfg, road, num_worlds: int, n_learned: int) -> None:
-        self.cfg, self.road, self.n = cfg, road, n_learned
+    def __init__(
+        self, cfg, road, num_worlds: int, n_learned: int, controller: str = "speed"
+    ) -> None:
+        self.cfg, self.road, self.n, self.controller = cfg, road, n_learned, controller
         shape = (num_worlds, cfg.n_cars)
         self.target = np.zeros(shape, np.int32)
         self.setpoint = np.full((num_worlds, n_learned), cfg.v0, np.float32)
@@ -34,8 +53,12 @@ class RingState:
         self.personality = np.zeros((num_worlds, n_learned, 5), np.float32)
         self.books = Books.zeros(num_worlds)
         self.params = cfg.idm.array()
-        self.length = np.full(cfg.n_cars, cfg.car_length, np.float32)
-        self.size = np.tile(np.float32([cfg.car_length, cfg.car_width]), (cfg.n_cars, 1))
+        self.size = vehicle_sizes(cfg, n_learned, cfg.n_cars)
+        self.length = self.size[:, 0].astype(np.float32)
+        self.wheelbase = 0.6 * self.size[:, 0].astype(np.float64)
+        # The heading toward the lane that keeps a vehicle's corners within about 1.2 m of
+        # where its centre line goes (about 29 degrees for a car, 12 for a 12 m truck).
+        self.approach = np.arcsin(np.minimum(1.0, 2.4 / self.size[:, 0].astype(np.float64)))
         self.distances = cfg.lane_spacing * np.arange(1, cfg.lane_points + 1, dtype=np.float64)
         out = {k: np.zeros(shape, np.float64) for k in ("accel", "gap", "lead_speed")}
         self.accel, self.gap, self.lead_speed = out["accel"], out["gap"], out["lead_speed"]
@@ -87,8 +110,8 @@ class RingState:
               eligible, road.length, road.loop, road.dead_end, self.params, self.accel,
               self.gap, self.lead_speed, self.leader, self.change)  # fmt: skip
         curvature = road.segment_curvature[self.target, coords.position.segment]
-        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, cfg.wheelbase,
-                        STEERING_GAINS, self.steer)  # fmt: skip
+        tk.lane_keeping(self.offset, self.heading_error, curvature, speed, self.wheelbase,
+                        STEERING_GAINS, self.steer, self.approach)  # fmt: skip
 
     def time_to_collision(self, speed) -> np.ndarray:
         """Least time to collision with a leader that is closer each step ``(B,)``, capped."""
@@ -117,9 +140,25 @@ class RingState:
             step = np.where(
                 actions == 1, cfg.speed_step, np.where(actions == 2, -cfg.speed_step, 0)
             )
+            speed = self.speed[:, :n]
+            if self.controller == "follower_stopper":
+                # No wind-up while FollowerStopper holds the car below its setpoint: "faster"
+                # raises it no more than a step above the car's speed.
+                room = np.maximum(speed + cfg.speed_step - self.setpoint, 0.0)
+                step = np.where(actions == 1, np.minimum(step, room), step)
             np.clip(self.setpoint + step, 0.0, 1.2 * cfg.v0, out=self.setpoint)
-            # A speed controller, as highway-env's: no car-following; the policy brakes.
-            accel[:, :n] = SPEED_GAIN * (self.setpoint - self.speed[:, :n])
+            command = self.setpoint
+            if self.controller == "follower_stopper":
+                command = follower_stopper(
+                    self.setpoint,
+                    self.speed[:, :n],
+                    self.gap[:, :n],
+                    self.lead_speed[:, :n],
+                    self.leader[:, :n] >= 0,
+                )
+            # A speed controller toward the command (as highway-env's; with "speed", no
+            # car-following: the policy brakes).
+            accel[:, :n] = SPEED_GAIN * (command - self.speed[:, :n])
             change[:, :n] = -1
             legal = self.action_mask()
             for action, c in ((3, 0), (4, 1)):

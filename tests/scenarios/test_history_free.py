@@ -17,10 +17,13 @@ import scenarios
 
 IDS = scenarios.registry_ids()
 SHORT = {"max_steps": 24}
-# Scenarios whose bodies need a denser start to touch under random actions within the test, and
+# Scenarios whose bodies need a denser start (or another controller) to touch under random
+# actions within the test, and
 # whose agents must leave and new ones join within its short episodes (re-entry after 5 steps).
 CROWDED = {
     "traffic/intersection-v0": JOINS["traffic/intersection-v0"],
+    # The learned car's speed controller without FollowerStopper: random "faster" hits a leader.
+    "traffic/ring-v0": {"controller": "speed"},
     "traffic/merge-v0": {
         "reentry_seconds": 0.5,
         "time_headway": 0.1,

@@ -50,6 +50,27 @@ def test_the_idm_baseline_merges_for_an_hour_without_a_collision():
     assert 10 < mean(episodes, "mean_speed") < 30
 
 
+def test_trucks_merge_and_recycle_without_a_collision():
+    # A third of the background traffic is trucks (12 m): twenty minutes of IDM/MOBIL traffic,
+    # trucks among the ramp's cars; they reach the end of the road and enter again.
+    venv = scenarios.make_vec("traffic/merge-v0", num_envs=2, seed=2, idm_agents=True,
+                              truck_share=0.33)  # fmt: skip
+    truck = venv.world.groups["truck"]
+    assert truck.n >= 4 and (venv.scenario.traffic.length[-truck.n :] == 12.0).all()
+    policy, obs = venv.scenario.scripted_policy(), venv.reset()
+    episodes, entries = [], 0
+    for _ in range(6000):
+        before = truck.x.copy()
+        obs, _, _, _, info = venv.step(policy.act(obs, venv.action_mask()))
+        jumped = (np.abs(truck.x - before) > 50.0) & ~truck.parked
+        entries += int(jumped.sum())  # a truck entered again (from the end or from waiting)
+        episodes += info["episodes"]
+    assert len(episodes) == 12
+    for name in ("collisions", "off_road", "cars_off_road", "gridlocks"):
+        assert total(episodes, name) == 0, name
+    assert entries >= 10 and mean(episodes, "ramp_throughput_vph") > 300
+
+
 @pytest.mark.parametrize("continuous", [False, True])
 def test_the_scripted_baseline_drives_the_learned_cars_through_the_merge(continuous):
     venv = scenarios.make_vec("traffic/merge-v0", num_envs=2, seed=1,
@@ -142,7 +163,7 @@ def test_a_car_enters_only_where_its_entry_has_room_at_a_speed_it_can_stop_from(
         assert placed.tolist() == [enters]
     t = sc.traffic
     assert not group.parked[0, 0] and t.target[0, 1] == right_up and t.present[0, 1]
-    room = 60.0 - LENGTH - cfg.min_gap
+    room = 60.0 - 1.5 * LENGTH - cfg.min_gap  # the leader's rear to the new car's front
     assert t.speed[0, 1] == pytest.approx(np.sqrt(2 * cfg.comfort_decel * room), rel=1e-5)
     venv.step({"car": np.zeros((1, 1, 2), np.float32)})
     frame = venv.measure()

@@ -42,7 +42,8 @@ def test_the_idm_baseline_drives_an_hour_without_a_collision():
 
 def test_a_rear_end_collision_is_counted_penalized_and_ends_the_car():
     venv = scenarios.make_vec("traffic/ring-v0", num_envs=1, seed=0, initial_speed=0.0,
-                              collision_ends=True, personality="cautious")  # fmt: skip
+                              collision_ends=True, personality="cautious",
+                              controller="speed")  # fmt: skip
     venv.reset()
     hit = None
     for _ in range(120):  # always "faster": the speed controller does not brake for the leader
@@ -101,3 +102,56 @@ def test_the_waves_term_is_minus_the_speed_spread_shared_by_the_learned_cars():
     terms = venv.scenario.reward(venv.measure()).terms
     np.testing.assert_allclose(terms["waves"], np.broadcast_to(expected[:, None], (2, 1)),
                                rtol=1e-4)  # fmt: skip
+
+
+def test_trucks_are_long_boxes_that_idm_keeps_its_gap_to_and_lane_keeping_keeps_on_the_road():
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=2, seed=4, truck_share=0.3,
+                              max_steps=3000, idm_agents=True)  # fmt: skip
+    venv.reset()
+    truck = venv.world.groups["truck"]
+    assert truck.n == round(0.3 * 21) and venv.world.groups["idm"].n == 21 - truck.n
+    t = venv.scenario.traffic
+    assert (t.length[-truck.n :] == 12.0).all() and (t.length[: -truck.n] == 5.0).all()
+    # The start leaves equal bumper gaps around the ring, trucks or cars.
+    order = np.argsort(t.s[0])
+    centre = np.diff(np.append(t.s[0][order], t.s[0][order][0] + venv.scenario.road.length[0]))
+    bumper = centre - 0.5 * (t.length[order] + np.roll(t.length[order], -1))
+    assert bumper.max() - bumper.min() < 1.0 + 1e-3, bumper  # each end jitters 0.25 m
+    seen, off = np.zeros(2), 0
+    for _ in range(2999):  # five minutes of IDM traffic with trucks
+        obs, *_ = venv.step({"car": np.zeros((2, 1), np.int64)})
+        off += venv.scenario.road.off_road(truck.x, truck.y).sum()
+        rows = venv.scenario.layout.read(obs["car"], "vehicles")
+        seen = np.maximum(seen, rows[..., 6].max(axis=(1, 2)))  # the seen vehicles' lengths
+    assert off == 0 and (t.books.collisions == 0).all() and t.books.km.min() > 5
+    assert (seen == 12.0).all()  # the learned car sees trucks as 12 m long
+
+
+def test_follower_stopper_follows_its_band_formula():
+    from scenarios.traffic.ring_state import follower_stopper
+
+    # No closing speed: band edges 4.5, 5.25 and 6 m; leader at 2 m/s, setpoint 5 m/s.
+    gap = np.array([4.0, 4.875, 5.25, 5.625, 7.0, 7.0])
+    lead = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    has = np.array([True, True, True, True, True, False])
+    command = follower_stopper(np.full(6, 5.0), lead, gap, lead, has)
+    np.testing.assert_allclose(command, [0.0, 1.0, 2.0, 3.5, 5.0, 5.0])
+    # Closing at 3 m/s widens the band by 9 / (2 d): edges 7.5, 9.75, 15 m.
+    command = follower_stopper(np.full(3, 5.0), np.full(3, 5.0), np.array([7.0, 8.625, 12.375]),
+                               np.full(3, 2.0), np.ones(3, bool))  # fmt: skip
+    np.testing.assert_allclose(command, [0.0, 1.0, 3.5])
+
+
+def test_always_faster_through_follower_stopper_neither_collides_nor_winds_up():
+    # The rear-end case above, through the default controller: it brakes for the leader.
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=2, seed=0, initial_speed=0.0,
+                              collision_ends=True, max_steps=600)  # fmt: skip
+    venv.reset()
+    t, fastest = venv.scenario.traffic, np.zeros(2)
+    for _ in range(598):
+        _, _, terminated, _, _ = venv.step({"car": np.ones((2, 1), np.int64)})
+        assert not terminated["car"].any()
+        fastest = np.maximum(fastest, t.speed[:, 0])  # the setpoint stays near the speeds
+        assert (t.setpoint[:, 0] <= fastest + venv.scenario.cfg.speed_step + 1e-4).all()
+    assert (t.books.collisions == 0).all() and (t.books.agent_collisions == 0).all()
+    assert t.books.km.min() > 0.5  # it drove (a minute at several m/s), not stood still
