@@ -196,9 +196,11 @@ class Intersection(Scenario):
         return 4 * self.n_cars
 
     def state(self, frame: JunctionFrame) -> np.ndarray:
-        """Every car's x, y (metres), speed / v0 and route, learned cars first."""
+        """Every car's x, y (divided by the road's half extent, so within about -1 and 1),
+        speed / v0 and route, learned cars first."""
         t = self.traffic
-        parts = (t.x, t.y, frame.speed / self.cfg.v0, t.route)
+        extent = max(np.abs(self.road.bounds()))
+        parts = (t.x / extent, t.y / extent, frame.speed / self.cfg.v0, t.route)
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def make_world(self, num_worlds: int) -> WorldBatch:
