@@ -9,6 +9,11 @@ its slot at the start of its next planned route's approach, once that lane's sta
 agents, trained as one shared policy (self-play); the others are IDM drivers that give way by a
 first-come, first-served rule (``junction``) and also re-enter when they leave.
 
+With ``road="roundabout"`` the same four arms meet at a one-lane roundabout
+(``roads.roundabout``, radius ``radius``, counter-clockwise): routes go a quarter, a half or
+three quarters round the ring (right, straight, left), and IDM drivers yield at the entry to the
+cars coming round (``yield_min``, ``yield_time``).
+
 Agents
     One group, ``car``, of ``n_learned = max(1, round(learned_share * n_cars))`` slots; each
     slot hosts up to ``lives = 1 + (max_steps - 1) // reentry steps`` cars per episode
@@ -85,7 +90,7 @@ from scenarios.traffic.common import (
 )
 from scenarios.traffic.junction_state import TURNS, JunctionState
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
-from scenarios.traffic.roads import ARMS, intersection
+from scenarios.traffic.roads import ARMS, intersection, roundabout
 from worlds import WorldBatch
 
 EGO_COLUMNS = ("speed", "accel", "offset", "heading_error", "gap", "lead_speed", "to_line",
@@ -108,6 +113,17 @@ class IntersectionConfig(RespawningConfig):
     """Width of every lane, metres."""
     clearance: float = param(1.5, low=0.0, high=5.0)
     """Two connectors conflict (one car at a time) where they pass within car_width plus this."""
+    road: str = "intersection"
+    """The junction: ``intersection`` (a four-way crossing, first come, first served) or
+    ``roundabout`` (one lane, counter-clockwise; entering cars yield to the ring)."""
+    radius: float = param(20.0, low=10.0, high=60.0)
+    """Radius of the roundabout's lane centre line, metres."""
+    yield_min: float = param(12.0, low=0.0, high=100.0)
+    """A car enters the roundabout while no car coming round reaches yield_min metres before
+    the point where the entry joins the ring sooner than the entering car's rear has passed
+    that point, plus yield_time."""
+    yield_time: float = param(1.5, low=0.0, high=20.0)
+    """Seconds: see ``yield_min``."""
     zone_min: float = param(10.0, low=1.0, high=100.0)
     """A car asks for the junction within max(zone_min, zone_time * speed) of the stop line."""
     zone_time: float = param(3.0, low=0.0, high=20.0)
@@ -131,6 +147,8 @@ class IntersectionConfig(RespawningConfig):
             "/ tan(max_steer), is wider than the corners); trucks drive on the ring and merge"
         )
         check(scenario_id, self.truck_share == 0, "truck_share", rule, self.truck_share)
+        roads = ("intersection", "roundabout")
+        check(scenario_id, self.road in roads, "road", f"must be one of {roads}", self.road)
         per_arm = math.ceil(self.n_cars / len(ARMS))
         room = (self.arm_length - 20.0) / per_arm
         rule = (f"must leave each car car_length + min_gap ({self.car_length + self.min_gap:g} "
@@ -181,7 +199,10 @@ class Intersection(Scenario):
 
     def __init__(self, cfg: IntersectionConfig) -> None:
         super().__init__(cfg)
-        self.road = intersection(cfg.arm_length, cfg.lane_width, cfg.v0)
+        if cfg.road == "roundabout":
+            self.road = roundabout(cfg.arm_length, cfg.lane_width, cfg.v0, cfg.radius)
+        else:
+            self.road = intersection(cfg.arm_length, cfg.lane_width, cfg.v0)
         self.n_learned, self.n_cars = cfg.n_learned, cfg.n_cars
         self.k = min(cfg.k_vehicles, cfg.n_cars - 1)
         self.layout = observation_layout(cfg, self.k)

@@ -1,20 +1,24 @@
-"""Compiled kernels of an unsignalized junction: cars on routes (an approach lane, a connector
-across the junction, an exit lane), their leaders along the route, IDM, a first-come,
-first-served right of way, and cars entering at the approaches.
+"""Compiled kernels of an unsignalized junction: cars on routes (an approach lane, the
+junction's lanes, an exit lane), their leaders along the route, IDM, the right of way, and cars
+entering at the approaches.
 
 **Routes.** A car drives one route at a time; ``pos`` is its arc length along the whole route
-(the route's polyline is its three lanes joined), ``offsets[r]`` where each of route ``r``'s
-lanes starts. A car's leader is the nearest car ahead on any lane of its route still in front
-of it (a car on the same approach bound elsewhere, one on the same connector, one already on
-the exit lane), whatever route that car drives.
+(the route's polyline is its lanes joined: three at a crossing, an approach, a connector and an
+exit; five to nine at a roundabout, with an entry, arcs of the ring and an exit),
+``offsets[r]`` where each of route ``r``'s lanes starts. A car's leader is the nearest car ahead
+on any lane of its route still in front of it (a car on the same approach bound elsewhere, one
+on the same connector or arc of the ring, one already on the exit lane), whatever route that car
+drives; a car counts on the lane before its own while its rear is within ``OVERLAP`` of it, and
+on the next while its front is that close to it.
 
 **Right of way** (for IDM drivers; learned drivers see it and may ignore it). The first car of
 each approach asks for the junction once it is within ``max(zone_min, zone_time * v)`` of the
-stop line. Requests are served in order of arrival (ties by car index): a request is granted
-when its connector conflicts neither with a connector *held* (by a granted car that has not yet
-cleared the junction, or by any car on a connector) nor with the connector of an earlier
-request still waiting, so no car waits forever. A car without the right of way treats the stop
-line as a standing leader. It releases the junction once its rear is 1 m into the exit lane.
+stop line. At a crossing requests are served in order of arrival (ties by car index): a request
+is granted when its connector conflicts neither with a connector *held* (by a granted car that
+has not yet cleared the junction, or by any car on a connector) nor with the connector of an
+earlier request still waiting, so no car waits forever. At a roundabout an entering car yields
+to the cars coming round (``_grant``). A car without the right of way treats the stop line as a
+standing leader. It releases the junction once its rear is 1 m into the exit lane.
 """
 
 from __future__ import annotations
@@ -24,33 +28,45 @@ import numpy as np
 from scenarios.traffic.idm import LANE_END, NO_LEADER, idm
 from worlds.kernels import kernel
 
+OVERLAP = 2.0
+"""Metres: see ``_ahead_on_route``."""
+
 
 @kernel
-def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, conflict, limit,
-                held, request, now, zone, params, accel, gap, lead_speed, leader, desired,
-                to_line):  # fmt: skip
+def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, index_of, last,
+                conflict, merge, limit, held, request, now, zone, yield_gap, params, accel, gap,
+                lead_speed, leader, desired, to_line):  # fmt: skip
     """Leaders, right of way and IDM for all cars ``(B, N)`` (``held``, ``request`` updated in
-    place: see the module docstring; ``zone`` = (zone_min, zone_time)). ``desired`` is each
-    car's desired speed: its own ``v0`` capped by its lane's limit and by the speed from which
-    braking at ``b`` reaches the next lane's limit at its start; ``to_line`` the distance from
-    the front bumper to the stop line (negative past it)."""
+    place: see the module docstring; ``zone`` = (zone_min, zone_time); ``yield_gap`` =
+    (metres, seconds) at a roundabout; ``index_of[r, lane]``: where ``lane`` comes in route
+    ``r``, -1 if not). ``desired`` is each car's desired speed: its own
+    ``v0`` capped by its lane's limit and by the speed from which braking at ``b`` reaches
+    the next lane's limit at its start; ``to_line`` the distance from the front bumper to the
+    stop line (negative past it)."""
     worlds, n = pos.shape
     stage = np.zeros(n, np.int64)
     holds = np.zeros(n, np.bool_)
+    occ_lane = np.empty((n, 3), np.int64)  # the lanes each car counts on, and where
+    occ_s = np.empty((n, 3))
     b_comfort = params[3]
     for b in range(worlds):
         for i in range(n):
             r = route[b, i]
-            stage[i] = 0 if pos[b, i] < offsets[r, 1] else (1 if pos[b, i] < offsets[r, 2] else 2)
+            k = 0
+            while k < last[r] and pos[b, i] >= offsets[r, k + 1]:
+                k += 1
+            stage[i] = k
             to_line[b, i] = offsets[r, 1] - pos[b, i] - 0.5 * length[i]
-            tail_in = pos[b, i] - 0.5 * length[i] - offsets[r, 2]
-            if not present[b, i] or (stage[i] == 2 and tail_in > 1.0):
+            tail_in = pos[b, i] - 0.5 * length[i] - offsets[r, last[r]]
+            if not present[b, i] or (stage[i] == last[r] and tail_in > 1.0):
                 held[b, i] = False
                 request[b, i] = -1.0
-            holds[i] = present[b, i] and (held[b, i] or stage[i] == 1 or
-                                          (stage[i] == 2 and tail_in <= 1.0))  # fmt: skip
-        _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
-               request, now, zone)  # fmt: skip
+            holds[i] = present[b, i] and (held[b, i] or 0 < stage[i] < last[r] or
+                                          (stage[i] == last[r] and tail_in <= 1.0))  # fmt: skip
+        _grant(b, pos, route, present, speed, length, stage, holds, route_lanes, index_of,
+               offsets, last, conflict, merge, held, request, now, zone, yield_gap,
+               b_comfort)  # fmt: skip
+        _occupancy(b, pos, route, stage, route_lanes, offsets, last, length, occ_lane, occ_s)
         for i in range(n):
             r = route[b, i]
             lane_i = route_lanes[r, stage[i]]
@@ -59,21 +75,19 @@ def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, co
                 for j in range(n):
                     if j == i or not present[b, j]:
                         continue
-                    rj = route[b, j]
-                    lane_j = route_lanes[rj, stage[j]]
-                    for k in range(stage[i], 3):
-                        if route_lanes[r, k] == lane_j:
-                            s_j = pos[b, j] - offsets[rj, stage[j]]
-                            along = offsets[r, k] + s_j - pos[b, i]
-                            g = along - 0.5 * (length[i] + length[j])
-                            if along > 0.0 and g < best_gap:
-                                best, best_gap, best_speed = j, g, speed[b, j]
-                            break
+                    for c in range(3):  # the nearest of j's places ahead on i's route
+                        k = index_of[r, occ_lane[j, c]] if occ_lane[j, c] >= 0 else -1
+                        if k < stage[i]:
+                            continue
+                        along = offsets[r, k] + occ_s[j, c] - pos[b, i]
+                        g = along - 0.5 * (length[i] + length[j])
+                        if along > 0.0 and g < best_gap:
+                            best, best_gap, best_speed = j, g, speed[b, j]
                 if stage[i] == 0 and not held[b, i] and to_line[b, i] < best_gap:
                     best, best_gap, best_speed = LANE_END, to_line[b, i], 0.0
             leader[b, i], gap[b, i], lead_speed[b, i] = best, best_gap, best_speed
             v_want = min(v0[b, i], limit[lane_i])
-            if stage[i] < 2:
+            if stage[i] < last[r]:
                 ahead = offsets[r, stage[i] + 1] - pos[b, i]
                 nxt = limit[route_lanes[r, stage[i] + 1]]
                 v_want = min(v_want, np.sqrt(nxt * nxt + 2.0 * b_comfort * max(ahead, 0.0)))
@@ -82,9 +96,31 @@ def route_drive(pos, route, present, speed, length, v0, offsets, route_lanes, co
 
 
 @kernel
-def _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, conflict, held,
-           request, now, zone):  # fmt: skip
-    """First come, first served: grant the requests of world ``b`` in order of arrival."""
+def _occupancy(b, pos, route, stage, route_lanes, offsets, last, length, occ_lane, occ_s):
+    """The lanes each car of world ``b`` counts on for the cars behind it, and its centre's
+    arc length on each (``occ_lane`` -1: none): its own lane; while its rear is within
+    ``OVERLAP`` m of the lane before, that lane too (a car turning off is still in the way of
+    those behind); and once its front is within ``OVERLAP`` m of the next lane, that one (a car
+    joining a roundabout is in the way of those coming round)."""
+    for j in range(pos.shape[1]):
+        rj, k = route[b, j], stage[j]
+        occ_lane[j, 0], occ_s[j, 0] = route_lanes[rj, k], pos[b, j] - offsets[rj, k]
+        occ_lane[j, 1] = occ_lane[j, 2] = -1
+        if k > 0 and pos[b, j] - 0.5 * length[j] < offsets[rj, k] + OVERLAP:
+            occ_lane[j, 1], occ_s[j, 1] = route_lanes[rj, k - 1], pos[b, j] - offsets[rj, k - 1]
+        if k < last[rj] and pos[b, j] + 0.5 * length[j] + OVERLAP >= offsets[rj, k + 1]:
+            occ_lane[j, 2], occ_s[j, 2] = route_lanes[rj, k + 1], pos[b, j] - offsets[rj, k + 1]
+
+
+@kernel
+def _grant(b, pos, route, present, speed, length, stage, holds, route_lanes, index_of, offsets,
+           last, conflict, merge, held, request, now, zone, yield_gap, b_comfort):  # fmt: skip
+    """Right of way in world ``b``. At a crossing, first come, first served: requests are
+    granted in order of arrival. At a roundabout (``merge`` >= 0) the front car of an
+    approach may go while no car coming round the ring reaches ``yield_gap[0]`` m before the
+    point where its entry joins the ring sooner than the entering car's rear has passed that
+    point plus ``yield_gap[1]`` s; judged again each step until the car is too close to the
+    yield line to stop comfortably."""
     n = pos.shape[1]
     first = np.full(route_lanes.max() + 1, -1, np.int64)  # the front car of each approach
     for i in range(n):
@@ -103,6 +139,34 @@ def _grant(b, pos, route, present, speed, stage, holds, route_lanes, offsets, co
             asking[i] = True
             if request[b, i] < 0.0:
                 request[b, i] = now
+    if merge[0] >= 0:
+        for lane in range(first.size):
+            i = first[lane]
+            if i < 0 or not (asking[i] or held[b, i]):
+                continue
+            r = route[b, i]
+            v = speed[b, i]
+            if held[b, i] and offsets[r, 1] - pos[b, i] - 0.5 * length[i] < (
+                v * v / (2.0 * b_comfort) + 1.0
+            ):
+                continue  # too close to the yield line to stop comfortably: it goes
+            # Until then the gap is judged again each step: the car needs ``clear`` seconds
+            # (at its speed, 3 m/s at least) until its rear has passed the joining point.
+            clear = (offsets[r, 2] - pos[b, i] + 0.5 * length[i]) / max(v, 3.0)
+            join = merge[r]
+            free = True
+            for j in range(n):
+                if j == i or not present[b, j] or stage[j] == 0:
+                    continue
+                rj = route[b, j]
+                k = index_of[rj, join]
+                if k > stage[j]:  # it comes round past the joining point
+                    d = offsets[rj, k] - pos[b, j] - 0.5 * length[j] - yield_gap[0]
+                    if d < speed[b, j] * (clear + yield_gap[1]):
+                        free = False
+                        break
+            held[b, i] = free
+        return
     waiting = np.zeros(n, np.bool_)
     for _ in range(n):
         pick, when = -1, np.inf

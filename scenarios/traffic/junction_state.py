@@ -43,31 +43,56 @@ TURNS = ("right", "straight", "left")
 
 
 class Routes:
-    """The 12 routes of a four-way crossing: lanes ``(R, 3)``, where each lane starts along the
-    route ``offsets`` ``(R, 3)``, the route polylines as a ``RoadMap`` of their own, whose
-    connectors conflict ``conflict`` ``(R, R)`` (they pass within ``clearance`` of each other,
-    or share an end), the entry (approach) of each route and its turn."""
+    """The 12 routes of a four-way junction (a crossing or a roundabout): the lanes of each
+    route in driving order ``lanes`` ``(R, S)`` (-1 past its last; an approach first and an
+    exit lane last, the junction's lanes between), where each starts along the route
+    ``offsets`` ``(R, S + 1)`` (the total length from its last lane on), the index of its exit
+    lane ``last`` ``(R,)``, the route polylines as a ``RoadMap`` of their own, the entry
+    (approach) of each route and its turn. At a crossing the connectors conflict ``conflict``
+    ``(R, R)`` where they pass within ``clearance`` of each other (or share an end); at a
+    roundabout ``merge`` ``(R,)`` is the ring lane a route joins at its entry. ``index_of``
+    ``(R, lanes)``: where each lane of the road comes in each route (-1: not on it)."""
 
     def __init__(self, road: RoadMap, clearance: float) -> None:
+        self.roundabout = road.name == "roundabout"
         rows, lanes, turn, entry = [], [], [], []
         for a, arm in enumerate(ARMS):
             for k in range(3):  # right, straight, left
                 b = (a + 1 + k) % 4
                 other = ARMS[b]
-                names = (f"{arm}_in", f"{arm}_to_{other}", f"{other}_out")
+                if self.roundabout:
+                    names = [f"{arm}_in", f"{arm}_entry", f"{arm}_next"]
+                    for c in range(a + 1, a + 1 + k):
+                        names += [f"{ARMS[c % 4]}_pass", f"{ARMS[c % 4]}_next"]
+                    names += [f"{other}_exit", f"{other}_out"]
+                else:
+                    names = [f"{arm}_in", f"{arm}_to_{other}", f"{other}_out"]
                 rows.append([road.index[x] for x in names])
                 points = np.concatenate([road.lanes[road.index[names[0]]].points] + [
                     road.lanes[road.index[x]].points[1:] for x in names[1:]])  # fmt: skip
                 lanes.append(Lane(f"{arm}_to_{other}", points, float(road.width[rows[-1][0]])))
                 turn.append(k)
                 entry.append(a)
-        self.lanes = np.array(rows, np.int64)
-        length = road.length[self.lanes].astype(np.float64)
-        self.offsets = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(length, 1)[:, :2]], 1)
-        self.total = length.sum(1)
+        stages = max(len(r) for r in rows)
+        self.last = np.array([len(r) - 1 for r in rows], np.int64)
+        self.lanes = np.full((len(rows), stages), -1, np.int64)
+        self.offsets = np.zeros((len(rows), stages + 1))
+        for r, row in enumerate(rows):
+            self.lanes[r, : len(row)] = row
+            ends = np.cumsum(road.length[row].astype(np.float64))
+            self.offsets[r, 1 : len(row) + 1] = ends
+            self.offsets[r, len(row) + 1 :] = ends[-1]
+        self.total = self.offsets[:, -1].copy()
+        self.index_of = np.full((len(rows), road.num_lanes), -1, np.int64)  # lane -> stage
+        for r, row in enumerate(rows):
+            self.index_of[r, row] = np.arange(len(row))
         self.map = RoadMap("routes", lanes)
         self.turn, self.entry = np.array(turn), np.array(entry)
         self.entry_lanes = np.array([road.index[f"{arm}_in"] for arm in ARMS], np.int64)
+        self.merge = self.lanes[:, 2] if self.roundabout else np.full(len(rows), -1, np.int64)
+        if self.roundabout:  # no crossing connectors: entering cars yield to the ring instead
+            self.conflict = np.zeros((len(rows), len(rows)), bool)
+            return
         paths = [_dense(road.lanes[c].points) for c in self.lanes[:, 1]]
         near = np.array([[_distance(p, q) < clearance for q in paths] for p in paths])
         np.fill_diagonal(near, False)
@@ -123,6 +148,7 @@ class JunctionState:
         self.v0 = np.full(shape, cfg.v0)
         self.limit = road.speed_limit.astype(np.float64)
         self.zone = np.array([cfg.zone_min, cfg.zone_time])
+        self.yield_gap = np.array([cfg.yield_min, cfg.yield_time])
         self.distances = cfg.lane_spacing * np.arange(1, cfg.lane_points + 1, dtype=np.float64)
         for name in ("accel", "gap", "lead_speed", "desired", "to_line", "steer"):
             setattr(self, name, np.zeros(shape))
@@ -226,10 +252,11 @@ class JunctionState:
         self.offset, self.heading_error = coords.position.d, coords.heading_error
         self.x, self.y, self.angle, self.speed, self.present = x, y, angle, speed, present
         jk.route_drive(self.pos, self.route, present, speed.astype(np.float64), self.length,
-                       self.v0, routes.offsets, routes.lanes, routes.conflict, self.limit,
-                       self.held, self.request, float(now), self.zone, self.params, self.accel,
-                       self.gap, self.lead_speed, self.leader, self.desired,
-                       self.to_line)  # fmt: skip
+                       self.v0, routes.offsets, routes.lanes, routes.index_of, routes.last,
+                       routes.conflict,
+                       routes.merge, self.limit, self.held, self.request, float(now), self.zone,
+                       self.yield_gap, self.params, self.accel, self.gap, self.lead_speed,
+                       self.leader, self.desired, self.to_line)  # fmt: skip
         curvature = routes.map.segment_curvature[self.route, coords.position.segment]
         tk.lane_keeping(self.offset, self.heading_error, curvature, speed, self.wheelbase,
                         STEERING_GAINS, self.steer, self.approach)  # fmt: skip
