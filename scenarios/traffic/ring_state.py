@@ -12,7 +12,7 @@ import numpy as np
 from scenarios.core import Reward
 from scenarios.traffic import kernels as tk
 from scenarios.traffic.common import HORIZON, SPEED_GAIN, Books, vehicle_sizes
-from scenarios.traffic.idm import drive
+from scenarios.traffic.idm import NO_LEADER, drive
 
 TTC_CAP = 100.0
 STEERING_GAINS = np.array([1.0, 1.0])
@@ -154,7 +154,7 @@ class RingState:
                     self.speed[:, :n],
                     self.gap[:, :n],
                     self.lead_speed[:, :n],
-                    self.leader[:, :n] >= 0,
+                    self.leader[:, :n] != NO_LEADER,  # a car, or the end of a dropped lane
                 )
             # A speed controller toward the command (as highway-env's; with "speed", no
             # car-following: the policy brakes).

@@ -155,3 +155,23 @@ def test_always_faster_through_follower_stopper_neither_collides_nor_winds_up():
         assert (t.setpoint[:, 0] <= fastest + venv.scenario.cfg.speed_step + 1e-4).all()
     assert (t.books.collisions == 0).all() and (t.books.agent_collisions == 0).all()
     assert t.books.km.min() > 0.5  # it drove (a minute at several m/s), not stood still
+
+
+def test_follower_stopper_stops_a_learned_car_before_the_end_of_a_dropped_lane():
+    # The bottleneck: the learned car moves to the inner lane, which ends, and presses
+    # "faster" on; FollowerStopper treats the lane's end as a standing leader.
+    venv = scenarios.make_vec("traffic/ring-v0", num_envs=2, seed=0, road="bottleneck",
+                              n_cars=8, initial_speed=5.0, max_steps=2000)  # fmt: skip
+    venv.reset()
+    t, road = venv.scenario.traffic, venv.scenario.road
+    drop = road.index["drop"]
+    moved = np.zeros(2, bool)
+    for _ in range(1500):
+        mask = venv.action_mask()["car"][:, 0]
+        action = np.where(~moved & mask[:, 3], 3, 1)[:, None]
+        _, _, terminated, _, _ = venv.step({"car": action})
+        moved |= t.target[:, 0] == drop
+        assert not terminated["car"].any()  # neither off the road nor into a car
+    assert moved.all() and (t.target[:, 0] == drop).all()
+    to_end = road.length[drop] - t.s[:, 0] - 2.5
+    assert (t.speed[:, 0] < 0.1).all() and (to_end > 0).all() and (to_end < 8.0).all(), to_end
