@@ -1,6 +1,6 @@
 """traffic/intersection-v0 with ``road="roundabout"``: the routes through the ring, the yield
-rule of entering cars on constructed cases, a collision-free hour of the IDM baseline, and the
-PettingZoo API and seeding with the preset."""
+rule of entering cars on constructed cases, and the PettingZoo API and seeding with the preset
+(its collision-free hour is in ``test_traffic_intersection``)."""
 
 import numpy as np
 from pettingzoo.test import parallel_api_test, seed_test
@@ -107,21 +107,6 @@ def test_a_car_joining_the_ring_is_a_leader_for_the_car_coming_round():
     _, leader, _, _ = drive([ring_join - 12.0, join_at - 7.25], [ring, enter], [6.0, 4.0],
                             [False, True])  # fmt: skip
     assert leader[0] != 1
-
-
-def test_the_idm_baseline_drives_an_hour_round_the_roundabout_without_a_collision():
-    venv = scenarios.make_vec(SCENARIO, num_envs=1, seed=3, max_steps=36_000, **ROUNDABOUT)
-    policy = venv.scenario.scripted_policy()
-    obs, episodes = venv.reset(), []
-    for _ in range(36_000):
-        obs, _, _, _, info = venv.step(policy.act(obs))
-        episodes += info["episodes"]
-    (episode,) = episodes
-    m = episode["metrics"]
-    assert m["collisions"] == 0 and m["collisions_per_1000km"] == 0, m
-    assert m["off_road"] == 0 and m["gridlocks"] == 0, m
-    assert m["trips"] > 600 and m["route_completion"] > 90, m  # 1,027 and 97.7% measured
-    assert m["throughput_vph"] > 500, m
 
 
 def test_pettingzoo_api_and_seeding_hold_on_the_roundabout():
