@@ -1,18 +1,18 @@
 """traffic/intersection-v0: cars on routes through an unsignalized four-way crossing; they
 leave when they reach the end of their exit lane (or crash) and new cars enter.
 
-Two two-lane roads cross (``roads.intersection``: right-hand traffic, 100 m arms); every car
-drives a route from one approach to another arm's exit (right, straight or left), pymunk boxes
-on a kinematic bicycle. A car that reaches the end of its route finishes; a new car then enters
-its slot at the start of its next planned route's approach, once that lane's start has room
-(``GroupSpec.lives``: agents that leave and join). A share ``learned_share`` of the cars are
-agents, trained as one shared policy (self-play); the others are IDM drivers that give way by a
-first-come, first-served rule (``junction``) and also re-enter when they leave.
+Two two-lane roads cross (``junction_roads.intersection``: right-hand traffic, 100 m arms);
+every car drives a route from one approach to another arm's exit (right, straight or left),
+pymunk boxes on a kinematic bicycle. A car that reaches the end of its route finishes; a new
+car then enters its slot at the start of its next planned route's approach, once that lane's
+start has room (``GroupSpec.lives``: agents that leave and join). A share ``learned_share`` of
+the cars are agents, trained as one shared policy (self-play); the others are IDM drivers that
+give way by a first-come, first-served rule (``junction``) and also re-enter when they leave.
 
 With ``road="roundabout"`` the same four arms meet at a one-lane roundabout
-(``roads.roundabout``, radius ``radius``, counter-clockwise): routes go a quarter, a half or
-three quarters round the ring (right, straight, left), and IDM drivers yield at the entry to the
-cars coming round (``yield_min``, ``yield_time``).
+(``junction_roads.roundabout``, radius ``radius``, counter-clockwise): routes go a quarter, a
+half or three quarters round the ring (right, straight, left), and IDM drivers yield at the
+entry to the cars coming round (``yield_min``, ``yield_time``).
 
 Agents
     One group, ``car``, of ``n_learned = max(1, round(learned_share * n_cars))`` slots; each
@@ -88,9 +88,9 @@ from scenarios.traffic.common import (
     draw_personalities,
     gather,
 )
+from scenarios.traffic.junction_roads import ARMS, intersection, roundabout
 from scenarios.traffic.junction_state import TURNS, JunctionState
 from scenarios.traffic.kernels import VEHICLE_COLUMNS
-from scenarios.traffic.roads import ARMS, intersection, roundabout
 from worlds import WorldBatch
 
 EGO_COLUMNS = ("speed", "accel", "offset", "heading_error", "gap", "lead_speed", "to_line",

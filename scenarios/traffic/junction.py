@@ -140,32 +140,8 @@ def _grant(b, pos, route, present, speed, length, stage, holds, route_lanes, ind
             if request[b, i] < 0.0:
                 request[b, i] = now
     if merge[0] >= 0:
-        for lane in range(first.size):
-            i = first[lane]
-            if i < 0 or not (asking[i] or held[b, i]):
-                continue
-            r = route[b, i]
-            v = speed[b, i]
-            if held[b, i] and offsets[r, 1] - pos[b, i] - 0.5 * length[i] < (
-                v * v / (2.0 * b_comfort) + 1.0
-            ):
-                continue  # too close to the yield line to stop comfortably: it goes
-            # Until then the gap is judged again each step: the car needs ``clear`` seconds
-            # (at its speed, 3 m/s at least) until its rear has passed the joining point.
-            clear = (offsets[r, 2] - pos[b, i] + 0.5 * length[i]) / max(v, 3.0)
-            join = merge[r]
-            free = True
-            for j in range(n):
-                if j == i or not present[b, j] or stage[j] == 0:
-                    continue
-                rj = route[b, j]
-                k = index_of[rj, join]
-                if k > stage[j]:  # it comes round past the joining point
-                    d = offsets[rj, k] - pos[b, j] - 0.5 * length[j] - yield_gap[0]
-                    if d < speed[b, j] * (clear + yield_gap[1]):
-                        free = False
-                        break
-            held[b, i] = free
+        _yield_to_ring(b, pos, route, present, speed, length, stage, first, asking, index_of,
+                       offsets, last, merge, held, yield_gap, b_comfort)  # fmt: skip
         return
     waiting = np.zeros(n, np.bool_)
     for _ in range(n):
@@ -186,6 +162,42 @@ def _grant(b, pos, route, present, speed, length, stage, holds, route_lanes, ind
             held[b, pick] = holds[pick] = True
         else:
             waiting[pick] = True
+
+
+@kernel
+def _yield_to_ring(b, pos, route, present, speed, length, stage, first, asking, index_of,
+                   offsets, last, merge, held, yield_gap, b_comfort):  # fmt: skip
+    """``_grant`` at a roundabout: the front car of each approach (``first``) may go while no
+    car coming round reaches ``yield_gap[0]`` m before its joining point sooner than its rear
+    has passed that point, plus ``yield_gap[1]`` s; judged again each step (``held``) until the
+    car is too close to the yield line to stop comfortably."""
+    n = pos.shape[1]
+    for lane in range(first.size):
+        i = first[lane]
+        if i < 0 or not (asking[i] or held[b, i]):
+            continue
+        r = route[b, i]
+        v = speed[b, i]
+        if held[b, i] and offsets[r, 1] - pos[b, i] - 0.5 * length[i] < (
+            v * v / (2.0 * b_comfort) + 1.0
+        ):
+            continue  # too close to the yield line to stop comfortably: it goes
+        # The car needs ``clear`` seconds (at its speed, 3 m/s at least) until its rear has
+        # passed the joining point.
+        clear = (offsets[r, 2] - pos[b, i] + 0.5 * length[i]) / max(v, 3.0)
+        join = merge[r]
+        free = True
+        for j in range(n):
+            if j == i or not present[b, j] or stage[j] == 0:
+                continue
+            rj = route[b, j]
+            k = index_of[rj, join]
+            if k > stage[j]:  # it comes round past the joining point
+                d = offsets[rj, k] - pos[b, j] - 0.5 * length[j] - yield_gap[0]
+                if d < speed[b, j] * (clear + yield_gap[1]):
+                    free = False
+                    break
+        held[b, i] = free
 
 
 @kernel

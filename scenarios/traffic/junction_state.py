@@ -17,7 +17,8 @@ from scenarios.core import Reward
 from scenarios.traffic import junction as jk
 from scenarios.traffic import kernels as tk
 from scenarios.traffic.common import HORIZON, SPEED_GAIN, vehicle_sizes
-from scenarios.traffic.roads import ARMS, Lane, RoadMap
+from scenarios.traffic.junction_roads import ARMS
+from scenarios.traffic.roads import Lane, RoadMap
 
 TTC_CAP = 100.0
 

@@ -7,8 +7,8 @@ from pettingzoo.test import parallel_api_test, seed_test
 
 import scenarios
 from scenarios.traffic import junction as jk
+from scenarios.traffic.junction_roads import ARMS, roundabout
 from scenarios.traffic.junction_state import Routes
-from scenarios.traffic.roads import ARMS, roundabout
 
 SCENARIO = "traffic/intersection-v0"
 ROUNDABOUT = {"road": "roundabout"}
