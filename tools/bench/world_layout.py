@@ -5,7 +5,8 @@ space, or B separate Spaces stepped in a loop. Same bodies, walls, forces and bu
 
 Prints microseconds per step (2 substeps, bulk read after each) and body-steps/s for each layout,
 and for the single Space both of chipmunk's broadphases (spatial hash with cells of 12 body radii,
-and its bounding-box tree).
+and its bounding-box tree); for separate Spaces also with each space's substeps back to back
+(world-major: the space stays in cache between its substeps).
 The WorldBatch docstring quotes these figures; it keeps the faster layout.
 """
 
@@ -65,7 +66,8 @@ def make_spaces(
     return spaces
 
 
-def time_layout(worlds: int, bodies: int, steps: int, one_space: bool, hash_cell=0.0) -> float:
+def time_layout(worlds: int, bodies: int, steps: int, one_space: bool, hash_cell=0.0,
+                world_major: bool = False) -> float:  # fmt: skip
     spaces = make_spaces(worlds, bodies, one_space, hash_cell=hash_cell)
     per_space = worlds * bodies // len(spaces)
     reads, writes, arrays = [], [], []
@@ -81,6 +83,15 @@ def time_layout(worlds: int, bodies: int, steps: int, one_space: bool, hash_cell
     forces = rng.uniform(-2, 2, (steps, per_space * 2))
     start = time.perf_counter()
     for step in range(steps):
+        if world_major:  # each space's substeps back to back, while it is in cache
+            for space, read, write, out in zip(spaces, reads, writes, arrays, strict=True):
+                for _substep in range(2):
+                    out[: per_space * 2] = forces[step]
+                    pbatch.set_space_bodies(space, FIELDS_OUT, write)
+                    space.step(0.05)
+                    read.clear()
+                    pbatch.get_space_bodies(space, FIELDS_IN, read)
+            continue
         for _substep in range(2):
             for space, read, write, out in zip(spaces, reads, writes, arrays, strict=True):
                 out[: per_space * 2] = forces[step]
@@ -98,12 +109,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     layouts = (
-        ("one Space, spatial hash", True, 1.2),
-        ("one Space, bb-tree", True, 0.0),
-        ("separate Spaces, bb-tree", False, 0.0),
+        ("one Space, spatial hash", True, 1.2, False),
+        ("one Space, bb-tree", True, 0.0, False),
+        ("separate Spaces, bb-tree", False, 0.0, False),
+        ("separate, substeps together", False, 0.0, True),
     )
-    for label, one_space, hash_cell in layouts:
-        seconds = time_layout(args.worlds, args.bodies, args.steps, one_space, hash_cell)
+    for label, one_space, hash_cell, world_major in layouts:
+        seconds = time_layout(args.worlds, args.bodies, args.steps, one_space, hash_cell,
+                              world_major)  # fmt: skip
         rate = args.worlds * args.bodies / seconds
         print(
             f"{label:28s} worlds={args.worlds:4d} bodies={args.bodies:3d} "
