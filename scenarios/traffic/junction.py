@@ -29,7 +29,7 @@ from scenarios.traffic.idm import LANE_END, NO_LEADER, idm
 from worlds.kernels import kernel
 
 OVERLAP = 2.0
-"""Metres: see ``_ahead_on_route``."""
+"""Metres: see ``_occupancy``."""
 
 
 @kernel
