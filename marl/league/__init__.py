@@ -1,0 +1,1 @@
+"""The self-play league: who plays whom, and how the players are rated."""
