@@ -25,6 +25,11 @@ setup(
         "pillow>=9",
         "pyyaml>=6",
         "tqdm>=4.60",
+        # The self-play league: ratings (OpenSkill), Elo fit and Nash averaging (scipy),
+        # payoff heatmap and rating curves (matplotlib).
+        "openskill>=6",
+        "scipy>=1.10",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "test": [

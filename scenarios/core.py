@@ -352,6 +352,12 @@ class Scenario:
         """Draw scenario marks (targets, links, who sees whom) of the last frame on a
         ``worlds.render.Canvas``."""
 
+    def outcome(self, episode: dict) -> dict[str, float] | None:
+        """Each group's score in a finished ``episode`` record (``return``, ``metrics``) when
+        groups play each other in a league: 1 a win, 0.5 a draw, 0 a loss, or a grade between.
+        None (the default): the league scores the groups by their mean returns."""
+        return None
+
     def scripted_policy(self):
         """The scenario's scripted baseline (a Policy: ``groups``, ``act``, ``reset``), or None."""
         return None

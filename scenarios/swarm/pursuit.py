@@ -45,6 +45,9 @@ State (for a centralized critic)
     Pursuers' ``x, y, vx, vy`` (blocks of ``n_pursuers``), evaders' ``x, y, vx, vy`` and free
     flags (blocks of ``n_evaders``): ``4 * n_pursuers + 5 * n_evaders`` floats.
 
+Outcome (for leagues)
+    The pursuers score the fraction of evaders caught, the evaders the rest.
+
 Scripted baselines (``PursuitBaseline`` = ``PurePursuitPolicy`` + ``EvasionPolicy``)
     Pursuers: pure pursuit with lead: steer at ``e + v_e * |e| / v_max`` for the nearest visible
     evader at offset ``e`` with relative velocity ``v_e``; with none in sight, sweep the arena
@@ -454,6 +457,12 @@ class Pursuit(Scenario):
                 x, y = float(group.x[env_index, i]), float(group.y[env_index, i])
                 canvas.circle(x, y, cfg.drone_radius, fill=GROUP_COLORS[index])
         canvas.text(-cfg.side / 2, cfg.side / 2, f"free evaders {int(free.sum())}/{cfg.n_evaders}")
+
+    def outcome(self, episode: dict) -> dict[str, float]:
+        """A match's scores: the pursuers score the fraction of evaders caught, the evaders the
+        rest (with two evaders: both caught is the pursuers' win, one a draw, none a loss)."""
+        caught = float(episode["metrics"]["capture_rate"])
+        return {"pursuer": caught, "evader": 1.0 - caught}
 
     def scripted_policy(self):
         """Pure pursuit for the pursuers and evasion for the evaders

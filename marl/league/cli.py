@@ -1,0 +1,230 @@
+"""``marl league``: run a self-play league, resume it after a stop or a kill, show its tables.
+
+::
+
+    marl league [SCENARIO] [--config FILE] [--dir DIR] [--rounds N] [--seed N] [-e NAME=VALUE]
+                [--set FIELD=VALUE] [--overwrite]
+    marl league resume DIR [--rounds N]
+    marl league show DIR
+
+A new league runs in ``DIR`` (default ``leagues/<scenario>_s<seed>``): ``league.sqlite`` beside
+``players/`` (weights), ``tb/`` (TensorBoard: ratings, exploiters' win rates, the payoff
+heatmap). Each round prints a live line (players, top ratings, games/s, agent-steps/s). At the
+end it prints the ratings table and writes ``payoff.png``, ``ratings.png`` and a replay of the
+top main against the scripted baseline. ``resume`` continues a league from its last committed
+round (``--rounds`` may extend it). Ctrl-C or SIGTERM finish the current round, commit it and
+stop (exit 130 / 143); a SIGKILL loses at most the current round. ``show`` prints the table and
+writes the two figures of any league folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from marl.league.config import LeagueConfig, league_config, read_league_file
+from marl.league.store import DB_FILE, LeagueStoreError, Store
+from marl.runs.folder import RunFolder, RunFolderError
+from marl.validation import ConfigError
+from policies import CheckpointError
+from scenarios.replay import parse_overrides
+
+OUTPUTS = (DB_FILE, "players", "tb", "payoff.png", "ratings.png")
+FAILURES = (ConfigError, LeagueStoreError, RunFolderError, CheckpointError, ValueError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marl league",
+        description="Self-play league: mains, exploiters and fixed players; PFSP matchmaking; "
+        "payoff table; OpenSkill, Elo and Nash ratings; SQLite state that resumes exactly. "
+        "Also: marl league resume DIR [--rounds N]; marl league show DIR.",
+    )
+    parser.add_argument(
+        "scenario", nargs="?", default=None, help="scenario id (default: swarm/pursuit-v0)"
+    )
+    parser.add_argument("--config", help="JSON or YAML file of league fields")
+    parser.add_argument("--dir", help="league folder (default leagues/<scenario>_s<seed>)")
+    parser.add_argument("--rounds", help="rounds to play (resume: the new total)")
+    parser.add_argument("--seed", help="seed")
+    parser.add_argument(
+        "-e",
+        dest="env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="scenario override (repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="fields",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="league field (train.FIELD for PPO's)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace a league in DIR")
+    parser.add_argument("--no-replay", action="store_true", help="skip the final replay")
+    return parser
+
+
+def config_from_args(args) -> LeagueConfig:
+    data = read_league_file(args.config) if args.config else {}
+    if args.scenario:
+        data["scenario"] = args.scenario
+    for key in ("rounds", "seed"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.env:
+        data["env"] = {**dict(data.get("env") or {}), **parse_overrides(args.env)}
+    for key, value in parse_overrides(args.fields).items():
+        if key.startswith("train."):
+            data["train"] = {**dict(data.get("train") or {}), key[6:]: value}
+        else:
+            data[key] = value
+    return league_config(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["show"]:
+            return show_main(argv[1:])
+        if argv[:1] == ["resume"]:
+            return resume_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        cfg = config_from_args(args)
+        root = Path(
+            args.dir or cfg.run_dir or f"leagues/{cfg.scenario.replace('/', '_')}_s{cfg.seed}"
+        )
+        return run(cfg, root, new=True, overwrite=args.overwrite, replay=not args.no_replay)
+    except FAILURES as error:
+        print(f"marl league: {error}", file=sys.stderr)
+        return 2
+
+
+def resume_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="marl league resume")
+    parser.add_argument("dir")
+    parser.add_argument("--rounds")
+    parser.add_argument("--no-replay", action="store_true")
+    args = parser.parse_args(argv)
+    root = Path(args.dir)
+    store = Store(root)
+    data = store.config()
+    store.close()
+    if args.rounds is not None:
+        data["rounds"] = args.rounds
+    return run(league_config(data), root, new=False, replay=not args.no_replay)
+
+
+def open_folder(root: Path, new: bool, overwrite: bool) -> RunFolder:
+    folder = RunFolder(root)
+    if not new and not (root / DB_FILE).is_file():
+        raise LeagueStoreError(f"{root / DB_FILE}: no league database here")
+    folder.create()
+    folder.lock()
+    if new and (root / DB_FILE).exists():
+        if not overwrite and _started(root):
+            folder.release()
+            raise RunFolderError(
+                f"league folder {root}: holds a league; continue it with marl league resume "
+                f"{root}, or pass --overwrite to replace it"
+            )
+        for name in OUTPUTS:
+            path = root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    folder.probe()
+    return folder
+
+
+def _started(root: Path) -> bool:
+    """Whether ``root`` holds a league that committed its start (a league killed while it was
+    being created holds none, and is replaced)."""
+    try:
+        store = Store(root)
+    except LeagueStoreError:
+        return True
+    try:
+        store.config()
+        return True
+    except LeagueStoreError:
+        return False
+    finally:
+        store.close()
+
+
+def run(
+    cfg: LeagueConfig, root: Path, *, new: bool, overwrite: bool = False, replay: bool = True
+) -> int:
+    """Run (or resume) the league in ``root`` to ``cfg.rounds`` rounds."""
+    from marl.league.league import League
+    from marl.train import EXIT_CODES, StopSignals
+
+    folder = open_folder(root, new, overwrite)
+    try:
+        league = League.create(cfg, root) if new else League.resume(root, cfg)
+        try:
+            with StopSignals() as stop:
+                stopped = loop(league, stop)
+            if stopped is not None:
+                print(
+                    f"stopped after round {league.round}; continue with marl league resume {root}",
+                    file=sys.stderr,
+                )
+                return EXIT_CODES.get(stopped, 130)
+            finish(league, replay)
+        finally:
+            league.close()
+    finally:
+        folder.release()
+    return 0
+
+
+def loop(league, stop) -> int | None:
+    from marl.league.live import LiveView
+
+    view = LiveView(league)
+    started = time.perf_counter()
+    while league.round < league.cfg.rounds:
+        info = league.play_round()
+        view.round(info, time.perf_counter() - started)
+        if stop.signum is not None and league.round < league.cfg.rounds:
+            return stop.signum
+    return None
+
+
+def finish(league, replay: bool) -> None:
+    from marl.league.live import ratings_text, write_figures
+
+    print(ratings_text(league.store))
+    for path in write_figures(league.store, league.root):
+        print(f"wrote {path}")
+    if replay:
+        from marl.league.live import replay_top_main
+
+        path = replay_top_main(league)
+        if path is not None:
+            print(f"wrote {path}")
+
+
+def show_main(argv: list[str]) -> int:
+    from marl.league.live import ratings_text, write_figures
+
+    parser = argparse.ArgumentParser(prog="marl league show")
+    parser.add_argument("dir")
+    args = parser.parse_args(argv)
+    store = Store(Path(args.dir))
+    try:
+        print(ratings_text(store))
+        for path in write_figures(store, Path(args.dir)):
+            print(f"wrote {path}")
+    finally:
+        store.close()
+    return 0

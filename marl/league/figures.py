@@ -1,0 +1,68 @@
+"""The league's figures (matplotlib, written as PNG): the payoff heatmap and ratings over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def payoff_heatmap(matrix: np.ndarray, names: list[str], path: Path, title: str = "") -> Path:
+    """Row player's win rate against the column player, each cell labelled; unplayed pairs
+    (NaN) grey."""
+    plt = _pyplot()
+    n = len(names)
+    size = max(4.0, 0.55 * n + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    shown = np.ma.masked_invalid(matrix)
+    cmap = plt.get_cmap("RdBu").copy()
+    cmap.set_bad("#dddddd")
+    image = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("player")
+    for i in range(n):
+        for j in range(n):
+            if np.isfinite(matrix[i, j]):
+                value = matrix[i, j]
+                color = "white" if abs(value - 0.5) > 0.3 else "black"
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="win rate (row vs column)")
+    ax.set_title(title or "payoff: row player's win rate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def ratings_over_time(history: dict[str, list[tuple[int, float]]], path: Path, label: str) -> Path:
+    """One line per player of its rating after each round."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, points in history.items():
+        if points:
+            rounds, values = zip(*points, strict=True)
+            style = "-" if "-r" not in name else ":"
+            ax.plot(rounds, values, style, label=name, linewidth=1.4)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("round")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.set_title(f"{label} over rounds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,154 @@
+"""The league in process: matchmaking by role, snapshots that stay frozen, resets, learner-only
+gradients, and the database written per round."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from marl.league.config import league_config
+from marl.league.league import League
+from marl.league.payoff import PayoffTable
+from marl.league.players import Player
+from marl.league.roles import after_round, choose_opponent
+from marl.validation import ConfigError
+from policies import load_policy
+
+
+def weights(policy) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in policy.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pfsp_frequencies_follow_f_hard_on_a_constructed_payoff_table(small):
+    cfg = league_config(small)
+    me = Player("league_exploiter_0", "learner", "league_exploiter")
+    frozen = [Player(f"snap{i}", "snapshot", "main", "main_0") for i in range(4)]
+    payoff = PayoffTable(1.0)
+    rates = {"snap0": 0.0, "snap1": 0.25, "snap2": 0.5, "snap3": 0.9}
+    for pid, rate in rates.items():
+        for k in range(20):  # 20 games each: exactly rate x 20 wins
+            payoff.record(me.pid, pid, 1.0 if k < rate * 20 else 0.0)
+    rng = np.random.default_rng(0)
+    draws = [choose_opponent(cfg, rng, me, [me, *frozen], payoff)[0] for _ in range(20_000)]
+    expected = np.array([(1 - x) ** 2 for x in rates.values()])
+    expected /= expected.sum()
+    seen = np.array([draws.count(pid) for pid in rates]) / len(draws)
+    sigma = np.sqrt(expected * (1 - expected) / len(draws))
+    assert np.all(np.abs(seen - expected) < 5 * sigma + 1e-12), (seen, expected)
+
+
+def test_main_mix_follows_its_shares(small):
+    cfg = league_config({**small, "selfplay": 0.35, "pfsp": 0.5, "verification": 0.15})
+    main = Player("main_0", "learner", "main")
+    exploiter = Player("main_exploiter_0", "learner", "main_exploiter")
+    scripted = Player("scripted", "scripted", "fixed")
+    payoff = PayoffTable(1.0)
+    rng = np.random.default_rng(1)
+    kinds = [
+        choose_opponent(cfg, rng, main, [main, exploiter, scripted], payoff) for _ in range(10_000)
+    ]
+    share = {
+        k: sum(1 for _, kind in kinds if kind == k) / len(kinds)
+        for k in ("selfplay", "pfsp", "verification")
+    }
+    assert abs(share["selfplay"] - 0.35) < 0.025
+    assert abs(share["pfsp"] - 0.5) < 0.025
+    assert abs(share["verification"] - 0.15) < 0.02
+    assert all(opp == "scripted" for opp, kind in kinds if kind == "pfsp")
+    assert all(opp == "main_exploiter_0" for opp, kind in kinds if kind == "verification")
+
+
+def test_exploiter_freeze_rule(small):
+    cfg = league_config({**small, "snapshot_win_rate": 0.7, "min_games": 5, "exploiter_rounds": 50})
+    main = Player("main_0", "learner", "main")
+    me = Player("main_exploiter_0", "learner", "main_exploiter", since_reset=3)
+    payoff = PayoffTable(1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        payoff.record(me.pid, main.pid, 1.0)
+    assert after_round(cfg, rng, me, [main, me], payoff, 3)[0] is False  # too few games
+    payoff.record(me.pid, main.pid, 1.0)
+    assert after_round(cfg, rng, me, [main, me], payoff, 3)[:2] == (True, True)
+    for _ in range(10):
+        payoff.record(me.pid, main.pid, 0.0)  # now loses: no early freeze, budget not spent
+    assert after_round(cfg, rng, me, [main, me], payoff, 3)[0] is False
+    me.since_reset = 50
+    assert after_round(cfg, rng, me, [main, me], payoff, 3)[:2] == (True, True)
+
+
+@pytest.fixture
+def league_dir(tmp_path):
+    return tmp_path / "league"
+
+
+def test_rounds_train_only_learners_and_snapshots_stay_frozen(small, league_dir):
+    cfg = league_config(
+        {**small, "main_snapshot_every": 1, "exploiter_rounds": 1, "league_exploiter_reset": 1.0}
+    )
+    league = League.create(cfg, league_dir)
+    try:
+        init = {pid: weights(ln.policy) for pid, ln in league.learners.items()}
+        info = league.play_round()
+        # Only learners' sides are recorded for PPO, and every learner trained.
+        seats = {(pid, g) for s in info["slots"] for g, pid in s.sides.items()}
+        assert set(info["result"].rollouts) == {x for x in seats if x[0] in league.learners}
+        main = league.learners["main_0"]
+        assert not same(weights(main.policy), init["main_0"])
+        # The rule froze the main (every round here) and both exploiters (round budget 1) ...
+        snaps = [p for p in league.players if p.kind == "snapshot"]
+        assert {p.parent for p in snaps} == {"main_0", "main_exploiter_0", "league_exploiter_0"}
+        main_snap = next(p for p in snaps if p.parent == "main_0")
+        frozen = weights(load_policy(league_dir / "players" / main_snap.pid))
+        assert same(frozen, weights(main.policy))
+        # ... and reset both exploiters to their initial weights.
+        for pid in ("main_exploiter_0", "league_exploiter_0"):
+            assert same(weights(league.learners[pid].policy), init[pid])
+            assert league.player(pid).generation == 1
+        league.play_round()
+        assert not same(weights(main.policy), frozen)  # the main trained on ...
+        assert same(weights(load_policy(league_dir / "players" / main_snap.pid)), frozen)
+        # The frozen players kept their files; the database holds every game of both rounds.
+        assert league.store.rounds_done() == 2
+        assert len(league.store.games()) == len(league.games) > 0
+        events = league.store.events()
+        assert sum(1 for e in events if e[2] == "reset") == 4
+    finally:
+        league.close()
+
+
+def test_frozen_players_are_not_changed_by_matches(small, league_dir):
+    cfg = league_config({**small, "selfplay": 0.0, "pfsp": 1.0, "verification": 0.0})
+    league = League.create(cfg, league_dir)
+    try:
+        info = league.play_round()
+        fixed = {pid for s in info["slots"] for pid in s.sides.values()} - set(league.learners)
+        assert fixed <= {"scripted", "random"} and fixed
+        assert all(pid in league.learners for pid, _ in info["result"].rollouts)
+    finally:
+        league.close()
+
+
+def test_config_errors_name_the_field(small):
+    with pytest.raises(ConfigError, match="'slot_envs'"):
+        league_config({**small, "slot_envs": 5})
+    with pytest.raises(ConfigError, match="'train.lr'"):
+        league_config({**small, "train": {"lr": float("nan")}})
+    with pytest.raises(ConfigError, match="'train.seed'"):
+        league_config({**small, "train": {"seed": 1}})
+    with pytest.raises(ConfigError, match="unknown config field 'mainz'"):
+        league_config({**small, "mainz": 2})
+    with pytest.raises(ConfigError, match="'pfsp_p'"):
+        league_config({**small, "pfsp_p": float("inf")})
+    with pytest.raises(ConfigError, match="'rounds'"):
+        league_config({**small, "rounds": 10**9})
+
+
+def test_one_group_scenario_is_refused(small, league_dir):
+    cfg = league_config({**small, "scenario": "swarm/spread-v0", "env": {}})
+    with pytest.raises(ValueError, match="needs two or more"):
+        League.create(cfg, league_dir)
