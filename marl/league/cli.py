@@ -30,10 +30,20 @@ from marl.league.store import DB_FILE, LeagueStoreError, Store
 from marl.runs.folder import RunFolder, RunFolderError
 from marl.validation import ConfigError
 from policies import CheckpointError
+from scenarios import ScenarioConfigError, UnknownScenarioError
 from scenarios.replay import parse_overrides
 
 OUTPUTS = (DB_FILE, "players", "tb", "payoff.png", "ratings.png")
-FAILURES = (ConfigError, LeagueStoreError, RunFolderError, CheckpointError, ValueError, OSError)
+FAILURES = (
+    UnknownScenarioError,
+    ScenarioConfigError,
+    ConfigError,
+    LeagueStoreError,
+    RunFolderError,
+    CheckpointError,
+    ValueError,
+    OSError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return run(cfg, root, new=True, overwrite=args.overwrite, replay=not args.no_replay)
     except FAILURES as error:
-        print(f"marl league: {error}", file=sys.stderr)
+        text = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"marl league: {text}", file=sys.stderr)
         return 2
 
 
@@ -144,6 +155,21 @@ def open_folder(root: Path, new: bool, overwrite: bool) -> RunFolder:
     return folder
 
 
+def check_scenario(cfg: LeagueConfig) -> None:
+    """Refuse, before any file is written, a scenario that is unknown, misconfigured or has
+    fewer than two groups to match players on."""
+    from marl.envs import make_env
+
+    venv = make_env(cfg.scenario, 1, cfg.seed, **cfg.env)
+    groups = list(venv.groups)
+    venv.close()
+    if len(groups) < 2:
+        raise ConfigError(
+            f"config field 'scenario': {cfg.scenario} has one group ({groups[0]}); a league "
+            "needs two or more to match players"
+        )
+
+
 def _started(root: Path) -> bool:
     """Whether ``root`` holds a league that committed its start (a league killed while it was
     being created holds none, and is replaced)."""
@@ -167,6 +193,8 @@ def run(
     from marl.league.league import League
     from marl.train import EXIT_CODES, StopSignals
 
+    if new:
+        check_scenario(cfg)
     folder = open_folder(root, new, overwrite)
     try:
         league = League.create(cfg, root) if new else League.resume(root, cfg)

@@ -114,6 +114,7 @@ class League:
     @classmethod
     def _open(cls, cfg: LeagueConfig, root: Path, store: Store) -> League:
         tcfg = cfg.train_config()
+        torch.set_num_threads(tcfg.torch_threads)
         venv = make_env(cfg.scenario, tcfg.num_envs, cfg.seed, **cfg.env)
         if len(venv.groups) < 2:
             venv.close()
@@ -240,6 +241,7 @@ class League:
                 write_frozen(self.root, copy.pid, self.learners[player.pid].policy)
                 new_players.append(copy)
                 events.append((copy.pid, "snapshot", why))
+                player.since_reset = 0  # the round budget counts from the last freeze
             if restart:
                 self.learners[player.pid].reset_to(
                     self.root / "players" / player.pid / "init", tcfg
@@ -290,7 +292,7 @@ class League:
 
 def record_game(payoff: PayoffTable, game: Game) -> None:
     """A game into the payoff table: every pair of groups played by different players."""
-    groups = list(game.sides)
+    groups = sorted(game.sides)
     for i, a in enumerate(groups):
         for b in groups[i + 1 :]:
             pa, pb = game.sides[a], game.sides[b]
@@ -299,11 +301,13 @@ def record_game(payoff: PayoffTable, game: Game) -> None:
 
 
 def rated_games(games: list[Game]) -> list[RatedGame]:
-    """The match record as rating games: one side per group (self-play games left out)."""
+    """The match record as rating games: one side per group, groups in name order (self-play
+    games left out)."""
     out = []
     for game in games:
-        teams = tuple((pid,) for pid in game.sides.values())
-        if len(set(game.sides.values())) < 2:
+        groups = sorted(game.sides)
+        if len({game.sides[g] for g in groups}) < 2:
             continue
-        out.append(RatedGame(teams, tuple(game.scores[g] for g in game.sides)))
+        teams = tuple((game.sides[g],) for g in groups)
+        out.append(RatedGame(teams, tuple(game.scores[g] for g in groups)))
     return out

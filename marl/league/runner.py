@@ -221,7 +221,7 @@ class LocalMatchRunner:
                     self.algo,
                 )[g]
             else:
-                chosen = seat.policy.act(sub_obs, sub_masks, deterministic=False)[g]
+                chosen = frozen_act(seat.policy, g, sub_obs[g], sub_masks)
             actions[g][worlds] = chosen
         return actions
 
@@ -261,6 +261,18 @@ class LocalMatchRunner:
                 self.algo, seat.group, obs[seat.group][worlds], _slice(state, worlds)
             )
             seat.buffer.next_value.copy_(critic_values(learners[seat.pid], seat.group, c_in))
+
+
+@torch.no_grad()
+def frozen_act(policy, group: str, obs: np.ndarray, masks: dict | None) -> np.ndarray:
+    """A frozen player's actions for one group: a network samples from its own policy for that
+    group alone; any other Policy acts on that group's observations."""
+    if isinstance(policy, NetworkPolicy):
+        x = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+        mask = None if masks is None else torch.from_numpy(masks[group])
+        _, _, action, _ = policy.sample(group, x, mask)
+        return action.numpy()
+    return policy.act({group: obs}, masks, deterministic=False)[group]
 
 
 def merge_rollouts(parts: list[GroupRollout]) -> GroupRollout:

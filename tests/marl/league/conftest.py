@@ -1,25 +1,15 @@
-"""A small pursuit league for the league's tests (3 learners, 3 slots of 4 worlds, 40 steps)."""
+"""Fixtures of the league's tests."""
 
 from __future__ import annotations
 
-import pytest
+import sys
+from pathlib import Path
 
-SMALL = {
-    "scenario": "swarm/pursuit-v0",
-    "env": {"max_steps": 40},
-    "seed": 3,
-    "rounds": 3,
-    "slot_envs": 4,
-    "tensorboard": False,
-    "progress": False,
-    "train": {
-        "num_envs": 12,
-        "num_steps": 40,
-        "epochs": 2,
-        "minibatches": 2,
-        "hidden_sizes": [32, 32],
-    },
-}
+import pytest
+from league_small import SMALL
+
+# The helpers of the tests that run ``marl`` in subprocesses (tests/marl/cli_runs.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.fixture

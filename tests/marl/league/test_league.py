@@ -152,3 +152,24 @@ def test_one_group_scenario_is_refused(small, league_dir):
     cfg = league_config({**small, "scenario": "swarm/spread-v0", "env": {}})
     with pytest.raises(ValueError, match="needs two or more"):
         League.create(cfg, league_dir)
+
+
+def test_mixed_team_sizes_play_a_league(small, league_dir):
+    """Four pursuers against one evader: matches, games with unequal sides, ratings."""
+    cfg = league_config({**small, "env": {"max_steps": 40, "n_pursuers": 4, "n_evaders": 1}})
+    league = League.create(cfg, league_dir)
+    try:
+        for _ in range(2):
+            info = league.play_round()
+        assert league.venv.groups["pursuer"].n_agents == 4
+        assert league.venv.groups["evader"].n_agents == 1
+        games = league.store.games()
+        assert games and all(g.scores["pursuer"] in (0.0, 1.0) for g in games)
+        assert all(g.scores["pursuer"] + g.scores["evader"] == 1.0 for g in games)
+        rated = {row["player"] for row in info["ratings"]}
+        assert rated == {p.pid for p in league.players}
+        assert any(("main_0", "pursuer") == k for k in info["result"].rollouts) or any(
+            ("main_0", "evader") == k for k in info["result"].rollouts
+        )
+    finally:
+        league.close()
