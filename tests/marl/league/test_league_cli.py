@@ -210,3 +210,33 @@ def test_hostile_database_is_refused(tmp_path):
     (out / "league.sqlite").write_bytes(b"not a database at all" * 100)
     resumed = marl("league", "resume", str(out), "--rounds", "2")
     assert resumed.returncode == 2 and "not a league database" in resumed.stderr
+
+
+def test_the_readme_main_job_runs_as_written(tmp_path):
+    """``marl league`` with no argument: the embedded default league, in the default folder."""
+    done = subprocess.run(
+        [*marl_command(), "league"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        cwd=tmp_path,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "leagues" / "swarm_pursuit-v0_s0"
+    assert "league after 60 rounds" in done.stdout
+    for name in (
+        "league.sqlite",
+        "payoff.png",
+        "ratings.png",
+        "replay_main_0_pursuer_vs_scripted.mp4",
+    ):
+        assert (out / name).stat().st_size > 1000, name
+    assert list((out / "tb").iterdir())
+    store = Store(out)
+    try:
+        roles = {p.role for p in store.players()}
+        assert roles == {"main", "main_exploiter", "league_exploiter", "fixed"}
+        assert any(e[2] == "snapshot" for e in store.events())
+    finally:
+        store.close()
