@@ -115,8 +115,9 @@ class StopSignals:
     """SIGINT and SIGTERM set ``signum`` (stop after this update); a second one raises
     KeyboardInterrupt. Installed only in the main thread; the old handlers come back on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, doing: str = "finishing this update, then saving a checkpoint") -> None:
         self.signum: int | None = None
+        self.doing = doing
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame) -> None:
@@ -125,8 +126,7 @@ class StopSignals:
             name = signal.Signals(signum).name
             os.write(
                 2,
-                f"\n{name}: finishing this update, then saving a checkpoint (send it again to "
-                "stop sooner)\n".encode(),
+                f"\n{name}: {self.doing} (send it again to stop sooner)\n".encode(),
             )
             return
         raise KeyboardInterrupt

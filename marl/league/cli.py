@@ -3,9 +3,10 @@
 ::
 
     marl league [SCENARIO] [--config FILE] [--dir DIR] [--rounds N] [--seed N] [-e NAME=VALUE]
-                [--set FIELD=VALUE] [--overwrite]
+                [--set FIELD=VALUE] [--add NAME=DIR] [--overwrite]
     marl league resume DIR [--rounds N]
     marl league show DIR
+    marl league estimate DIR [--games N]
 
 A new league runs in ``DIR`` (default ``leagues/<scenario>_s<seed>``): ``league.sqlite`` beside
 ``players/`` (weights), ``tb/`` (TensorBoard: ratings, exploiters' win rates, the payoff
@@ -13,18 +14,23 @@ heatmap). Each round prints a live line (players, top ratings, games/s, agent-st
 end it prints the ratings table and writes ``payoff.png``, ``ratings.png`` and a replay of the
 top main against the scripted baseline. ``resume`` continues a league from its last committed
 round (``--rounds`` may extend it). Ctrl-C or SIGTERM finish the current round, commit it and
-stop (exit 130 / 143); a SIGKILL loses at most the current round. ``show`` prints the table and
-writes the two figures of any league folder.
+stop (exit 130 / 143); a second one stops at once, and it, like a SIGKILL, loses at most the
+round under way. ``show`` prints the table and
+writes the two figures of any league folder. ``estimate`` plays every player as it stands on
+the match-ups whose outcome is least certain and writes the estimated payoff table
+(:mod:`marl.league.estimate`).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
+from marl.config import parse_int
 from marl.league.config import LeagueConfig, league_config, read_league_file
 from marl.league.store import DB_FILE, LeagueStoreError, Store
 from marl.runs.folder import RunFolder, RunFolderError
@@ -76,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="league field (train.FIELD for PPO's)",
     )
+    parser.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a fixed player from a run folder or checkpoint (repeatable)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a league in DIR")
     parser.add_argument("--no-replay", action="store_true", help="skip the final replay")
     return parser
@@ -88,6 +101,11 @@ def config_from_args(args) -> LeagueConfig:
     for key in ("rounds", "seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    for item in args.add:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--add: expected NAME=DIR, got {item[:60]!r}")
+        data["add"] = {**dict(data.get("add") or {}), name: path}
     if args.env:
         data["env"] = {**dict(data.get("env") or {}), **parse_overrides(args.env)}
     for key, value in parse_overrides(args.fields).items():
@@ -105,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return show_main(argv[1:])
         if argv[:1] == ["resume"]:
             return resume_main(argv[1:])
+        if argv[:1] == ["estimate"]:
+            return estimate_main(argv[1:])
         args = build_parser().parse_args(argv)
         cfg = config_from_args(args)
         root = Path(
@@ -199,8 +219,11 @@ def run(
     try:
         league = League.create(cfg, root) if new else League.resume(root, cfg)
         try:
-            with StopSignals() as stop:
-                stopped = loop(league, stop)
+            try:
+                with StopSignals("finishing this round, then committing it") as stop:
+                    stopped = loop(league, stop)
+            except KeyboardInterrupt:  # a second Ctrl-C: the round under way is not committed
+                stopped = signal.SIGINT
             if stopped is not None:
                 print(
                     f"stopped after round {league.round}; continue with marl league resume {root}",
@@ -240,6 +263,38 @@ def finish(league, replay: bool) -> None:
         path = replay_top_main(league)
         if path is not None:
             print(f"wrote {path}")
+
+
+def estimate_main(argv: list[str]) -> int:
+    from marl.league.estimate import estimate, write_estimate
+
+    parser = argparse.ArgumentParser(prog="marl league estimate")
+    parser.add_argument("dir")
+    parser.add_argument("--games", default="500", help="games to play (at least)")
+    parser.add_argument("--seed", default="0")
+    args = parser.parse_args(argv)
+    root = Path(args.dir)
+    folder = open_folder(root, new=False, overwrite=False)
+    try:
+        table = estimate(root, parse_int(args.games), parse_int(args.seed))
+        for path in write_estimate(table, root):
+            print(f"wrote {path}")
+    finally:
+        folder.release()
+    print(estimate_text(table))
+    return 0
+
+
+def estimate_text(table) -> str:
+    """Each player's mean estimated win rate over the opponents it met."""
+    lines = [f"{'player':24s} {'mean win rate':>13s} {'opponents':>9s} {'games':>7s}"]
+    for a in table.players:
+        met = [b for b in table.players if b != a and table.games(a, b) > 0]
+        if met:
+            rate = sum(table.win_rate(a, b) for b in met) / len(met)
+            games = sum(table.games(a, b) for b in met)
+            lines.append(f"{a:24s} {rate:13.2f} {len(met):9d} {games:7.0f}")
+    return "\n".join(lines)
 
 
 def show_main(argv: list[str]) -> int:

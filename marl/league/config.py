@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class LeagueConfig:
     main_exploiters: int = _opt(1, "main exploiters (play the mains)", low=0, high=16)
     league_exploiters: int = _opt(1, "league exploiters (play the whole league)", low=0, high=16)
     scripted: bool = _opt(True, "add the scenario's scripted baseline as a fixed player")
+    add: dict = _opt(
+        {}, "fixed players from checkpoints: NAME=RUN_DIR or checkpoint folder (copied in)"
+    )
     random: bool = _opt(True, "add a uniform random player as a fixed player")
     selfplay: float = _opt(0.35, "mains: share of matches against themselves", low=0, high=1)
     pfsp: float = _opt(0.5, "mains: share of PFSP matches over all frozen players", low=0, high=1)
@@ -98,6 +102,19 @@ class LeagueConfig:
             raise ConfigError(
                 "config fields 'selfplay', 'pfsp', 'verification': at least one must be > 0"
             )
+        for name, path in self.add.items():
+            if (
+                not PLAYER_NAME.fullmatch(name)
+                or name in RESERVED
+                or "-r" in name
+                or re.fullmatch(r"(main|main_exploiter|league_exploiter)_\d+", name)
+            ):
+                raise ConfigError(
+                    f"config field 'add': {name[:60]!r} is not a free player name (letters, "
+                    "digits, _ . -; not scripted, random, a learner's name or NAME-rN)"
+                )
+            if not isinstance(path, str) or not 0 < len(path) <= 4096:
+                raise ConfigError(f"config field 'add': {name}: expected a folder path")
         cfg = self.train_config()
         slots, rest = divmod(cfg.num_envs, self.slot_envs)
         if rest:
@@ -134,6 +151,8 @@ class LeagueConfig:
 
 
 FILE_LIMIT = 1 << 20
+PLAYER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
+RESERVED = ("scripted", "random")
 FIELDS = {f.name: f for f in dataclasses.fields(LeagueConfig)}
 
 

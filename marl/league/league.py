@@ -86,6 +86,11 @@ class League:
             league.players.append(Player("scripted", "scripted", "fixed"))
         if cfg.random:
             league.players.append(Player("random", "random", "fixed"))
+        for name, path in cfg.add.items():
+            policy = load_policy(path)
+            policy.check_groups(league.venv.groups, where=f"{cfg.scenario} (player {name!r})")
+            write_frozen(root, name, policy)
+            league.players.append(Player(name, "checkpoint", "fixed"))
         for p in league.players:
             league.payoff.add_player(p.pid)
         league.store.start(config_to_dict(cfg), league.players)

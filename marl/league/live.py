@@ -13,6 +13,7 @@ from marl.league.payoff import PayoffTable
 from marl.league.store import Store
 
 HEATMAP_EVERY = 10  # rounds between heatmap images in TensorBoard
+HEATMAP_PLAYERS = 30  # the heatmap shows the best-rated players (all are in the database)
 
 
 class LiveView:
@@ -99,19 +100,21 @@ def ratings_text(store: Store) -> str:
 def write_figures(store: Store, root: Path) -> list[Path]:
     """``payoff.png`` (players ordered by rating) and ``ratings.png`` in ``root``."""
     order = [r[1] for r in latest_ratings(store)] or [p.pid for p in store.players()]
+    shown = order[:HEATMAP_PLAYERS]
     payoff = PayoffTable.from_rows(store.payoff_rows(), 1.0, order)
     matrix = np.array(
         [
-            [payoff.win_rate(a, b) if payoff.games(a, b) > 0 and a != b else np.nan for b in order]
-            for a in order
+            [payoff.win_rate(a, b) if payoff.games(a, b) > 0 and a != b else np.nan for b in shown]
+            for a in shown
         ]
     )
     done = store.rounds_done()
+    which = f", top {len(shown)} of {len(order)} by rating" if len(shown) < len(order) else ""
     heat = payoff_heatmap(
         matrix,
-        order,
+        shown,
         Path(root) / "payoff.png",
-        f"payoff after {done} rounds (row's win rate vs column)",
+        f"payoff after {done} rounds{which} (row's win rate vs column)",
     )
     history: dict[str, list[tuple[int, float]]] = {}
     for r, pid, _mu, _sigma, ordinal, _elo, _nash in store.ratings():

@@ -240,3 +240,61 @@ def test_the_readme_main_job_runs_as_written(tmp_path):
         assert any(e[2] == "snapshot" for e in store.events())
     finally:
         store.close()
+
+
+def test_added_checkpoint_is_a_fixed_player_and_estimate_covers_every_pair(tmp_path):
+    first = tmp_path / "first"
+    config = league_file(tmp_path, rounds=1, main_snapshot_every=1)
+    done = marl("league", "--config", str(config), "--dir", str(first), "--no-replay")
+    assert done.returncode == 0, done.stderr[-2000:]
+    veteran = first / "players" / "main_0-r0"
+    league = tmp_path / "second"
+    done = marl(
+        "league",
+        "--config",
+        str(league_file(tmp_path, rounds=2)),
+        "--dir",
+        str(league),
+        "--add",
+        f"veteran={veteran}",
+        "--no-replay",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\nveteran " in done.stdout
+    store = Store(league)
+    try:
+        kinds = {p.pid: p.kind for p in store.players()}
+        assert kinds["veteran"] == "checkpoint"
+    finally:
+        store.close()
+    copied = files(league)
+    assert any(name.startswith("players/veteran/") for name in copied)
+    for path in sorted(first.rglob("*"), reverse=True):  # the source is gone: the copy plays
+        path.unlink() if path.is_file() else path.rmdir()
+    done = marl("league", "resume", str(league), "--rounds", "3", "--no-replay")
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = marl("league", "estimate", str(league), "--games", "60")
+    assert done.returncode == 0, done.stderr[-2000:]
+    pairs = json.loads((league / "estimate.json").read_text())["pairs"]
+    players = ["main_0", "main_exploiter_0", "league_exploiter_0", "scripted", "random", "veteran"]
+    met = {(row["player"], row["opponent"]) for row in pairs if row["games"] > 0}
+    assert met == {(a, b) for a in players for b in players if a != b}  # unplayed pairs first
+    assert all(row["low"] <= row["win_rate"] <= row["high"] for row in pairs)
+    assert (league / "payoff_estimate.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "add, message",
+    [
+        ("main_0=somewhere", "'add'"),
+        ("scripted=somewhere", "'add'"),
+        ("vet=/nonexistent/run", "nonexistent"),
+    ],
+)
+def test_bad_added_players_are_refused_in_one_line(tmp_path, add, message):
+    done = marl(
+        "league", "--config", str(league_file(tmp_path)), "--dir", str(tmp_path / "x"), "--add", add
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
