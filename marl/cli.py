@@ -13,7 +13,10 @@ SUBCOMMANDS = {
     "scenarios": ("marl.scenarios_cmd", "list registered scenarios with agents and spaces"),
     "play": ("marl.play", "render an episode (scripted baseline or a trained policy) to MP4/GIF"),
     "train": ("marl.train", "train shared-parameter PPO / MAPPO on a scenario"),
-    "league": ("marl.league.cli", "run a self-play league (resume DIR, show DIR)"),
+    "league": (
+        "marl.league.cli",
+        "run a self-play league (also: resume DIR, show DIR, estimate DIR)",
+    ),
     "new": ("marl.new", "write a new scenario from the template (marl new scenario FAMILY/NAME)"),
 }
 

@@ -55,6 +55,8 @@ FAILURES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marl league",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=fields_help(),
         description="Self-play league: mains, exploiters and fixed players; PFSP matchmaking; "
         "payoff table; OpenSkill, Elo and Nash ratings; SQLite state that resumes exactly. "
         "Also: marl league resume DIR [--rounds N]; marl league show DIR.",
@@ -92,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace a league in DIR")
     parser.add_argument("--no-replay", action="store_true", help="skip the final replay")
     return parser
+
+
+def fields_help() -> str:
+    """The league's fields with their defaults and help (``--set FIELD=VALUE``, ``--config``)."""
+    import dataclasses
+
+    lines = ["league fields (--set FIELD=VALUE, or keys of the --config file):"]
+    for spec in dataclasses.fields(LeagueConfig):
+        default = (
+            spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+        )
+        lines.append(f"  {spec.name} = {default!r}: {spec.metadata.get('help', '')}")
+    lines.append(
+        "PPO fields are marl train's (marl train --help), e.g. --set train.lr=0.001; "
+        "defaults here: num_envs 48, num_steps 150, lr 0.003, hidden_sizes 64,64, "
+        "anneal_lr false."
+    )
+    return "\n".join(lines)
 
 
 def config_from_args(args) -> LeagueConfig:

@@ -40,7 +40,7 @@ from marl.league.roles import after_round, choose_opponent
 from marl.league.runner import Game, LocalMatchRunner, Slot, merge_rollouts
 from marl.league.store import Store
 from marl.ppo import ppo_loss, ppo_update, prepare_group_batch
-from marl.runs.session import build_spec
+from marl.runs.session import build_spec, resolve_device
 from policies import RandomPolicy, load_policy
 
 LEARNER_ROLES = ("main", "main_exploiter", "league_exploiter")
@@ -61,6 +61,7 @@ class League:
     games: list[Game] = field(default_factory=list)
     round: int = 0
     writer: object = None
+    device: torch.device = torch.device("cpu")  # where the learners' updates run
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -74,9 +75,8 @@ class League:
         ):
             for k in range(count):
                 player = Player(f"{role}_{k}", "learner", role)
-                learner = Learner.create(
-                    player, league.spec, tcfg, seed_for(cfg.seed, 0, 100 + index)
-                )
+                seed = seed_for(cfg.seed, 0, 100 + index)
+                learner = Learner.create(player, league.spec, tcfg, seed, league.device)
                 learner.save(root, "init")
                 player.state = learner.save(root, "start")
                 league.learners[player.pid] = learner
@@ -106,7 +106,7 @@ class League:
         tcfg = cfg.train_config()
         for player in league.players:
             if player.kind == "learner":
-                learner = Learner.create(player, league.spec, tcfg, 0)
+                learner = Learner.create(player, league.spec, tcfg, 0, league.device)
                 learner.load(root, player.state)
                 league.learners[player.pid] = learner
         league.payoff = PayoffTable.from_rows(
@@ -128,7 +128,9 @@ class League:
                 f"({', '.join(venv.groups)}); a league needs two or more to match players"
             )
         spec = build_spec(venv, tcfg, "")
-        return cls(cfg, root, store, venv, spec, [], {}, PayoffTable(cfg.payoff_decay))
+        league = cls(cfg, root, store, venv, spec, [], {}, PayoffTable(cfg.payoff_decay))
+        league.device = resolve_device(tcfg.device)
+        return league
 
     def close(self) -> None:
         self.venv.close()
@@ -189,10 +191,16 @@ class League:
                 learner.value_norms.get(group),
                 learner.filter_state.setdefault(group, {}),
             )
+            if self.device.type == "cuda":
+                batch = {
+                    k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()
+                }
             out = ppo_update(
                 learner.policy.groups[group], learner.optimizers[group], batch, tcfg, ppo_loss
             )
             stats.update({f"{pid}/{group}/{k}": v for k, v in out.items()})
+        for learner in self.learners.values():
+            learner.sync()
         return stats
 
     def play_round(self) -> dict:
@@ -204,7 +212,7 @@ class League:
         env_seed = seed_for(self.cfg.seed, r, 3)
         slots = self.matchmake(rng)
         runner = LocalMatchRunner(self.venv, self.cfg.train_config().algo)
-        learners = {pid: ln.policy for pid, ln in self.learners.items()}
+        learners = {pid: ln.actor for pid, ln in self.learners.items()}
         result = runner.play(
             r, env_seed, slots, learners, self.frozen_factory(), self.cfg.train_config().num_steps
         )

@@ -21,6 +21,7 @@ Every file is read as untrusted data (bounded reads, shapes and finiteness check
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -74,19 +75,30 @@ class Learner:
     """A live learner: its policy and the update's state."""
 
     player: Player
-    policy: NetworkPolicy
+    policy: NetworkPolicy  # trained, on the update's device
     optimizers: dict
     value_norms: dict[str, RunningMeanStd]
     filter_state: dict[str, dict[str, float]] = field(default_factory=dict)
+    actor: NetworkPolicy | None = None  # the CPU copy that plays (``policy`` itself on CPU)
 
     @classmethod
-    def create(cls, player: Player, spec: dict, cfg: TrainConfig, seed: int) -> Learner:
-        """A fresh learner with weights drawn from ``seed``."""
+    def create(
+        cls, player: Player, spec: dict, cfg: TrainConfig, seed: int, device=None
+    ) -> Learner:
+        """A fresh learner with weights drawn from ``seed`` (on the CPU, so that the draw does
+        not depend on the device), trained on ``device``."""
         torch.manual_seed(seed)
-        policy = NetworkPolicy(spec)
-        learner = cls(player, policy, {}, {})
+        actor = NetworkPolicy(spec)
+        device = torch.device("cpu") if device is None else torch.device(device)
+        policy = actor if device.type == "cpu" else copy.deepcopy(actor).to(device)
+        learner = cls(player, policy, {}, {}, actor=actor)
         learner.fresh_optimizers(cfg)
         return learner
+
+    def sync(self) -> None:
+        """Copy the trained weights into the CPU policy that plays."""
+        if self.actor is not None and self.actor is not self.policy:
+            self.actor.load_state_dict({k: v.cpu() for k, v in self.policy.state_dict().items()})
 
     def fresh_optimizers(self, cfg: TrainConfig) -> None:
         self.optimizers = {g: make_optimizer(m, cfg.lr) for g, m in self.policy.groups.items()}
@@ -97,6 +109,7 @@ class Learner:
         """Back to the weights in ``folder`` (its ``init/``) with a fresh optimizer."""
         fresh = load_policy(folder)
         self.policy.load_state_dict(fresh.state_dict())
+        self.sync()
         self.fresh_optimizers(cfg)
 
     # ------------------------------------------------------------------ persistence
@@ -131,6 +144,7 @@ class Learner:
         if fresh.spec["groups"].keys() != self.policy.spec["groups"].keys():
             raise CheckpointError(f"{folder}: its groups differ from the league's")
         self.policy.load_state_dict(fresh.state_dict())
+        self.sync()
         path = folder / TRAINER_FILE
         limit = 4 * sum(p.numel() * 4 for p in self.policy.parameters()) + (1 << 20)
         tensors = read_tensors(path, limit)
