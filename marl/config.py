@@ -264,12 +264,18 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return data
 
 
-def load_config_file(path: str) -> dict[str, Any]:
-    """Read a JSON or YAML (safe_load) config file into a dict."""
+CONFIG_FILE_LIMIT = 1 << 20  # bytes: a config file is a few hundred
+
+
+def read_config_data(path: str) -> dict[str, Any]:
+    """A JSON or YAML (``yaml.safe_load``) config file's mapping, unchecked (ConfigError when the
+    file is missing, over a MiB, unparsable or not a mapping)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {path}: does not exist")
-    text = file.read_text(encoding="utf-8")
+    if file.stat().st_size > CONFIG_FILE_LIMIT:
+        raise ConfigError(f"config file {path}: larger than {CONFIG_FILE_LIMIT} bytes")
+    text = file.read_text(encoding="utf-8", errors="replace")
     try:
         if file.suffix in (".yaml", ".yml"):
             import yaml
@@ -282,6 +288,12 @@ def load_config_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: cannot parse ({first})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of config fields")
+    return data
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Read a JSON or YAML (safe_load) config file of TrainConfig fields into a dict."""
+    data = read_config_data(path)
     for key in data:
         if key not in FIELDS:
             raise ConfigError(f"config file {path}: unknown config field {key!r}")

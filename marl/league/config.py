@@ -9,10 +9,8 @@ fields anywhere raise :class:`ConfigError` naming the field.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from marl.config import TrainConfig, _opt, coerce, parse_bool, parse_int
@@ -150,7 +148,6 @@ class LeagueConfig:
             ) from None
 
 
-FILE_LIMIT = 1 << 20
 PLAYER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
 RESERVED = ("scripted", "random")
 FIELDS = {f.name: f for f in dataclasses.fields(LeagueConfig)}
@@ -180,29 +177,6 @@ def _coerce(key: str, value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError, OverflowError) as error:
         raise ConfigError(f"config field {key!r}: bad value {value[:60]!r} ({error})") from None
-
-
-def read_league_file(path: str) -> dict[str, Any]:
-    """A JSON or YAML (``yaml.safe_load``) league config file as plain data."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file {path}: does not exist")
-    if file.stat().st_size > FILE_LIMIT:
-        raise ConfigError(f"config file {path}: larger than {FILE_LIMIT} bytes")
-    text = file.read_text(encoding="utf-8", errors="replace")
-    try:
-        if file.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(f"config file {path}: cannot parse ({first})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of config fields")
-    return data
 
 
 def config_to_dict(cfg: LeagueConfig) -> dict[str, Any]:

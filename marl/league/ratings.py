@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from openskill.models import PlackettLuce
 from scipy.linalg import null_space
-from scipy.optimize import linprog, minimize
+from scipy.optimize import LinearConstraint, linprog, minimize
 from scipy.sparse import csr_matrix, diags
 from scipy.special import expit
 
@@ -283,6 +283,8 @@ def _max_entropy(antisymmetric: np.ndarray, support: np.ndarray, start: np.ndarr
         ],
         options={"ftol": 1e-14, "maxiter": 1000},
     )
+    if not result.success:  # SLSQP gives up on large, flat sets (many unplayed pairs)
+        result = _max_entropy_interior(negative_entropy, directions, origin, outside)
     if not result.success:
         warnings.warn(
             f"nash_average: the entropy search failed ({result.message}); returning an "
@@ -294,6 +296,27 @@ def _max_entropy(antisymmetric: np.ndarray, support: np.ndarray, start: np.ndarr
     mixture = np.zeros(len(antisymmetric))
     mixture[support] = np.clip(origin + directions @ result.x, 0.0, None)
     return mixture / mixture.sum()
+
+
+def _max_entropy_interior(negative_entropy, directions, origin, outside):
+    """The same search by an interior-point method (slower than SLSQP, about 0.3 s at 40
+    players, but it converges where SLSQP stops on flat sets); success only when the point is
+    feasible."""
+    constraints = [LinearConstraint(directions, -origin, np.inf)]
+    if len(outside):
+        constraints.append(LinearConstraint(-outside @ directions, outside @ origin, np.inf))
+    result = minimize(
+        negative_entropy,
+        np.zeros(directions.shape[1]),
+        jac=True,
+        method="trust-constr",
+        constraints=constraints,
+        options={"gtol": 1e-10, "xtol": 1e-12, "maxiter": 3000},
+    )
+    q = origin + directions @ result.x
+    feasible = q.min() >= -1e-9 and (not len(outside) or (outside @ q).max() <= 1e-9)
+    result.success = bool(result.status in (1, 2) and feasible)
+    return result
 
 
 def nash_average(payoff: np.ndarray, ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
