@@ -30,8 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from marl.config import parse_int
-from marl.league.config import LeagueConfig, league_config, read_league_file
+from marl.config import parse_int, read_config_data
+from marl.league.config import LeagueConfig, league_config
 from marl.league.store import DB_FILE, LeagueStoreError, Store
 from marl.runs.folder import RunFolder, RunFolderError
 from marl.validation import ConfigError
@@ -115,7 +115,7 @@ def fields_help() -> str:
 
 
 def config_from_args(args) -> LeagueConfig:
-    data = read_league_file(args.config) if args.config else {}
+    data = read_config_data(args.config) if args.config else {}
     if args.scenario:
         data["scenario"] = args.scenario
     for key in ("rounds", "seed"):
@@ -207,6 +207,11 @@ def check_scenario(cfg: LeagueConfig) -> None:
         raise ConfigError(
             f"config field 'scenario': {cfg.scenario} has one group ({groups[0]}); a league "
             "needs two or more to match players"
+        )
+    if cfg.slot_envs % len(groups):
+        raise ConfigError(
+            f"config field 'slot_envs': {cfg.slot_envs} worlds do not split evenly between the "
+            f"{len(groups)} groups of {cfg.scenario} (a match is played with the sides mirrored)"
         )
 
 

@@ -49,7 +49,11 @@ class LeagueConfig:
         high=10**7,
     )
     slot_envs: int = _opt(
-        8, "worlds per match slot (train.num_envs is split into slots)", low=1, high=4096
+        8,
+        "worlds per match (train.num_envs is split into matches; each match's worlds are split "
+        "evenly between the groups, sides mirrored)",
+        low=1,
+        high=4096,
     )
     mains: int = _opt(1, "main agents (never reset)", low=1, high=16)
     main_exploiters: int = _opt(1, "main exploiters (play the mains)", low=0, high=16)

@@ -4,9 +4,9 @@ A round (numbered from 0):
 
 1. seeds: matchmaking draws from ``seed_for(seed, round, 1)``, torch from
    ``seed_for(seed, round, 2)``, the environments reset with ``seed_for(seed, round, 3)``;
-2. matchmaking (:mod:`marl.league.roles`): the worlds are split into slots, dealt to the
-   learners in turn; each slot gets an opponent by the learner's role, and the learner's side
-   alternates between the groups;
+2. matchmaking (:mod:`marl.league.roles`): the worlds are split into matches, dealt to the
+   learners in turn; each gets an opponent by the learner's role and is played with the sides
+   mirrored (its worlds split between the groups, the learner taking each in turn);
 3. the runner plays every slot at once (:mod:`marl.league.runner`); each learner's PPO update
    (``marl.ppo``, the same as ``marl train``) runs on the slots it played, per group;
 4. the games update the payoff table; frozen copies and resets follow the role rules;
@@ -41,6 +41,7 @@ from marl.league.runner import Game, LocalMatchRunner, Slot, merge_rollouts
 from marl.league.store import Store
 from marl.ppo import ppo_loss, ppo_update, prepare_group_batch
 from marl.runs.session import build_spec, resolve_device
+from marl.validation import ConfigError
 from policies import RandomPolicy, load_policy
 
 LEARNER_ROLES = ("main", "main_exploiter", "league_exploiter")
@@ -127,6 +128,13 @@ class League:
                 f"config field 'scenario': {cfg.scenario} has one group "
                 f"({', '.join(venv.groups)}); a league needs two or more to match players"
             )
+        if cfg.slot_envs % len(venv.groups):
+            venv.close()
+            raise ConfigError(
+                f"config field 'slot_envs': {cfg.slot_envs} worlds do not split evenly between "
+                f"the {len(venv.groups)} groups of {cfg.scenario} (a match is played with the "
+                "sides mirrored)"
+            )
         spec = build_spec(venv, tcfg, "")
         league = cls(cfg, root, store, venv, spec, [], {}, PayoffTable(cfg.payoff_decay))
         league.device = resolve_device(tcfg.device)
@@ -164,19 +172,30 @@ class League:
         return {p.pid: build(p.pid) for p in self.players if p.frozen}
 
     def matchmake(self, rng: np.random.Generator) -> list[Slot]:
-        """Deal the slots to the learners in turn; each gets an opponent by its role."""
+        """Deal the matches (``slot_envs`` worlds each) to the learners in turn; each gets an
+        opponent by its role. A match is played with the sides mirrored: its worlds are split
+        evenly between the groups, the learner taking each group in turn (pursuers in half of
+        them, evaders in the other half), so a pair's win rate does not depend on which side
+        happened to be dealt. A self-play match gives every group to the learner."""
         tcfg = self.cfg.train_config()
         groups = list(self.venv.groups)
+        part = self.cfg.slot_envs // len(groups)
         order = [p for p in self.players if p.kind == "learner"]
-        slots, dealt = [], {p.pid: 0 for p in order}
-        for index in range(tcfg.num_envs // self.cfg.slot_envs):
-            me = order[index % len(order)]
+        slots: list[Slot] = []
+        for match in range(tcfg.num_envs // self.cfg.slot_envs):
+            me = order[match % len(order)]
             opponent, kind = choose_opponent(self.cfg, rng, me, self.players, self.payoff)
-            side = groups[(dealt[me.pid] + self.round) % len(groups)]
-            dealt[me.pid] += 1
-            sides = {g: me.pid if (g == side or opponent == me.pid) else opponent for g in groups}
-            start = index * self.cfg.slot_envs
-            slots.append(Slot(index, start, start + self.cfg.slot_envs, sides, me.pid, kind))
+            start = match * self.cfg.slot_envs
+            if opponent == me.pid:
+                sides = dict.fromkeys(groups, me.pid)
+                slots.append(
+                    Slot(len(slots), start, start + self.cfg.slot_envs, sides, me.pid, kind)
+                )
+                continue
+            for k, side in enumerate(groups):
+                sides = {g: me.pid if g == side else opponent for g in groups}
+                low = start + k * part
+                slots.append(Slot(len(slots), low, low + part, sides, me.pid, kind))
         return slots
 
     def update(self, result) -> dict[str, float]:

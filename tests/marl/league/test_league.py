@@ -3,6 +3,9 @@ gradients, and the database written per round."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +97,16 @@ def test_rounds_train_only_learners_and_snapshots_stay_frozen(small, league_dir)
     try:
         init = {pid: weights(ln.policy) for pid, ln in league.learners.items()}
         info = league.play_round()
+        # Every match is played with the sides mirrored (or is self-play).
+        slots = info["slots"]
+        for slot in slots:
+            if len(set(slot.sides.values())) == 1:
+                continue
+            twin = [t for t in slots if t.start == slot.stop or t.stop == slot.start]
+            mirrored = {
+                g: slot.sides["evader" if g == "pursuer" else "pursuer"] for g in slot.sides
+            }
+            assert any(t.sides == mirrored for t in twin), slot
         # Only learners' sides are recorded for PPO, and every learner trained.
         seats = {(pid, g) for s in info["slots"] for g, pid in s.sides.items()}
         assert set(info["result"].rollouts) == {x for x in seats if x[0] in league.learners}
@@ -144,6 +157,13 @@ def test_config_errors_name_the_field(small):
         league_config({**small, "mainz": 2})
     with pytest.raises(ConfigError, match="'pfsp_p'"):
         league_config({**small, "pfsp_p": float("inf")})
+    with pytest.raises(ConfigError, match="'rounds'"):
+        league_config({**small, "rounds": 10**9})
+    with pytest.raises(ConfigError, match="split evenly"):
+        League.create(
+            league_config({**small, "slot_envs": 3, "train": {**small["train"], "num_envs": 9}}),
+            Path(tempfile.mkdtemp()) / "l",
+        )
     with pytest.raises(ConfigError, match="'rounds'"):
         league_config({**small, "rounds": 10**9})
 
