@@ -69,7 +69,9 @@ class LeagueConfig:
         0.15, "mains: share against exploiters or forgotten snapshots", low=0, high=1
     )
     pfsp_weighting: str = _opt(
-        "hard", "PFSP weighting f(x) of the win rate x", choices=("hard", "variance", "linear")
+        "hard",
+        "PFSP weighting f(x) of the win rate x: hard (1-x)^p, variance x(1-x), linear 1-x, uniform",
+        choices=("hard", "variance", "linear", "uniform"),
     )
     pfsp_p: float = _opt(2.0, "exponent p of f_hard(x) = (1 - x)^p", low=0, high=100, low_open=True)
     snapshot_win_rate: float = _opt(

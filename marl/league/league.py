@@ -37,7 +37,7 @@ from marl.league.players import Learner, Player, seed_for, write_frozen
 from marl.league.ratings import Game as RatedGame
 from marl.league.ratings import rating_table
 from marl.league.roles import after_round, choose_opponent
-from marl.league.runner import Game, LocalMatchRunner, Slot, merge_rollouts
+from marl.league.runner import Game, LocalMatchRunner, MatchRunner, Slot, merge_rollouts
 from marl.league.store import Store
 from marl.ppo import ppo_loss, ppo_update, prepare_group_batch
 from marl.runs.session import build_spec, resolve_device
@@ -63,6 +63,7 @@ class League:
     round: int = 0
     writer: object = None
     device: torch.device = torch.device("cpu")  # where the learners' updates run
+    runner: MatchRunner | None = None  # plays the matches (a Ray runner may replace it)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -138,6 +139,7 @@ class League:
         spec = build_spec(venv, tcfg, "")
         league = cls(cfg, root, store, venv, spec, [], {}, PayoffTable(cfg.payoff_decay))
         league.device = resolve_device(tcfg.device)
+        league.runner = LocalMatchRunner(venv, tcfg.algo)
         return league
 
     def close(self) -> None:
@@ -230,9 +232,8 @@ class League:
         torch.manual_seed(seed_for(self.cfg.seed, r, 2))
         env_seed = seed_for(self.cfg.seed, r, 3)
         slots = self.matchmake(rng)
-        runner = LocalMatchRunner(self.venv, self.cfg.train_config().algo)
         learners = {pid: ln.actor for pid, ln in self.learners.items()}
-        result = runner.play(
+        result = self.runner.play(
             r, env_seed, slots, learners, self.frozen_factory(), self.cfg.train_config().num_steps
         )
         stats = self.update(result)

@@ -23,6 +23,8 @@ class LiveView:
         self.league = league
         self.games = 0
         self.steps = 0
+        self.matches = 0
+        self.per_round = league.cfg.train_config().num_envs // league.cfg.slot_envs
         self.writer = None
         if league.cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -33,6 +35,7 @@ class LiveView:
     def round(self, info: dict, elapsed: float) -> None:
         result, r = info["result"], info["round"]
         self.games += len(result.games)
+        self.matches += self.per_round
         self.steps += result.agent_steps
         top = sorted(info["ratings"], key=lambda row: -row["ordinal"])[:3]
         best = ", ".join(f"{row['player']} {row['ordinal']:.1f}" for row in top)
@@ -40,7 +43,8 @@ class LiveView:
         if self.league.cfg.progress:
             print(
                 f"round {r + 1}/{self.league.cfg.rounds} | players {len(self.league.players)} | "
-                f"top {best} | {self.games / elapsed:.1f} games/s | "
+                f"top {best} | {self.matches / elapsed:.1f} matches/s, "
+                f"{self.games / elapsed:.1f} games/s | "
                 f"{self.steps / elapsed:,.0f} agent-steps/s" + (f" | {events}" if events else ""),
                 file=sys.stderr,
                 flush=True,
