@@ -65,6 +65,12 @@ class LeagueConfig:
     random: bool = _opt(True, "add a uniform random player as a fixed player")
     selfplay: float = _opt(0.35, "mains: share of matches against themselves", low=0, high=1)
     pfsp: float = _opt(0.5, "mains: share of PFSP matches over all frozen players", low=0, high=1)
+    fixed: float = _opt(
+        0.0,
+        "mains: share of PFSP matches over the fixed players only (scripted, random, added)",
+        low=0,
+        high=1,
+    )
     verification: float = _opt(
         0.15, "mains: share against exploiters or forgotten snapshots", low=0, high=1
     )
@@ -102,9 +108,9 @@ class LeagueConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.selfplay + self.pfsp + self.verification <= 0:
+        if self.selfplay + self.pfsp + self.fixed + self.verification <= 0:
             raise ConfigError(
-                "config fields 'selfplay', 'pfsp', 'verification': at least one must be > 0"
+                "config fields 'selfplay', 'pfsp', 'fixed', 'verification': one must be > 0"
             )
         for name, path in self.add.items():
             if (

@@ -5,7 +5,9 @@ against each candidate:
 
 - **main** (never reset): a draw from ``selfplay`` / ``pfsp`` / ``verification`` (default 35% /
   50% / 15%). Self-play: against itself, both sides learning. PFSP: over every frozen player
-  (snapshots, scripted, random, added checkpoints) with ``f_hard(x) = (1 - x)^p``. Verification:
+  (snapshots, scripted, random, added checkpoints) with ``f_hard(x) = (1 - x)^p``. Optionally
+  (``fixed``, default 0) PFSP over the fixed players alone, so that a main keeps meeting the
+  scripted baseline however many snapshots the league holds. Verification:
   the exploiters (live, or their snapshots) the main has not yet beaten (``x < 0.3``, or fewer
   than ``min_games`` decayed games against it), by
   ``f_var(x) = x (1 - x)``; without one, the main's own snapshots it does not beat above 0.7
@@ -57,12 +59,14 @@ def _pfsp(rng, me, candidates, payoff, weighting, p, kind) -> tuple[str, str]:
 
 def _main_opponent(cfg, rng, me, players, payoff) -> tuple[str, str]:
     mix = {"selfplay": cfg.selfplay, "pfsp": cfg.pfsp, "verification": cfg.verification}
+    if cfg.fixed > 0:  # drawn only when asked for: the default draws stay AlphaStar's
+        mix["fixed"] = cfg.fixed
     kind = sample_kind(rng, mix)
     if kind == "selfplay":
         return me.pid, "selfplay"
-    if kind == "pfsp":
-        frozen = [p.pid for p in players if p.frozen]
-        return _pfsp(rng, me, frozen, payoff, cfg.pfsp_weighting, cfg.pfsp_p, "pfsp")
+    if kind in ("pfsp", "fixed"):
+        pool = [p.pid for p in players if p.frozen and (kind == "pfsp" or p.role == "fixed")]
+        return _pfsp(rng, me, pool, payoff, cfg.pfsp_weighting, cfg.pfsp_p, kind)
     exploiters = [
         p.pid
         for p in players

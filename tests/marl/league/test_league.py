@@ -193,3 +193,17 @@ def test_mixed_team_sizes_play_a_league(small, league_dir):
         )
     finally:
         league.close()
+
+
+def test_fixed_share_draws_only_fixed_players(small):
+    cfg = league_config({**small, "selfplay": 0.0, "pfsp": 0.0, "verification": 0.0, "fixed": 1.0})
+    main = Player("main_0", "learner", "main")
+    players = [
+        main,
+        Player("scripted", "scripted", "fixed"),
+        Player("random", "random", "fixed"),
+        Player("main_0-r9", "snapshot", "main", "main_0"),
+    ]
+    rng = np.random.default_rng(2)
+    drawn = {choose_opponent(cfg, rng, main, players, PayoffTable(1.0)) for _ in range(500)}
+    assert drawn == {("scripted", "fixed"), ("random", "fixed")}
