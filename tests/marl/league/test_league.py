@@ -207,3 +207,39 @@ def test_fixed_share_draws_only_fixed_players(small):
     rng = np.random.default_rng(2)
     drawn = {choose_opponent(cfg, rng, main, players, PayoffTable(1.0)) for _ in range(500)}
     assert drawn == {("scripted", "fixed"), ("random", "fixed")}
+
+
+def test_a_player_that_always_wins_rates_above_one_that_always_loses_in_every_rating():
+    """Through the league's own path: runner games -> payoff table and rating games."""
+    from marl.league.league import rated_games, record_game
+    from marl.league.ratings import rating_table
+    from marl.league.runner import Game
+
+    payoff, games = PayoffTable(0.99), []
+    pairs = [("scripted", "random"), ("scripted", "main_0"), ("main_0", "random")]
+    for k in range(60):
+        winner, loser = pairs[k % 3]
+        for side in ("pursuer", "evader"):  # mirrored: the winner wins on either side
+            other = "evader" if side == "pursuer" else "pursuer"
+            games.append(
+                Game(
+                    k,
+                    0,
+                    0,
+                    {side: winner, other: loser},
+                    {side: 1.0, other: 0.0},
+                    {side: 1.0, other: -1.0},
+                    10,
+                )
+            )
+    for game in games:
+        record_game(payoff, game)
+    rows = {
+        r["player"]: r
+        for r in rating_table(rated_games(games), ["main_0", "scripted", "random"], payoff)
+    }
+    for key in ("ordinal", "elo"):
+        assert rows["scripted"][key] > rows["main_0"][key] > rows["random"][key], key
+    # Nash averaging rates against the equilibrium (the winner alone): both others lose to it
+    # every game, so they tie below it.
+    assert rows["scripted"]["nash"] > rows["main_0"]["nash"] >= rows["random"]["nash"]
