@@ -98,7 +98,39 @@ def ratings_text(store: Store) -> str:
             f"{pid:24s} {kinds.get(pid, '?'):28s} {ordinal:8.2f} {mu:7.2f} "
             f"{sigma:6.2f} {elo:7.1f} {nash:7.3f} {games:7.1f}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + sides_text(store, [r[1] for r in rows]))
+
+
+SIDES_ROUNDS = 20  # the recent rounds the by-side table summarizes
+
+
+def sides_text(store: Store, ranked: list[str]) -> list[str]:
+    """The best-rated live main's mean score per group it played against each fixed player in
+    the last rounds (an asymmetric game is won on one side and lost on the other)."""
+    players = store.players()
+    mains = [p.pid for p in players if p.role == "main" and not p.frozen]
+    fixed = [p.pid for p in players if p.role == "fixed"]
+    top = next((pid for pid in ranked if pid in mains), mains[0] if mains else None)
+    if top is None or not fixed:
+        return []
+    since = store.rounds_done() - SIDES_ROUNDS
+    lines = [
+        f"{top} by side against the fixed players (last {SIDES_ROUNDS} rounds; score 1 = win):"
+    ]
+    games = [g for g in store.games() if g.round >= since]
+    for opponent in fixed:
+        cells = []
+        for group in sorted({g for game in games for g in game.sides}):
+            scores = [
+                game.scores[group]
+                for game in games
+                if game.sides[group] == top and opponent in game.sides.values()
+            ]
+            if scores:
+                cells.append(f"as {group} {np.mean(scores):.2f} ({len(scores)} games)")
+        if cells:
+            lines.append(f"  vs {opponent}: " + ", ".join(cells))
+    return lines
 
 
 def write_figures(store: Store, root: Path) -> list[Path]:

@@ -55,6 +55,8 @@ def test_league_command_prints_ratings_and_writes_figures_and_replay(tmp_path):
     table = done.stdout.split("league after", 1)[1]
     for pid in ("main_0", "main_exploiter_0", "league_exploiter_0", "scripted", "random"):
         assert f"\n{pid} " in table
+    by_side = table.split("by side against the fixed players", 1)[1]
+    assert "as pursuer" in by_side or "as evader" in by_side
     for name in ("payoff.png", "ratings.png"):
         with Image.open(out / name) as image:
             assert image.size[0] > 300 and image.size[1] > 300
