@@ -130,7 +130,7 @@ def sides_text(store: Store, ranked: list[str]) -> list[str]:
                 cells.append(f"as {group} {np.mean(scores):.2f} ({len(scores)} games)")
         if cells:
             lines.append(f"  vs {opponent}: " + ", ".join(cells))
-    return lines
+    return lines if len(lines) > 1 else []
 
 
 def write_figures(store: Store, root: Path) -> list[Path]:

@@ -46,7 +46,8 @@ def files(root: Path) -> dict[str, str]:
 
 
 def test_league_command_prints_ratings_and_writes_figures_and_replay(tmp_path):
-    config = league_file(tmp_path)
+    # The main plays the fixed players only, so that the by-side table has rows.
+    config = league_file(tmp_path, fixed=1.0, selfplay=0.0, pfsp=0.0, verification=0.0)
     out = tmp_path / "lg"
     done = marl("league", "swarm/pursuit-v0", "--config", str(config), "--dir", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
