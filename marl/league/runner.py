@@ -5,7 +5,8 @@ player to every group of the scenario (pursuers to one player, evaders to anothe
 slot gives every group to the same learner). :meth:`LocalMatchRunner.play` resets the batch with
 the round's seed and steps it ``num_steps`` times. In each slot, each group acts through its
 player: a learner samples and its inputs, actions, log-probabilities and values are recorded
-(one rollout per learner, group and slot); a frozen player (snapshot, checkpoint: sampled;
+(one rollout per learner and group, over every world where it plays that group: one forward
+per step however many matches it plays); a frozen player (snapshot, checkpoint: sampled;
 scripted, random) only acts. So only the sides of a match marked as learners get gradients.
 
 Every episode that ends is a *game*: :class:`Game` names the players per group and their scores
@@ -82,7 +83,8 @@ class MatchRunner(Protocol):
         num_steps: int,
     ) -> RoundResult:
         """Play ``slots`` for ``num_steps`` vector steps from a reset with ``seed``.
-        ``frozen[pid](seed)`` builds a frozen player's policy for one slot."""
+        ``frozen[pid](index)`` builds a frozen player's policy for one seat (a group in the
+        worlds where that player plays it), ``index`` numbering the seats."""
 
 
 def default_outcome(record: dict) -> dict[str, float]:
@@ -96,7 +98,7 @@ def default_outcome(record: dict) -> dict[str, float]:
 
 
 class _Part:
-    """A view of the vector env with ``count`` worlds, for allocating a slot's rollout."""
+    """A view of the vector env with ``count`` worlds, for allocating a seat's rollout."""
 
     def __init__(self, venv, count: int) -> None:
         self.num_envs, self.groups, self.state_space = count, venv.groups, venv.state_space
@@ -108,19 +110,18 @@ class _Part:
 
 @dataclass
 class _Seat:
-    slot: Slot
+    """A player on one group in every world where it plays that group this round (one forward
+    per step, however many matches)."""
+
     group: str
     pid: str
+    worlds: np.ndarray  # sorted world indices
     buffer: GroupRollout | None = None
     memory: dict | None = None
     policy: Any = None
 
-    @property
-    def worlds(self) -> slice:
-        return slice(self.slot.start, self.slot.stop)
 
-
-def _slice(value: Any, worlds: slice) -> Any:
+def _slice(value: Any, worlds: np.ndarray) -> Any:
     if value is None:
         return None
     if isinstance(value, dict):
@@ -175,23 +176,26 @@ class LocalMatchRunner:
         return result
 
     def _seats(self, slots, learners, frozen, num_steps) -> list[_Seat]:
-        seats = []
+        where: dict[tuple[str, str], list[int]] = {}
         for slot in slots:
-            count = slot.stop - slot.start
             for group in self.venv.groups:
-                pid = slot.sides[group]
-                seat = _Seat(slot, group, pid)
-                if pid in learners:
-                    part = _Part(self.venv, count)
-                    seat.buffer = allocate_rollout(
-                        part, self.algo, num_steps, False, groups=[group]
-                    )[group]
-                    n = self.venv.groups[group].n_agents
-                    seat.memory = {"hidden": None, "starts": torch.ones(count, n)}
-                    seat.policy = learners[pid]
-                else:
-                    seat.policy = frozen[pid](slot.index)
-                seats.append(seat)
+                where.setdefault((slot.sides[group], group), []).extend(
+                    range(slot.start, slot.stop)
+                )
+        seats = []
+        for index, ((pid, group), worlds) in enumerate(where.items()):
+            seat = _Seat(group, pid, np.array(sorted(worlds), np.int64))
+            if pid in learners:
+                part = _Part(self.venv, len(worlds))
+                seat.buffer = allocate_rollout(part, self.algo, num_steps, False, groups=[group])[
+                    group
+                ]
+                n = self.venv.groups[group].n_agents
+                seat.memory = {"hidden": None, "starts": torch.ones(len(worlds), n)}
+                seat.policy = learners[pid]
+            else:
+                seat.policy = frozen[pid](index)
+            seats.append(seat)
         return seats
 
     def _act(self, seats: list[_Seat], obs: dict, t: int) -> dict[str, np.ndarray]:
@@ -241,14 +245,12 @@ class LocalMatchRunner:
                     int(record["length"]),
                 )
             )
-        by_slot: dict[int, list[int]] = {}
-        for record in ended:
-            env_id = int(record["env_id"])
-            by_slot.setdefault(int(owner[env_id]), []).append(env_id)
+        ended_ids = np.array(sorted(int(r["env_id"]) for r in ended), np.int64)
         for seat in seats:
-            ids = by_slot.get(seat.slot.index)
-            if seat.buffer is None and ids:
-                seat.policy.reset(np.array(ids, np.int64) - seat.slot.start)
+            if seat.buffer is None:
+                mine = ended_ids[np.isin(ended_ids, seat.worlds)]
+                if len(mine):
+                    seat.policy.reset(np.searchsorted(seat.worlds, mine))
 
     @torch.no_grad()
     def _bootstrap(self, seats, learners, obs) -> None:
