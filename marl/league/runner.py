@@ -130,13 +130,20 @@ def _slice(value: Any, worlds: np.ndarray) -> Any:
 
 
 class LocalMatchRunner:
-    """Plays the slots on one in-process vector env (``make_venv()`` builds it once)."""
+    """Plays the slots on one in-process vector env, built once and reset every round."""
 
     def __init__(self, venv, algo: str) -> None:
         self.venv = venv
         self.algo = algo
-        scenario = getattr(venv, "scenario", None)
-        self.outcome = getattr(scenario, "outcome", None) or default_outcome
+        self.scenario = getattr(venv, "scenario", None)
+
+    def outcome(self, record: dict) -> dict[str, float]:
+        """The groups' scores of a finished episode: the scenario's ``outcome``, or
+        :func:`default_outcome` where it has none (returns None) or is not a scenario here."""
+        scores = None
+        if self.scenario is not None and hasattr(self.scenario, "outcome"):
+            scores = self.scenario.outcome(record)
+        return default_outcome(record) if scores is None else scores
 
     def play(self, round_index, seed, slots, learners, frozen, num_steps) -> RoundResult:
         venv = self.venv

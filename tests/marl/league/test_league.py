@@ -243,3 +243,20 @@ def test_a_player_that_always_wins_rates_above_one_that_always_loses_in_every_ra
     # Nash averaging rates against the equilibrium (the winner alone): both others lose to it
     # every game, so they tie below it.
     assert rows["scripted"]["nash"] > rows["main_0"]["nash"] >= rows["random"]["nash"]
+
+
+def test_a_scenario_without_an_outcome_is_scored_by_mean_returns():
+    from marl.envs import make_env
+    from marl.league.runner import LocalMatchRunner, default_outcome
+
+    record = {"return": {"pursuer": 1.5, "evader": -0.5}, "metrics": {"capture_rate": 0.5}}
+    venv = make_env("swarm/pursuit-v0", 1, 0)
+    try:
+        runner = LocalMatchRunner(venv, "mappo")
+        assert runner.outcome(record) == {"pursuer": 0.5, "evader": 0.5}  # pursuit's own rule
+        runner.scenario.outcome = lambda episode: None  # a scenario without one
+        assert runner.outcome(record) == {"pursuer": 1.0, "evader": 0.0}
+    finally:
+        venv.close()
+    tie = {"return": {"a": 2.0, "b": 2.0, "c": 1.0}}
+    assert default_outcome(tie) == {"a": 0.75, "b": 0.75, "c": 0.0}
