@@ -39,7 +39,17 @@ from policies import CheckpointError
 from scenarios import ScenarioConfigError, UnknownScenarioError
 from scenarios.replay import parse_overrides
 
-OUTPUTS = (DB_FILE, "players", "tb", "payoff.png", "ratings.png")
+# What a league writes in its folder: --overwrite removes these (and its replays), nothing else.
+OUTPUTS = (
+    DB_FILE,
+    "players",
+    "tb",
+    "payoff.png",
+    "ratings.png",
+    "estimate.json",
+    "payoff_estimate.png",
+)
+REPLAYS = "replay_*_vs_scripted.mp4"
 FAILURES = (
     UnknownScenarioError,
     ScenarioConfigError,
@@ -185,8 +195,7 @@ def open_folder(root: Path, new: bool, overwrite: bool) -> RunFolder:
                 f"league folder {root}: holds a league; continue it with marl league resume "
                 f"{root}, or pass --overwrite to replace it"
             )
-        for name in OUTPUTS:
-            path = root / name
+        for path in [root / name for name in OUTPUTS] + sorted(root.glob(REPLAYS)):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

@@ -301,3 +301,22 @@ def test_bad_added_players_are_refused_in_one_line(tmp_path, add, message):
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_overwrite_removes_the_old_league_and_nothing_else(tmp_path):
+    from marl.league.cli import open_folder
+
+    root = tmp_path / "lg"
+    (root / "players" / "main_0").mkdir(parents=True)
+    (root / "tb").mkdir()
+    for name in (
+        "league.sqlite",
+        "payoff.png",
+        "estimate.json",
+        "replay_main_0_pursuer_vs_scripted.mp4",
+        "notes.txt",
+    ):
+        (root / name).write_text("old")
+    folder = open_folder(root, new=True, overwrite=True)
+    folder.release()
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
