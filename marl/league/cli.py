@@ -6,7 +6,7 @@
                 [--set FIELD=VALUE] [--add NAME=DIR] [--overwrite]
     marl league resume DIR [--rounds N]
     marl league show DIR
-    marl league estimate DIR [--games N]
+    marl league estimate DIR [--games N] [--player ID]
 
 A new league runs in ``DIR`` (default ``leagues/<scenario>_s<seed>``): ``league.sqlite`` beside
 ``players/`` (weights), ``tb/`` (TensorBoard: ratings, exploiters' win rates, the payoff
@@ -306,17 +306,30 @@ def estimate_main(argv: list[str]) -> int:
     parser.add_argument("dir")
     parser.add_argument("--games", default="500", help="games to play (at least)")
     parser.add_argument("--seed", default="0")
+    parser.add_argument("--player", help="play only this player against every other")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     folder = open_folder(root, new=False, overwrite=False)
     try:
-        table = estimate(root, parse_int(args.games), parse_int(args.seed))
+        table = estimate(root, parse_int(args.games), parse_int(args.seed), args.player)
         for path in write_estimate(table, root):
             print(f"wrote {path}")
     finally:
         folder.release()
-    print(estimate_text(table))
+    print(estimate_text(table) if args.player is None else row_text(table, args.player))
     return 0
+
+
+def row_text(table, pid: str) -> str:
+    """``pid``'s estimated win rate against each opponent, with its 95% interval."""
+    lines = [f"{pid} against {'opponent':24s} {'win rate':>8s} {'95% interval':>14s} {'games':>6s}"]
+    pad = " " * (len(pid) + 9)
+    for b in table.players:
+        if b != pid and table.games(pid, b) > 0:
+            low, high = table.interval(pid, b)
+            rate, games = table.win_rate(pid, b), table.games(pid, b)
+            lines.append(f"{pad}{b:24s} {rate:8.2f} {f'[{low:.2f}, {high:.2f}]':>14s} {games:6.0f}")
+    return "\n".join(lines)
 
 
 def estimate_text(table) -> str:

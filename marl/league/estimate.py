@@ -3,9 +3,11 @@
 Every player of the league plays as it stands (learners with their last committed weights, all
 sampled, nobody learning) in a fresh, undecayed payoff table. Each batch fills the vector env's
 slots with the match-ups whose win rate is least certain (the widest Wilson intervals, unplayed
-pairs first), each side alternating between the groups, until ``N`` games are played. The league
-itself is not changed: the estimate goes to ``DIR/estimate.json`` (win rate, games and interval
-per ordered pair) and ``DIR/payoff_estimate.png``.
+pairs first), each side alternating between the groups, until ``N`` games are played. With
+``--player ID`` only that player's match-ups are played: its row of the table against every
+other player, e.g. the final main against each of its own snapshots and the fixed players.
+The league itself is not changed: the estimate goes to ``DIR/estimate.json`` (win rate, games
+and interval per ordered pair) and ``DIR/payoff_estimate.png``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from marl.envs import make_env, scripted_baseline
 from marl.league.config import league_config
 from marl.league.figures import payoff_heatmap
-from marl.league.league import record_game
+from marl.league.league import record_games
 from marl.league.payoff import PayoffTable
 from marl.league.players import seed_for
 from marl.league.runner import LocalMatchRunner, Slot
@@ -30,29 +32,45 @@ MAX_GAMES = 10**7
 
 
 def uncertain_slots(
-    table: PayoffTable, ids: list[str], groups: list[str], slots: int, slot_envs: int, batch: int
+    table: PayoffTable,
+    ids: list[str],
+    groups: list[str],
+    slots: int,
+    slot_envs: int,
+    batch: int,
+    focus: str | None = None,
 ) -> list[Slot]:
     """The ``slots`` least certain pairs of distinct players (widest interval first, ties in
-    player order), one per slot; the first of a pair takes group ``(slot + batch) % G``."""
-    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    player order), one per slot, played with the sides mirrored: the slot's worlds are split
+    evenly between the groups, the first of the pair taking each group in turn (so a pair's
+    estimate does not depend on which side it was dealt). With ``focus``, only the pairs that
+    include that player. ``batch`` rotates which group takes the odd worlds."""
+    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :] if focus in (None, a, b)]
 
     def width(pair: tuple[str, str]) -> float:
         low, high = table.interval(*pair)
         return high - low
 
     ranked = sorted(pairs, key=lambda p: -width(p))  # stable: ties stay in player order
+    part = slot_envs // len(groups)
+    if part < 1:
+        raise ValueError(
+            f"slot_envs: {slot_envs} worlds cannot be split among {len(groups)} groups"
+        )
     out = []
     for index in range(slots):
         a, b = ranked[index % len(ranked)]
-        side = groups[(index + batch) % len(groups)]
-        sides = {g: a if g == side else b for g in groups}
-        start = index * slot_envs
-        out.append(Slot(index, start, start + slot_envs, sides, a, "estimate"))
+        for k in range(len(groups)):
+            side = groups[(k + batch) % len(groups)]
+            sides = {g: a if g == side else b for g in groups}
+            start = index * slot_envs + k * part
+            out.append(Slot(len(out), start, start + part, sides, a, "estimate"))
     return out
 
 
-def estimate(root: Path, games: int, seed: int = 0) -> PayoffTable:
-    """Play at least ``games`` games on the least certain match-ups; returns the table."""
+def estimate(root: Path, games: int, seed: int = 0, focus: str | None = None) -> PayoffTable:
+    """Play at least ``games`` games on the least certain match-ups (with ``focus``, only those
+    of that player against every other); returns the table."""
     if not 1 <= games <= MAX_GAMES:
         raise ValueError(f"--games: must be in [1, {MAX_GAMES}], got {games}")
     store = Store(root)
@@ -68,6 +86,8 @@ def estimate(root: Path, games: int, seed: int = 0) -> PayoffTable:
         ids = [p.pid for p in players]
         if len(ids) < 2:
             raise ValueError(f"{root}: the league has fewer than two players")
+        if focus is not None and focus not in ids:
+            raise ValueError(f"--player: the league has no player {focus!r}")
         factory = _factory(root, players, venv, seed)
         table = PayoffTable(1.0)
         for pid in ids:
@@ -77,13 +97,18 @@ def estimate(root: Path, games: int, seed: int = 0) -> PayoffTable:
         while played < games:
             torch.manual_seed(seed_for(seed, batch, 2))
             slots = uncertain_slots(
-                table, ids, list(venv.groups), tcfg.num_envs // cfg.slot_envs, cfg.slot_envs, batch
+                table,
+                ids,
+                list(venv.groups),
+                tcfg.num_envs // cfg.slot_envs,
+                cfg.slot_envs,
+                batch,
+                focus,
             )
             result = runner.play(
                 batch, seed_for(seed, batch, 3), slots, {}, factory, tcfg.num_steps
             )
-            for game in result.games:
-                record_game(table, game)
+            record_games(table, result.games)
             played += len(result.games)
             batch += 1
         return table

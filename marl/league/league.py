@@ -237,8 +237,7 @@ class League:
             r, env_seed, slots, learners, self.frozen_factory(), self.cfg.train_config().num_steps
         )
         stats = self.update(result)
-        for game in result.games:
-            record_game(self.payoff, game)
+        record_games(self.payoff, result.games)
         self.games.extend(result.games)
         events, new_players = self.role_rules(rng)
         ratings = rating_table(rated_games(self.games), [p.pid for p in self.players], self.payoff)
@@ -323,14 +322,32 @@ class League:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def record_game(payoff: PayoffTable, game: Game) -> None:
+def record_games(payoff: PayoffTable, games: list[Game]) -> None:
+    """Games into the payoff table, every pair of groups played by different players, with
+    the sides weighted equally. A pair's games are split by who played which group; each split
+    counts for the same share of the pair's games, so a player that ends its games quickly on
+    one side (and so finishes more of them in the same steps) is not rated by that side alone."""
+    splits: dict[tuple, int] = {}
+    for game in games:
+        key = tuple(sorted(game.sides.items()))
+        splits[key] = splits.get(key, 0) + 1
+    per_pair: dict[frozenset, list[int]] = {}
+    for key, count in splits.items():
+        per_pair.setdefault(frozenset(p for _, p in key), []).append(count)
+    for game in games:
+        key = tuple(sorted(game.sides.items()))
+        counts = per_pair[frozenset(p for _, p in key)]
+        record_game(payoff, game, sum(counts) / (len(counts) * splits[key]))
+
+
+def record_game(payoff: PayoffTable, game: Game, weight: float = 1.0) -> None:
     """A game into the payoff table: every pair of groups played by different players."""
     groups = sorted(game.sides)
     for i, a in enumerate(groups):
         for b in groups[i + 1 :]:
             pa, pb = game.sides[a], game.sides[b]
             score = min(max((game.scores[a] - game.scores[b] + 1.0) / 2.0, 0.0), 1.0)
-            payoff.record(pa, pb, score)
+            payoff.record(pa, pb, score, weight)
 
 
 def rated_games(games: list[Game]) -> list[RatedGame]:

@@ -51,22 +51,25 @@ class PayoffTable:
             self._known.add(pid)
             self.players.append(pid)
 
-    def record(self, a: str, b: str, score: float) -> None:
-        """Record one game: ``score`` is a's score against b, in [0, 1]."""
-        score = float(score)
+    def record(self, a: str, b: str, score: float, weight: float = 1.0) -> None:
+        """Record one game: ``score`` is a's score against b, in [0, 1]; ``weight`` (> 0) is
+        what the game counts for (1 by default)."""
+        score, weight = float(score), float(weight)
         if not 0.0 <= score <= 1.0:  # also false for NaN
             raise ValueError(f"PayoffTable.record: score must be in [0, 1], got {score!r}")
+        if not 0.0 < weight < math.inf:
+            raise ValueError(f"PayoffTable.record: weight must be positive, got {weight!r}")
         self.add_player(a)
         self.add_player(b)
         if a == b:
-            self._add((a, a), 0.5)
+            self._add((a, a), 0.5, weight)
             return
-        self._add((a, b), score)
-        self._add((b, a), 1.0 - score)
+        self._add((a, b), score, weight)
+        self._add((b, a), 1.0 - score, weight)
 
-    def _add(self, pair: Pair, score: float) -> None:
-        self._score_sum[pair] = self._score_sum.get(pair, 0.0) * self.decay + score
-        self._games[pair] = self._games.get(pair, 0.0) * self.decay + 1.0
+    def _add(self, pair: Pair, score: float, weight: float) -> None:
+        self._score_sum[pair] = self._score_sum.get(pair, 0.0) * self.decay + weight * score
+        self._games[pair] = self._games.get(pair, 0.0) * self.decay + weight
 
     def games(self, a: str, b: str) -> float:
         """The decayed number of games of a against b (0.0 when unplayed)."""

@@ -260,3 +260,42 @@ def test_a_scenario_without_an_outcome_is_scored_by_mean_returns():
         venv.close()
     tie = {"return": {"a": 2.0, "b": 2.0, "c": 1.0}}
     assert default_outcome(tie) == {"a": 0.75, "b": 0.75, "c": 0.0}
+
+
+def test_payoff_weights_the_two_sides_of_a_pair_equally_however_many_games_each_ended():
+    """A player that wins quickly as pursuer finishes four games there while it loses the one
+    long game as evader: its win rate is the mean of the sides (0.5), not of the games (0.8)."""
+    from marl.league.league import record_games
+    from marl.league.runner import Game
+
+    def game(pursuer, evader, caught):
+        sides = {"pursuer": pursuer, "evader": evader}
+        return Game(0, 0, 0, sides, {"pursuer": caught, "evader": 1 - caught}, {}, 10)
+
+    games = [game("main_0", "scripted", 1.0) for _ in range(4)]
+    games += [game("scripted", "main_0", 1.0), game("main_0", "main_0", 0.5)]
+    games += [game("random", "scripted", 0.0) for _ in range(3)]  # one side only: weight 1
+    payoff = PayoffTable(1.0)
+    record_games(payoff, games)
+    assert payoff.win_rate("main_0", "scripted") == pytest.approx(0.5)
+    assert payoff.games("main_0", "scripted") == pytest.approx(5.0)
+    assert payoff.win_rate("random", "scripted") == pytest.approx(0.0)
+    assert payoff.games("random", "scripted") == pytest.approx(3.0)
+    assert payoff.win_rate("main_0", "main_0") == pytest.approx(0.5)
+
+
+def test_estimate_plays_every_pair_on_both_sides_in_equal_worlds():
+    from marl.league.estimate import uncertain_slots
+
+    table = PayoffTable(1.0)
+    ids = ["a", "b", "c"]
+    for pid in ids:
+        table.add_player(pid)
+    for batch in range(2):
+        slots = uncertain_slots(table, ids, ["pursuer", "evader"], 3, 8, batch, focus="c")
+        assert [s.stop - s.start for s in slots] == [4] * 6
+        assert [s.start for s in slots] == list(range(0, 24, 4))  # the whole batch, no overlap
+        for first, second in zip(slots[::2], slots[1::2], strict=True):
+            assert first.sides["pursuer"] == second.sides["evader"] != first.sides["evader"]
+            assert first.sides["evader"] == second.sides["pursuer"]
+            assert "c" in first.sides.values()

@@ -284,6 +284,17 @@ def test_added_checkpoint_is_a_fixed_player_and_estimate_covers_every_pair(tmp_p
     assert met == {(a, b) for a in players for b in players if a != b}  # unplayed pairs first
     assert all(row["low"] <= row["win_rate"] <= row["high"] for row in pairs)
     assert (league / "payoff_estimate.png").stat().st_size > 1000
+    done = marl("league", "estimate", str(league), "--games", "40", "--player", "veteran")
+    assert done.returncode == 0, done.stderr[-2000:]
+    pairs = json.loads((league / "estimate.json").read_text())["pairs"]
+    met = {(row["player"], row["opponent"]) for row in pairs if row["games"] > 0}
+    others = [p for p in players if p != "veteran"]
+    assert met == {("veteran", b) for b in others} | {(b, "veteran") for b in others}
+    rows = done.stdout.split("veteran against", 1)[1].splitlines()[1:]
+    assert sorted(row.split()[0] for row in rows) == sorted(others)
+    done = marl("league", "estimate", str(league), "--player", "nobody")
+    assert done.returncode == 2 and "'nobody'" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
