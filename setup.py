@@ -30,6 +30,10 @@ setup(
         "openskill>=6",
         "scipy>=1.10",
         "matplotlib>=3.7",
+        # marl eval: interval estimates (IQM, stratified bootstrap). rliable needs arch < 8,
+        # and arch 7 fails to import with pandas 3.
+        "rliable>=1.2",
+        "pandas>=1.5,<3",
     ],
     extras_require={
         "test": [

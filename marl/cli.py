@@ -1,4 +1,4 @@
-"""The ``marl`` command: ``marl scenarios``, ``marl play``, ``marl train``, ``marl new``.
+"""The ``marl`` command: ``marl scenarios``, ``play``, ``train``, ``league``, ``eval``, ``new``.
 
 Each subcommand lives in its own module with a ``main(argv) -> int``; this file only dispatches,
 so ``marl SUBCOMMAND --help`` is that module's generated help.
@@ -17,6 +17,7 @@ SUBCOMMANDS = {
         "marl.league.cli",
         "run a self-play league (also: resume DIR, show DIR, estimate DIR)",
     ),
+    "eval": ("marl.eval.cli", "evaluate policies per group against baselines; write a report"),
     "new": ("marl.new", "write a new scenario from the template (marl new scenario FAMILY/NAME)"),
 }
 

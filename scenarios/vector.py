@@ -11,6 +11,7 @@ keep (a rollout buffer does anyway).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,9 @@ class VectorEnv:
         self.cfg = scenario.cfg
         self.num_envs = num_envs
         self.autoreset = autoreset
+        # Called with the ids of the worlds whose episodes just ended, before they restart:
+        # a renderer takes their last frame here (``marl.eval``). None: nothing is called.
+        self.on_episode_end: Callable[[np.ndarray], None] | None = None
         self.world = scenario.make_world(num_envs)
         state_size = scenario.state_size()
         self.state_space = spaces.Box(-np.inf, np.inf, (state_size,), np.float32)
@@ -392,6 +396,8 @@ class VectorEnv:
             self._final_state[env_ids] = state[env_ids]
         end_figures = self.scenario.episode_end(frame, env_ids)
         episodes = self._episode_records(env_ids, metrics, end_figures)
+        if self.on_episode_end is not None:
+            self.on_episode_end(env_ids)
         if self.autoreset:
             self._reset_worlds(env_ids)
         return {

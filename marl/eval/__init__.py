@@ -1,0 +1,1 @@
+"""Evaluation of learned and scripted teams: ``marl eval`` (:mod:`marl.eval.cli`)."""
