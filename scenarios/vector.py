@@ -149,6 +149,19 @@ class VectorEnv:
         self._obs = self._observe(self._frame)
         return self._obs
 
+    def reset_replicas(self, seed: int, world: int) -> dict[str, np.ndarray]:
+        """Reset every world as world ``world`` of a batch seeded with ``seed``: identical
+        copies, which stay identical under identical actions (counterfactual branches: change
+        one action in one copy and compare, ``marl.eval.coordination``)."""
+        state = world_generators(seed, world + 1)[world].bit_generator.state
+        generators = []
+        for _ in range(self.num_envs):
+            generator = np.random.Generator(np.random.PCG64())
+            generator.bit_generator.state = state
+            generators.append(generator)
+        self._generators = generators
+        return self.reset()
+
     @property
     def _step_count(self) -> int:
         return self.episode._step_count

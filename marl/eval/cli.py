@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="held-out partners: the background population (default scripted,random)",
     )
     parser.add_argument("--focal-agents", help="held-out partners: focal seats (default half)")
+    parser.add_argument(
+        "--no-coordination",
+        action="store_true",
+        help="skip influence, role diversity and spatial specialization",
+    )
     return parser
 
 
@@ -128,6 +133,25 @@ def prepare(args):
     return setup, lineup, out, plans
 
 
+def _coordination(setup, lineup) -> dict:
+    """The measures of each group of more than one agent (the learned ones when any), for the
+    lineup and for random actions in that group (chance level)."""
+    from marl.eval.coordination import measure
+    from marl.eval.partners import group_sizes
+
+    if setup.scenario.startswith("pz:"):
+        return {}
+    sizes = group_sizes(setup)
+    groups = [g for g in (lineup.learned() or list(sizes)) if sizes[g] > 1]
+    return {
+        g: {
+            "evaluated": measure(setup, lineup, g),
+            "random": measure(setup, lineup.replaced(g, "random"), g),
+        }
+        for g in groups
+    }
+
+
 def run(args) -> int:
     from marl.eval.harness import baseline_lineups, pick_episodes, play_lineup, replay, score_name
     from marl.eval.partners import crossplay, group_sizes, heldout, swap_one
@@ -139,11 +163,12 @@ def run(args) -> int:
     others = [(label, play_lineup(setup, other)) for label, other in compared]
     cross = crossplay(setup, lineup, *plans["crossplay"]) if "crossplay" in plans else None
     partners = heldout(setup, lineup, *plans["partners"]) if "partners" in plans else None
+    coordination = None if args.no_coordination else _coordination(setup, lineup)
     score = score_name(lineup, main.figures)
     replays = {}
     if not args.no_replay and not args.scenario.startswith("pz:"):
         replays = replay(setup, lineup, pick_episodes(main, score))
-    files = write_report(out, setup, main, others, score, replays, cross, partners)
+    files = write_report(out, setup, main, others, score, replays, cross, partners, coordination)
     print((out / "report.md").read_text().split("## What")[0].rstrip())
     for path in files.values():
         print(f"wrote {path}")

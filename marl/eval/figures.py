@@ -85,8 +85,16 @@ def frame_strip(frames: list[np.ndarray], title: str, path: Path, count: int = 5
     return path
 
 
-def value_heatmap(matrix: np.ndarray, labels: list[str], path: Path, title: str, unit: str) -> Path:
-    """Cell ``(i, j)`` labelled with its value; rows and columns share ``labels``."""
+def value_heatmap(
+    matrix: np.ndarray,
+    labels: list[str],
+    path: Path,
+    title: str,
+    unit: str,
+    axes: tuple[str, str] = ("first half of the team", "second half of the team"),
+) -> Path:
+    """Cell ``(i, j)`` labelled with its value; rows and columns share ``labels``; ``axes``:
+    what rows and columns are."""
     plt = _pyplot()
     n = len(labels)
     size = max(3.6, 0.9 * n + 2.0)
@@ -95,8 +103,8 @@ def value_heatmap(matrix: np.ndarray, labels: list[str], path: Path, title: str,
     short = [_short(label, 24) for label in labels]
     ax.set_xticks(range(n), short, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), short, fontsize=8)
-    ax.set_xlabel("second half of the team")
-    ax.set_ylabel("first half of the team")
+    ax.set_ylabel(axes[0])
+    ax.set_xlabel(axes[1])
     middle = np.nanmean(matrix) if np.isfinite(matrix).any() else 0.0
     for i in range(n):
         for j in range(n):

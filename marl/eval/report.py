@@ -14,6 +14,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from marl.eval.figures import (
     frame_strip,
     interval_chart,
@@ -38,10 +40,13 @@ def write_report(
     replays: dict,
     crossplay: CrossPlay | None = None,
     partners: Partners | None = None,
+    coordination: dict | None = None,
 ) -> dict[str, Path]:
     """Write every file of the report into ``out``; returns them by kind."""
     out.mkdir(parents=True, exist_ok=True)
     extra = _extra_sections(out, crossplay, partners)
+    if coordination:
+        extra["coordination"] = _coordination_section(out, coordination)
     rows = [("evaluated: " + main.lineup.label(), main)] + [(f"vs {k}", e) for k, e in others]
     names = list(main.figures)
     files = {
@@ -64,7 +69,7 @@ def write_report(
             )
             files[f"replay_{label}"], files[f"frames_{label}"] = gif, strip
             shown.append((label, episode, gif, strip))
-    files.update({kind: section["figure"] for kind, section in extra.items()})
+    files.update({kind: s["figure"] for kind, s in extra.items() if s["figure"] is not None})
     results = _results(setup, rows, score, shown)
     results.update({kind: section["json"] for kind, section in extra.items()})
     atomic_write_json(out / "results.json", results)
@@ -110,6 +115,57 @@ def _extra_sections(out: Path, crossplay: CrossPlay | None, partners: Partners |
     if partners is not None:
         sections["partners"] = _partners_section(out, partners)
     return sections
+
+
+MEASURES = ("influence", "role_diversity", "spatial_specialization")
+
+
+def _coordination_section(out: Path, coordination: dict) -> dict:
+    """``coordination[group][label]``: the measures of one lineup (``marl.eval.coordination``)."""
+    lines = ["| group | lineup | " + " | ".join(MEASURES) + " |", "|---" * 5 + "|"]
+    figures_html, figures_md, first = "", "", None
+    for group, by_lineup in coordination.items():
+        for label, values in by_lineup.items():
+            cells = [f"{values[m]:.3g}" if math.isfinite(values[m]) else "n/a" for m in MEASURES]
+            lines.append(f"| {group} | {label} | " + " | ".join(cells) + " |")
+        matrix = by_lineup["evaluated"]["influence_matrix"]
+        if matrix is not None:
+            names = [f"{group}_{i}" for i in range(len(matrix))]
+            path = value_heatmap(
+                np.array(matrix),
+                names,
+                out / f"influence_{group}.png",
+                f"influence of each {group} on each other (nats)",
+                "KL (nats)",
+                ("influencing agent", "influenced agent"),
+            )
+            first = first or path
+            figures_md += f"\n![influence {group}]({path.name})\n"
+            figures_html += (
+                f"<p><img alt='influence {group}' src='{_embed(path, 'image/png')}'></p>"
+            )
+    text = (
+        "Influence: KL between an agent's policy 5 steps after a partner's actual action and "
+        "its policy averaged over the partner's alternatives (each tried in a replica of the "
+        "world). Role diversity: mean pairwise total variation between agents' action "
+        "distributions on the same observations. Spatial specialization: mean pairwise total "
+        "variation between agents' occupancy of a 4 x 4 grid. The random lineup is chance level."
+    )
+    table = "\n".join(lines)
+    rows_html = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split(" | "))
+        + "</tr>"
+        for line in lines[2:]
+    )
+    head = "".join(f"<th>{h}</th>" for h in ("group", "lineup", *MEASURES))
+    return {
+        "figure": first,
+        "json": coordination,
+        "markdown": f"\n## Coordination\n\n{text}\n\n{table}\n{figures_md}",
+        "html": f"<h2>Coordination</h2><p>{html.escape(text)}</p><table><tr>{head}</tr>"
+        f"{rows_html}</table>{figures_html}",
+    }
 
 
 def _partners_section(out: Path, partners: Partners) -> dict:

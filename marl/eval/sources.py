@@ -82,13 +82,19 @@ class Lineup:
                 raise ValueError(f"{source}: not a baseline nor a loaded run")
         return Lineup(dict(self.sources), self.loaded, {**self.mixes, group: tuple(agents)})
 
-    def build(self, venv, seed: int) -> Policy:
-        """The policy of this lineup for ``venv``, random players seeded with ``seed``."""
+    def members(self, venv, seed: int) -> dict[str, Policy]:
+        """Each distinct source's policy for ``venv`` (random players seeded with ``seed``)."""
         made: dict[str, Policy] = {}
         for group in self.sources:
             for source in self._of(group):
                 if source not in made:
                     made[source] = self._make(source, venv, seed)
+        return made
+
+    def build(self, venv, seed: int, made: dict[str, Policy] | None = None) -> Policy:
+        """The policy of this lineup for ``venv``, random players seeded with ``seed`` (of the
+        source policies ``made`` when given)."""
+        made = self.members(venv, seed) if made is None else made
         if not self.mixes:
             return JointPolicy({g: made[s] for g, s in self.sources.items()})
         agents = {

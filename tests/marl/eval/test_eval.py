@@ -159,7 +159,13 @@ def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(pursuer_r
     for name in ("intervals.png", "score_distribution.png", "frames_best.png", "replay_worst.gif"):
         assert (out / name).stat().st_size > 2000, name
     page = (out / "report.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 5  # two figures, three frame strips
+    # two figures, three frame strips, the pursuers' influence matrix
+    assert page.count("src='data:image/png;base64,") == 6
+    measures = results["coordination"]["pursuer"]
+    assert measures["evaluated"]["influence"] >= 0.0
+    assert len(measures["evaluated"]["influence_matrix"]) == 3
+    assert measures["random"]["influence"] == 0.0 and measures["random"]["role_diversity"] == 0.0
+    assert 0.0 <= measures["evaluated"]["spatial_specialization"] <= 1.0
     assert page.count("src='data:image/gif;base64,") == 3
     assert "| vs pursuer=random |" in (out / "report.md").read_text()
     assert "capture_rate" in done.stdout
