@@ -29,6 +29,17 @@ def world_generators(seed: int | None, count: int) -> list[np.random.Generator]:
     ]
 
 
+def replica_generators(seed: int | None, world: int, count: int) -> list[np.random.Generator]:
+    """``count`` independent generators, each in the state of world ``world``'s for ``seed``."""
+    state = world_generators(seed, world + 1)[world].bit_generator.state
+    generators = []
+    for _ in range(count):
+        generator = np.random.Generator(np.random.PCG64())
+        generator.bit_generator.state = state
+        generators.append(generator)
+    return generators
+
+
 class WorldRandom:
     """Draws for a reset of some worlds, each row from its own world's generator.
 

@@ -19,7 +19,7 @@ from gymnasium import spaces
 
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
 from scenarios.respawn import Respawns
-from scenarios.seeding import WorldRandom, world_generators
+from scenarios.seeding import WorldRandom, replica_generators, world_generators
 from worlds.kernels.arrays import add_into, max_into, min_into
 
 _ACCUMULATE = {"mean": add_into, "sum": add_into, "min": min_into, "max": max_into}
@@ -150,16 +150,12 @@ class VectorEnv:
         return self._obs
 
     def reset_replicas(self, seed: int, world: int) -> dict[str, np.ndarray]:
-        """Reset every world as world ``world`` of a batch seeded with ``seed``: identical
-        copies, which stay identical under identical actions (counterfactual branches: change
-        one action in one copy and compare, ``marl.eval.coordination``)."""
-        state = world_generators(seed, world + 1)[world].bit_generator.state
-        generators = []
-        for _ in range(self.num_envs):
-            generator = np.random.Generator(np.random.PCG64())
-            generator.bit_generator.state = state
-            generators.append(generator)
-        self._generators = generators
+        """Reset every world as world ``world`` of a batch seeded with ``seed``: copies that
+        stay alike under identical actions (counterfactual branches: change one action in one
+        copy and compare, ``marl.eval.coordination``). Alike, not bit-equal: worlds that share
+        a physics space sit at different offsets in it (``worlds.shards``), so positions
+        differ in the last bits."""
+        self._generators = replica_generators(seed, world, self.num_envs)
         return self.reset()
 
     @property

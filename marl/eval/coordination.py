@@ -2,11 +2,12 @@
 
 - **Influence** (social influence, Jaques et al. 2019, measured by counterfactuals in the
   simulator instead of a learned model): for agent ``i`` at step ``t``, every action ``a`` it
-  could take is tried in its own replica of the world (``VectorEnv.reset_replicas``: copies that
-  stay identical under identical actions); ``influence(i -> j)`` is the KL divergence between
-  agent ``j``'s policy at ``t + 1`` after ``i``'s actual action and its policy marginalized over
-  ``i``'s alternatives weighted by ``pi_i(a)``. Zero when ``j``'s policy does not depend on what
-  ``i`` does. Needs stochastic policies over discrete actions (learned or random).
+  could take is tried in its own replica of the world (``VectorEnv.reset_replicas``: copies
+  that stay alike, to float rounding, under identical actions); every replica then plays on
+  greedily for a few steps, and ``influence(i -> j)`` is the KL divergence between agent
+  ``j``'s policy after ``i``'s actual action and its policy marginalized over ``i``'s
+  alternatives weighted by ``pi_i(a)``. Zero when ``j``'s policy does not depend on what ``i``
+  does. Needs stochastic policies over discrete actions (learned or random).
 - **Role diversity** (system neural diversity, Bettini et al. 2023): every agent's policy
   evaluated on the same observations (all agents' observations of a pass, pooled), as the mean
   pairwise total variation distance between their action distributions. Zero for identical
@@ -145,7 +146,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
     agent is tried in its own replica, every replica then plays on greedily for ``horizon``
     steps (one step moves a body by a hair), and ``j``'s policy is compared. None when some
     agent's policy gives no action distribution. Replica 0 is the trunk: every replica takes
-    its actions until its own branch step, so all stay identical until then."""
+    its actions until its own branch step, so all stay alike until then."""
     probe = make_env(setup.scenario, 1, seed, **setup.config)
     try:
         spec, limit = probe.groups[group], probe.cfg.max_steps

@@ -168,3 +168,31 @@ def test_pettingzoo_env_with_finished_agents_in_several_groups():
         finished |= {a for a, done in terminations.items() if done}
     captured = [a for a in finished if a.startswith("evader")]
     assert len(captured) >= 2, f"the baseline should capture two evaders, got {captured}"
+
+
+@pytest.mark.parametrize(
+    "scenario", ["swarm/pursuit-v0", "warehouse/shelves-v0", "traffic/ring-v0"]
+)
+def test_replicas_start_as_one_world_of_a_batch_and_stay_alike_under_the_same_actions(scenario):
+    """Alike to float rounding: worlds sharing a physics space sit at different offsets."""
+    import scenarios
+
+    batch = scenarios.make_vec(scenario, num_envs=5, seed=8)
+    original = batch.reset(seed=8)
+    copies = scenarios.make_vec(scenario, num_envs=3, seed=0)
+    replicas = copies.reset_replicas(8, 3)
+    for group in original:
+        for k in range(3):
+            assert np.array_equal(replicas[group][k], original[group][3])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        actions = {
+            g: rng.integers(0, spec.action_space.n, (1, spec.n_agents))
+            for g, spec in copies.groups.items()
+        }
+        replicas, *_ = copies.step({g: np.repeat(a, 3, 0) for g, a in actions.items()})
+        wide = {g: np.repeat(a, 5, 0) for g, a in actions.items()}
+        original, *_ = batch.step(wide)
+        for group in original:
+            np.testing.assert_allclose(replicas[group][0], replicas[group][2], atol=1e-4)
+            np.testing.assert_allclose(replicas[group][1], original[group][3], atol=1e-4)
