@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--focal-agents", help="held-out partners: focal seats (default half)")
     parser.add_argument(
+        "--sweep",
+        metavar="FIELD=VALUE,VALUE,...",
+        help="generalization: evaluate at other values of a scenario field (n_agents=8,16,32)",
+    )
+    parser.add_argument(
         "--no-coordination",
         action="store_true",
         help="skip influence, role diversity and spatial specialization",
@@ -89,7 +94,7 @@ def _group_and_list(text: str, lineup, sizes: dict, option: str) -> tuple[str, l
 
 def prepare(args):
     """Everything checked before any episode is played: ``(setup, lineup, out, plans)``."""
-    from marl.envs import make_env
+    from marl.envs import make_env, scripted_baseline
     from marl.eval.harness import Setup
     from marl.eval.sources import parse_lineup
 
@@ -102,15 +107,18 @@ def prepare(args):
     try:
         groups = probe.groups
         lineup = parse_lineup(args.policy, groups)
+        baselines = ("scripted", "random") if scripted_baseline(probe) is not None else ("random",)
     finally:
         probe.close()
+    if "scripted" not in baselines and "scripted" in lineup.sources.values():
+        raise ValueError(f"--policy: {args.scenario} has no scripted baseline")
     config = dict(overrides)
     for policy in lineup.loaded.values():
         if policy.scenario_id == args.scenario:
             config = {**policy.scenario_config, **overrides}
             break
     episodes, num_envs = _int("--episodes", args.episodes), _int("--num-envs", args.num_envs)
-    setup = Setup(args.scenario, config, episodes, seeds, num_envs, not args.sample)
+    setup = Setup(args.scenario, config, episodes, seeds, num_envs, not args.sample, baselines)
     sizes = {g: spec.n_agents for g, spec in groups.items()}
     plans = {}
     if args.crossplay:
@@ -130,7 +138,20 @@ def prepare(args):
                 f"got {seats}"
             )
         plans["partners"] = (group, focal[0], background, seats)
+    if args.sweep:
+        from marl.eval.sweep import parse_sweep
+
+        field, values = parse_sweep(args.sweep)
+        for value in values:  # a bad value is refused now, not after the first evaluations
+            make_env(args.scenario, 1, 0, **{**config, field: value}).close()
+        plans["sweep"] = (field, values)
     return setup, lineup, out, plans
+
+
+def _sweep(setup, lineup, field: str, values: list) -> dict:
+    from marl.eval.sweep import sweep
+
+    return sweep(setup, lineup, field, values)
 
 
 def _coordination(setup, lineup) -> dict:
@@ -159,16 +180,20 @@ def run(args) -> int:
 
     setup, lineup, out, plans = prepare(args)
     main = play_lineup(setup, lineup)
-    compared = baseline_lineups(lineup) + swap_one(lineup, group_sizes(setup))
+    sizes = group_sizes(setup)
+    compared = baseline_lineups(lineup, setup.baselines) + swap_one(lineup, sizes, setup.baselines)
     others = [(label, play_lineup(setup, other)) for label, other in compared]
     cross = crossplay(setup, lineup, *plans["crossplay"]) if "crossplay" in plans else None
     partners = heldout(setup, lineup, *plans["partners"]) if "partners" in plans else None
     coordination = None if args.no_coordination else _coordination(setup, lineup)
+    swept = _sweep(setup, lineup, *plans["sweep"]) if "sweep" in plans else None
     score = score_name(lineup, main.figures)
     replays = {}
     if not args.no_replay and not args.scenario.startswith("pz:"):
         replays = replay(setup, lineup, pick_episodes(main, score))
-    files = write_report(out, setup, main, others, score, replays, cross, partners, coordination)
+    files = write_report(
+        out, setup, main, others, score, replays, cross, partners, coordination, swept
+    )
     print((out / "report.md").read_text().split("## What")[0].rstrip())
     for path in files.values():
         print(f"wrote {path}")

@@ -36,6 +36,7 @@ class Setup:
     seeds: tuple[int, ...] = (0, 1, 2)
     num_envs: int = 32
     deterministic: bool = True
+    baselines: tuple[str, ...] = BASELINES  # those the scenario has (pz: envs: random only)
 
     def __post_init__(self) -> None:
         if not 1 <= self.episodes <= MAX_EPISODES:
@@ -103,15 +104,18 @@ def play_lineup(setup: Setup, lineup: Lineup) -> Evaluation:
     return Evaluation(lineup, episodes, figures, estimates)
 
 
-def baseline_lineups(lineup: Lineup) -> list[tuple[str, Lineup]]:
-    """``(label, lineup)`` of the comparisons: each learned group replaced by each baseline; a
-    lineup of baselines only is compared with all-scripted and all-random."""
+def baseline_lineups(
+    lineup: Lineup, baselines: tuple[str, ...] = BASELINES
+) -> list[tuple[str, Lineup]]:
+    """``(label, lineup)`` of the comparisons: each learned group replaced by each of
+    ``baselines`` (the scenario's: a ``pz:`` env has no scripted one); a lineup of baselines
+    only is compared with each baseline playing every group."""
     out = []
     for group in lineup.learned():
-        for baseline in BASELINES:
+        for baseline in baselines:
             out.append((f"{group}={baseline}", lineup.replaced(group, baseline)))
     if not lineup.learned():
-        for baseline in BASELINES:
+        for baseline in baselines:
             other = Lineup(dict.fromkeys(lineup.sources, baseline))
             if other.sources != lineup.sources:
                 out.append((baseline, other))

@@ -116,18 +116,18 @@ def heldout(
     rows = []
     for other in background:
         scores = {}
-        for who in (focal, *BASELINES):
+        for who in (focal, *setup.baselines):
             lineup = base.mixed(group, (who,) * seats + (other,) * (n - seats))
             values = focal_return(play_lineup(setup, lineup), group, seats, setup.seeds)
             scores[who] = interval(values, "iqm")
-        low = min(scores[b].value for b in BASELINES)
-        high = max(scores[b].value for b in BASELINES)
+        low = min(scores[b].value for b in setup.baselines)
+        high = max(scores[b].value for b in setup.baselines)
         normalized = (scores[focal].value - low) / (high - low) if high > low else math.nan
         rows.append(
             {
                 "background": other,
                 "focal": scores[focal],
-                "scripted": scores["scripted"],
+                "scripted": scores.get("scripted", Estimate(math.nan, math.nan, math.nan, 0)),
                 "random": scores["random"],
                 "normalized": normalized,
             }
@@ -135,7 +135,9 @@ def heldout(
     return Partners(group, focal, seats, rows)
 
 
-def swap_one(base: Lineup, sizes: dict[str, int]) -> list[tuple[str, Lineup]]:
+def swap_one(
+    base: Lineup, sizes: dict[str, int], baselines: tuple[str, ...] = BASELINES
+) -> list[tuple[str, Lineup]]:
     """``(label, lineup)`` with agent 0 of each learned group of more than one agent played by
     each baseline."""
     out = []
@@ -144,6 +146,6 @@ def swap_one(base: Lineup, sizes: dict[str, int]) -> list[tuple[str, Lineup]]:
         if n < 2:
             continue
         current = base.mixes.get(group) or (base.sources[group],) * n
-        for baseline in BASELINES:
+        for baseline in baselines:
             out.append((f"{group}[0]={baseline}", base.mixed(group, (baseline, *current[1:]))))
     return out

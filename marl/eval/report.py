@@ -25,6 +25,7 @@ from marl.eval.figures import (
 )
 from marl.eval.harness import Evaluation, Setup
 from marl.eval.partners import CrossPlay, Partners
+from marl.eval.sweep import sweep_figure
 from policies.checkpoint import atomic_write_json
 from worlds.render import save_replay
 
@@ -41,12 +42,15 @@ def write_report(
     crossplay: CrossPlay | None = None,
     partners: Partners | None = None,
     coordination: dict | None = None,
+    swept: dict | None = None,
 ) -> dict[str, Path]:
     """Write every file of the report into ``out``; returns them by kind."""
     out.mkdir(parents=True, exist_ok=True)
     extra = _extra_sections(out, crossplay, partners)
     if coordination:
         extra["coordination"] = _coordination_section(out, coordination)
+    if swept:
+        extra["sweep"] = _sweep_section(out, swept, score)
     rows = [("evaluated: " + main.lineup.label(), main)] + [(f"vs {k}", e) for k, e in others]
     names = list(main.figures)
     files = {
@@ -115,6 +119,43 @@ def _extra_sections(out: Path, crossplay: CrossPlay | None, partners: Partners |
     if partners is not None:
         sections["partners"] = _partners_section(out, partners)
     return sections
+
+
+def _sweep_section(out: Path, swept: dict, score: str) -> dict:
+    evaluated = swept["lineups"]["evaluated"][0]
+    names = [score] + [n for n in evaluated if not n.startswith("return/")][:5]
+    figure = sweep_figure(swept, names, out / "sweep.png")
+    field = swept["field"]
+    lines = [f"| lineup | {field} | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for label, per_value in swept["lineups"].items():
+        for value, row in zip(swept["values"], per_value, strict=True):
+            cells = [_cell(_as_estimate(row.get(n))) for n in names]
+            lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
+    text = f"The lineup and its baselines at other values of {field} (IQM [95% interval])."
+    table = "\n".join(lines)
+    rows_html = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split(" | "))
+        + "</tr>"
+        for line in lines[2:]
+    )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("lineup", field, *names))
+    return {
+        "figure": figure,
+        "json": swept,
+        "markdown": f"\n## Generalization\n\n{text}\n\n{table}\n\n![sweep](sweep.png)\n",
+        "html": f"<h2>Generalization</h2><p>{html.escape(text)}</p><table><tr>{head}</tr>"
+        f"{rows_html}</table><p><img alt='sweep' src='{_embed(figure, 'image/png')}'></p>",
+    }
+
+
+def _as_estimate(row: dict | None):
+    from marl.eval.stats import Estimate
+
+    if not row:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    values = [math.nan if row[k] is None else row[k] for k in ("value", "low", "high")]
+    return Estimate(*values, row["n"])
 
 
 MEASURES = ("influence", "role_diversity", "spatial_specialization")

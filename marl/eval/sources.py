@@ -108,7 +108,8 @@ class Lineup:
         if source == "scripted":
             policy = scripted_baseline(venv)
             if policy is None:
-                raise ValueError(f"--policy: {venv.scenario_id} has no scripted baseline")
+                name = getattr(venv, "scenario_id", "this environment")
+                raise ValueError(f"--policy: {name} has no scripted baseline")
             return policy
         return self.loaded[source]
 

@@ -121,8 +121,11 @@ def test_best_median_and_worst_are_ordered_by_the_score():
     assert scores["median"] == every[len(every) // 2]
 
 
-def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(pursuer_run, tmp_path):
-    out = tmp_path / "report"
+@pytest.fixture(scope="module")
+def report(pursuer_run, tmp_path_factory):
+    """``marl eval`` of the trained pursuers against scripted evaders, with cross-play and
+    held-out partners: the report folder, the finished process and its arguments."""
+    out = tmp_path_factory.mktemp("eval") / "report"
     args = [
         "eval",
         PURSUIT,
@@ -136,10 +139,20 @@ def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(pursuer_r
         "0,1",
         "--num-envs",
         "4",
+        "--crossplay",
+        f"pursuer={pursuer_run},scripted",
+        "--focal",
+        f"pursuer={pursuer_run}",
+        "--background",
+        "scripted,random",
         "--out",
         str(out),
     ]
-    done = run_marl(args, timeout=300)
+    return out, run_marl(args, timeout=600), args
+
+
+def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(report, pursuer_run):
+    out, done, args = report
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert [row["label"] for row in results["lineups"]] == [
@@ -159,8 +172,16 @@ def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(pursuer_r
     for name in ("intervals.png", "score_distribution.png", "frames_best.png", "replay_worst.gif"):
         assert (out / name).stat().st_size > 2000, name
     page = (out / "report.html").read_text()
-    # two figures, three frame strips, the pursuers' influence matrix
-    assert page.count("src='data:image/png;base64,") == 6
+    # two figures, three frame strips, the pursuers' influence matrix, cross-play, partners
+    assert page.count("src='data:image/png;base64,") == 8
+    cross = results["crossplay"]
+    assert cross["runs"] == [str(pursuer_run), "scripted"] and len(cross["cells"]) == 2
+    diagonal = [cross["cells"][0][0]["value"], cross["cells"][1][1]["value"]]
+    off = [cross["cells"][0][1]["value"], cross["cells"][1][0]["value"]]
+    assert cross["gap"] == pytest.approx(np.mean(diagonal) - np.mean(off))
+    (row,) = [r for r in results["partners"]["rows"] if r["background"] == "scripted"]
+    low, high = sorted([row["scripted"]["value"], row["random"]["value"]])
+    assert row["normalized"] == pytest.approx((row["focal"]["value"] - low) / (high - low))
     measures = results["coordination"]["pursuer"]
     assert measures["evaluated"]["influence"] >= 0.0
     assert len(measures["evaluated"]["influence_matrix"]) == 3
@@ -220,3 +241,115 @@ def test_a_mixed_team_takes_each_agents_action_from_its_own_source():
     assert np.array_equal(both[:, [1, 3]], scripted[:, [1, 3]])
     assert np.array_equal(both[:, [0, 2]], random[:, [0, 2]])
     assert mixed.label() == "drone=[random x1, scripted x1, random x1, scripted x1]"
+
+
+def test_marl_eval_on_an_outside_pettingzoo_env(tmp_path):
+    from cli_runs import MPE, train_args
+
+    run = tmp_path / "mpe"
+    done = run_marl([*train_args(MPE, 2), "--run-dir", str(run)], timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        MPE,
+        "--policy",
+        str(run),
+        "--episodes",
+        "6",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(out),
+    ]
+    done = run_marl(args, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"] == {"max_cycles": 10}  # the run's own
+    labels = [row["label"] for row in results["lineups"]]
+    assert labels == [
+        f"evaluated: {run}",
+        "vs agent=random",
+        "vs agent[0]=random",
+    ]  # no scripted one
+    figure = results["lineups"][0]["figures"]["return/agent"]["iqm"]
+    assert figure["low"] <= figure["value"] <= figure["high"] and figure["n"] == 6
+    refused = run_marl(["eval", MPE, "--policy", "scripted", "--out", str(tmp_path / "x")])
+    assert refused.returncode == 2 and "no scripted baseline" in refused.stderr
+
+
+def test_a_sweep_evaluates_the_lineup_and_baselines_at_each_value():
+    from marl.eval.sweep import parse_sweep, sweep
+
+    assert parse_sweep("n_agents=3,6") == ("n_agents", [3, 6])
+    for bad in ("n_agents", "=3", "n_agents="):
+        with pytest.raises(ValueError, match="--sweep"):
+            parse_sweep(bad)
+    setup = Setup(SPREAD, {"max_steps": 20}, episodes=4, seeds=(0,), num_envs=4)
+    result = sweep(setup, Lineup({"drone": "scripted"}), "n_agents", [2, 5])
+    assert list(result["lineups"]) == ["evaluated", "random"]
+    small, large = result["lineups"]["evaluated"]
+    assert small["return/drone"]["n"] == large["return/drone"]["n"] == 4
+    assert small["return/drone"]["value"] != large["return/drone"]["value"]
+    scripted, random = result["lineups"]["evaluated"][1], result["lineups"]["random"][1]
+    assert scripted["return/drone"]["value"] > random["return/drone"]["value"]
+
+
+def test_a_bad_sweep_value_is_refused_before_anything_is_played(tmp_path):
+    args = [
+        "eval",
+        SPREAD,
+        "--policy",
+        "scripted",
+        "--sweep",
+        "n_agents=4,0",
+        "--out",
+        str(tmp_path),
+    ]
+    done = run_marl(args, timeout=60)
+    assert done.returncode == 2 and "n_agents" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_the_report_page_renders_in_a_headless_browser(report, tmp_path):
+    """Every embedded figure and replay decodes (its natural width, read by the page itself),
+    and the page is not blank. Needs chromium (Debian's package), as the issue asks."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium installed: the page cannot be rendered here")
+    out, done, _ = report
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (out / "report.html").read_text()
+    probe = (
+        "<script>window.addEventListener('load', () => { document.title = 'widths:' + "
+        "Array.from(document.images).map(i => i.naturalWidth).join(','); });</script>"
+    )
+    (tmp_path / "page.html").write_text(page.replace("</body>", probe + "</body>"))
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [*command, "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "page.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    widths = [int(w) for w in dom.split("<title>widths:", 1)[1].split("</title>", 1)[0].split(",")]
+    assert len(widths) == page.count("<img ") and all(w > 100 for w in widths), widths
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            *command,
+            "--window-size=1100,1600",
+            f"--screenshot={shot}",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
+    assert pixels.std() > 20  # text, tables and figures, not an empty page
