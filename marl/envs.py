@@ -112,6 +112,9 @@ class PettingZooVecEnv:
         self.envs = [env_fn() for _ in range(num_envs)]
         self.num_envs = num_envs
         self.autoreset = autoreset
+        # Called with the id of a copy whose episode just ended, before it restarts (a
+        # renderer takes its last frame here, ``marl.eval``); None: nothing is called.
+        self.on_episode_end = None
         self._seed = seed
         first = self.envs[0]
         self.agent_ids = list(first.possible_agents)
@@ -219,6 +222,8 @@ class PettingZooVecEnv:
                         "metrics": {},
                     }
                 )
+                if self.on_episode_end is not None:
+                    self.on_episode_end(np.array([i], np.int64))
                 if self.autoreset:
                     self._reset_one(i, None)
         info = {"final_obs": final_obs, "final_state": final_state, "episodes": episodes}
@@ -243,6 +248,16 @@ class PettingZooVecEnv:
     def state(self) -> np.ndarray:
         """Global state ``(B, state_dim)``."""
         return np.stack([self._state_one(i) for i in range(self.num_envs)]).astype(np.float32)
+
+    def render(self, env_index: int = 0, size: int = 480) -> np.ndarray:
+        """Copy ``env_index`` as an RGB array ``(size, size, 3)``, drawn by the environment
+        itself (built with ``render_mode="rgb_array"``)."""
+        from PIL import Image
+
+        frame = np.asarray(self.envs[env_index].render(), dtype=np.uint8)
+        if frame.ndim != 3:
+            raise ValueError("render() returned no RGB frame: build with render_mode='rgb_array'")
+        return np.asarray(Image.fromarray(frame[..., :3]).resize((size, size)))
 
     def action_mask(self) -> None:
         """The generic adapter exposes no action masks."""

@@ -189,7 +189,7 @@ def run(args) -> int:
     swept = _sweep(setup, lineup, *plans["sweep"]) if "sweep" in plans else None
     score = score_name(lineup, main.figures)
     replays = {}
-    if not args.no_replay and not args.scenario.startswith("pz:"):
+    if not args.no_replay:
         replays = replay(setup, lineup, pick_episodes(main, score))
     files = write_report(
         out, setup, main, others, score, replays, cross, partners, coordination, swept

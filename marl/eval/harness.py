@@ -149,7 +149,10 @@ def replay(setup: Setup, lineup: Lineup, picks: dict[str, dict], size: int = 320
     for seed in sorted({e["seed"] for e in picks.values()}):
         mine = {label: e for label, e in picks.items() if e["seed"] == seed}
         targets = sorted({(e["world"], e["index"]) for e in mine.values()})
-        venv = make_env(setup.scenario, worlds, seed, **setup.config)
+        config = dict(setup.config)
+        if setup.scenario.startswith("pz:"):  # an outside env draws itself
+            config["render_mode"] = "rgb_array"
+        venv = make_env(setup.scenario, worlds, seed, **config)
         try:
             policy = lineup.build(venv, seed)
             frames, again = render_episodes(

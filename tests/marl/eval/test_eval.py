@@ -274,6 +274,9 @@ def test_marl_eval_on_an_outside_pettingzoo_env(tmp_path):
     ]  # no scripted one
     figure = results["lineups"][0]["figures"]["return/agent"]["iqm"]
     assert figure["low"] <= figure["value"] <= figure["high"] and figure["n"] == 6
+    replays = results["replays"]  # drawn by the env itself, replayed exactly
+    assert replays["worst"]["score"] <= replays["median"]["score"] <= replays["best"]["score"]
+    assert (out / "replay_best.gif").stat().st_size > 2000
     refused = run_marl(["eval", MPE, "--policy", "scripted", "--out", str(tmp_path / "x")])
     assert refused.returncode == 2 and "no scripted baseline" in refused.stderr
 
