@@ -22,7 +22,13 @@ REPORT_FILES = ("report.html", "report.md", "results.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marl eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="marl eval",
+        description="Evaluate policies per group against the baselines and write a report "
+        "(HTML, markdown, JSON, figures, replays).",
+        epilog="examples:\n" + __doc__.split("Examples::", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("scenario", help="registered scenario id or pz:MODULE")
     parser.add_argument(
         "--policy",

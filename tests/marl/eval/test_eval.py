@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_runs import run_marl
+from cli_runs import ROOT, run_marl
 
 from marl.envs import make_env
 from marl.eval.episodes import play_episodes, render_episodes
@@ -356,3 +356,37 @@ def test_the_report_page_renders_in_a_headless_browser(report, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
     assert pixels.std() > 20  # text, tables and figures, not an empty page
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--seeds", "0,x"], "--seeds"),
+        (["--episodes", "nan"], "--episodes"),
+        (["--episodes", "0"], "--episodes"),
+        (["--num-envs", "100000"], "--num-envs"),
+        (["--policy", "pursuer=scripted"], "'evader' has no player"),
+        (["--policy", "scripted", "--focal-agents", "3", "--focal", "pursuer=random"], "--focal-"),
+        (["--policy", "scripted", "-e", "n_pursuers=nan"], "n_pursuers"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_naming_the_field(tmp_path, extra, words):
+    args = ["eval", PURSUIT, *extra, "--out", str(tmp_path / "r")]
+    if "--policy" not in extra:
+        args += ["--policy", "scripted"]
+    done = run_marl(args, timeout=60)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_hostile_run_folder_is_refused_without_running_anything(tmp_path):
+    hostile = tmp_path / "run"
+    (hostile / "checkpoints" / "latest").mkdir(parents=True)
+    spec = {"groups": "__import__('os').system('touch pwned')"}
+    (hostile / "checkpoints" / "latest" / "spec.json").write_text(json.dumps(spec))
+    (hostile / "checkpoints" / "latest" / "policy.safetensors").write_bytes(b"not tensors")
+    done = run_marl(["eval", PURSUIT, "--policy", str(hostile), "--out", str(tmp_path / "r")])
+    assert done.returncode == 2 and str(hostile) in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
