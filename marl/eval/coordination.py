@@ -30,6 +30,7 @@ from policies import NetworkPolicy, RandomPolicy
 from policies.distributions import mask_logits
 
 GRID = 4
+MAX_INFLUENCERS = 8  # agents whose alternatives are tried (replicas: points x agents x actions)
 MAX_POOL = 1024
 
 
@@ -141,12 +142,13 @@ def occupancy_grid(positions: np.ndarray) -> np.ndarray:
 
 
 def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6, horizon: int = 5):
-    """``(n, n)`` mean influence of agent ``i`` (row) on agent ``j`` (column) of ``group``:
-    at ``points`` steps of world ``world``'s first episode for ``seed``, each action of each
-    agent is tried in its own replica, every replica then plays on greedily for ``horizon``
-    steps (one step moves a body by a hair), and ``j``'s policy is compared. None when some
-    agent's policy gives no action distribution. Replica 0 is the trunk: every replica takes
-    its actions until its own branch step, so all stay alike until then."""
+    """``(m, n)`` mean influence of agent ``i`` (row; the first ``MAX_INFLUENCERS``) on agent
+    ``j`` (column) of ``group``: at ``points`` steps of world ``world``'s first episode for
+    ``seed``, each action of each agent is tried in its own replica, every replica then plays
+    on greedily for ``horizon`` steps (one step moves a body by a hair), and ``j``'s policy is
+    compared. None when some agent's policy gives no action distribution. Replica 0 is the
+    trunk: every replica takes its actions until its own branch step, so all stay alike until
+    then."""
     probe = make_env(setup.scenario, 1, seed, **setup.config)
     try:
         spec, limit = probe.groups[group], probe.cfg.max_steps
@@ -155,10 +157,10 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
     n = spec.n_agents
     if not hasattr(spec.action_space, "n") or n < 2 or limit <= horizon + 1:
         return None
-    choices = int(spec.action_space.n)
+    choices, m = int(spec.action_space.n), min(n, MAX_INFLUENCERS)
     times = sorted({int(t) for t in np.linspace(0, limit - horizon - 1, points)})
     branch = np.array(
-        [(k, i, a) for k in range(len(times)) for i in range(n) for a in range(choices)]
+        [(k, i, a) for k in range(len(times)) for i in range(m) for a in range(choices)]
     )
     start = np.concatenate([[limit + 1], np.array(times)[branch[:, 0]]])  # the trunk never branches
     venv = make_env(setup.scenario, len(start), seed, **setup.config)
@@ -168,7 +170,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
         policy = lineup.build(venv, seed, made)
         obs, ended = venv.reset_replicas(seed, world), np.zeros(len(start), bool)
         policy.reset()
-        out, valid = np.zeros((len(times), n, n)), np.zeros(len(times), bool)
+        out, valid = np.zeros((len(times), m, n)), np.zeros(len(times), bool)
         now: dict[int, tuple] = {}
         for t in range(times[-1] + horizon + 1):
             own = policy.act(obs, venv.action_mask(), deterministic=True)
@@ -178,7 +180,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
                 rows = 1 + np.flatnonzero(branch[:, 0] == k)
                 probs = [
                     action_probs(made[sources[i]], group, obs[group][0, i][None], np.array([i]))
-                    for i in range(n)
+                    for i in range(m)
                 ]
                 if any(p is None for p in probs):
                     return None
@@ -199,7 +201,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
                 break
     finally:
         venv.close()
-    return out[valid].mean(0) if valid.any() else np.full((n, n), np.nan)
+    return out[valid].mean(0) if valid.any() else np.full((m, n), np.nan)
 
 
 def _rows(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -207,14 +209,14 @@ def _rows(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def _branch_kl(next_obs, now, actual, made, sources, group, actions_n) -> np.ndarray:
-    """``(n, n)``: KL of j's later policy after i's actual action from its mixture over i's
-    alternatives. ``next_obs (n * A, n, D)``: the branches of one step, by (i, a)."""
-    n = next_obs.shape[1]
-    result = np.zeros((n, n))
+    """``(m, n)``: KL of j's later policy after i's actual action from its mixture over i's
+    alternatives. ``next_obs (m * A, n, D)``: the branches of one step, by (i, a)."""
+    n, m = next_obs.shape[1], len(now)
+    result = np.zeros((m, n))
     for j in range(n):
         probs = action_probs(made[sources[j]], group, next_obs[:, j], np.full(len(next_obs), j))
-        probs = probs.reshape(n, actions_n, -1)  # (i, a, action of j)
-        for i in range(n):
+        probs = probs.reshape(m, actions_n, -1)  # (i, a, action of j)
+        for i in range(m):
             if i == j:
                 continue
             weights = now[i][0]
@@ -248,7 +250,7 @@ def measure(setup, lineup, group: str, worlds: int = 2) -> dict:
         if logged["positions"] is not None:
             special.append(occupancy_specialization(occupancy_grid(logged["positions"])))
     matrix = np.mean(matrices, 0) if matrices else None
-    off = None if matrix is None else matrix[~np.eye(len(matrix), dtype=bool)]
+    off = None if matrix is None else matrix[~np.eye(*matrix.shape, dtype=bool)]
     return {
         "influence": float(off.mean()) if off is not None and off.size else math.nan,
         "influence_matrix": None if matrix is None else matrix.tolist(),

@@ -92,21 +92,23 @@ def value_heatmap(
     title: str,
     unit: str,
     axes: tuple[str, str] = ("first half of the team", "second half of the team"),
+    rows: list[str] | None = None,
 ) -> Path:
-    """Cell ``(i, j)`` labelled with its value; rows and columns share ``labels``; ``axes``:
-    what rows and columns are."""
+    """Cell ``(i, j)`` labelled with its value; columns are ``labels``, rows ``rows`` (the same
+    by default); ``axes``: what rows and columns are."""
     plt = _pyplot()
+    rows = labels if rows is None else rows
     n = len(labels)
     size = max(3.6, 0.9 * n + 2.0)
     fig, ax = plt.subplots(figsize=(size + 1.4, size))
     image = ax.imshow(matrix, cmap="viridis")
     short = [_short(label, 24) for label in labels]
     ax.set_xticks(range(n), short, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), short, fontsize=8)
+    ax.set_yticks(range(len(rows)), [_short(label, 24) for label in rows], fontsize=8)
     ax.set_ylabel(axes[0])
     ax.set_xlabel(axes[1])
     middle = np.nanmean(matrix) if np.isfinite(matrix).any() else 0.0
-    for i in range(n):
+    for i in range(len(rows)):
         for j in range(n):
             if np.isfinite(matrix[i, j]):
                 color = "white" if matrix[i, j] < middle else "black"

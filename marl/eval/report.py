@@ -171,7 +171,7 @@ def _coordination_section(out: Path, coordination: dict) -> dict:
             lines.append(f"| {group} | {label} | " + " | ".join(cells) + " |")
         matrix = by_lineup["evaluated"]["influence_matrix"]
         if matrix is not None:
-            names = [f"{group}_{i}" for i in range(len(matrix))]
+            names = [f"{group}_{i}" for i in range(len(matrix[0]))]
             path = value_heatmap(
                 np.array(matrix),
                 names,
@@ -179,6 +179,7 @@ def _coordination_section(out: Path, coordination: dict) -> dict:
                 f"influence of each {group} on each other (nats)",
                 "KL (nats)",
                 ("influencing agent", "influenced agent"),
+                names[: len(matrix)],
             )
             first = first or path
             figures_md += f"\n![influence {group}]({path.name})\n"
