@@ -170,13 +170,12 @@ def _coordination(setup, lineup) -> dict:
         return {}
     sizes = group_sizes(setup)
     groups = [g for g in (lineup.learned() or list(sizes)) if sizes[g] > 1]
-    return {
-        g: {
-            "evaluated": measure(setup, lineup, g),
-            "random": measure(setup, lineup.replaced(g, "random"), g),
-        }
-        for g in groups
-    }
+    out = {}
+    for g in groups:
+        chance = measure(setup, lineup.replaced(g, "random"), g, influence_of=False)
+        chance["influence"] = 0.0  # uniform policies react to nothing: zero by construction
+        out[g] = {"evaluated": measure(setup, lineup, g), "random": chance}
+    return out
 
 
 def run(args) -> int:

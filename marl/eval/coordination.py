@@ -31,6 +31,7 @@ from policies.distributions import mask_logits
 
 GRID = 4
 MAX_INFLUENCERS = 8  # agents whose alternatives are tried (replicas: points x agents x actions)
+WINDOW = 200  # steps of an episode the measures look at (long episodes: their start)
 MAX_POOL = 1024
 
 
@@ -96,8 +97,9 @@ def occupancy_specialization(occupancy: np.ndarray) -> float:
 
 
 def observe_pass(setup, lineup, group: str, seed: int) -> dict:
-    """One pass of ``max_steps`` steps: pooled observations of ``group`` and each world's
-    occupancy grid per agent (None when the world has no bodies named like the group)."""
+    """One pass of ``max_steps`` steps (at most ``WINDOW``): pooled observations of ``group``
+    and each world's occupancy grid per agent (None when the world has no bodies named like
+    the group)."""
     worlds, _ = setup.batch()
     venv = make_env(setup.scenario, worlds, seed, **setup.config)
     try:
@@ -108,7 +110,7 @@ def observe_pass(setup, lineup, group: str, seed: int) -> dict:
         n = venv.groups[group].n_agents
         bodies = bodies if bodies is not None and bodies.n == n else None
         pooled, positions = [], []
-        for _ in range(venv.cfg.max_steps):
+        for _ in range(min(venv.cfg.max_steps, WINDOW)):
             pooled.append(obs[group].reshape(-1, obs[group].shape[-1]).copy())
             if bodies is not None:
                 positions.append(np.where(bodies.parked[..., None], np.nan, bodies.pos))
@@ -158,7 +160,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
     if not hasattr(spec.action_space, "n") or n < 2 or limit <= horizon + 1:
         return None
     choices, m = int(spec.action_space.n), min(n, MAX_INFLUENCERS)
-    times = sorted({int(t) for t in np.linspace(0, limit - horizon - 1, points)})
+    times = sorted({int(t) for t in np.linspace(0, min(limit, WINDOW) - horizon - 1, points)})
     branch = np.array(
         [(k, i, a) for k in range(len(times)) for i in range(m) for a in range(choices)]
     )
@@ -227,13 +229,14 @@ def _branch_kl(next_obs, now, actual, made, sources, group, actions_n) -> np.nda
     return result
 
 
-def measure(setup, lineup, group: str, worlds: int = 2) -> dict:
-    """Influence (mean over ordered pairs, and the ``(n, n)`` matrix) over the first
-    ``worlds`` worlds of each seed, role diversity and spatial specialization over a pass of
-    each seed, for ``group`` of ``lineup``. Measures a policy cannot give are NaN."""
+def measure(setup, lineup, group: str, worlds: int = 1, influence_of: bool = True) -> dict:
+    """Influence (mean over ordered pairs, and the ``(m, n)`` matrix) in the first ``worlds``
+    worlds of each seed (not measured, NaN, without ``influence_of``), role diversity and
+    spatial specialization over a pass of each seed, for ``group`` of ``lineup``, all within
+    the first ``WINDOW`` steps of an episode. Measures a policy cannot give are NaN."""
     matrices, diversity, special = [], [], []
     for seed in setup.seeds:
-        for world in range(worlds):
+        for world in range(worlds if influence_of else 0):
             m = influence(setup, lineup, group, seed, world)
             if m is not None and np.isfinite(m).all():
                 matrices.append(m)
