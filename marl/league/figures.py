@@ -46,22 +46,33 @@ def payoff_heatmap(matrix: np.ndarray, names: list[str], path: Path, title: str 
 
 
 def ratings_over_time(history: dict[str, list[tuple[int, float]]], path: Path, label: str) -> Path:
-    """One line per player of its rating after each round."""
+    """One line per player of its rating after each round: live and fixed players in colour,
+    named in the legend beside the plot; frozen snapshots (ids with ``-r``) as thin grey lines
+    under one legend entry, so a league of a hundred players stays readable."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    snapshots = 0
     for name, points in history.items():
-        if points:
-            rounds, values = zip(*points, strict=True)
-            style = "-" if "-r" not in name else ":"
-            ax.plot(rounds, values, style, label=name, linewidth=1.4)
+        if not points:
+            continue
+        rounds, values = zip(*points, strict=True)
+        if "-r" in name:
+            first = snapshots == 0
+            snapshots += 1
+            ax.plot(rounds, values, color="0.6", linewidth=0.7, alpha=0.6,
+                    label="snapshots" if first else None, zorder=1)  # fmt: skip
+        else:
+            ax.plot(rounds, values, "-", label=name, linewidth=1.6, zorder=2)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round")
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="best")
-    ax.set_title(f"{label} over rounds")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(
+        f"{label} over rounds" + (f" ({snapshots} snapshots in grey)" if snapshots else "")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
