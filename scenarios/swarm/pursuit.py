@@ -459,10 +459,15 @@ class Pursuit(Scenario):
         canvas.text(-cfg.side / 2, cfg.side / 2, f"free evaders {int(free.sum())}/{cfg.n_evaders}")
 
     def outcome(self, episode: dict) -> dict[str, float]:
-        """A match's scores: the pursuers score the fraction of evaders caught, the evaders the
-        rest (with two evaders: both caught is the pursuers' win, one a draw, none a loss)."""
-        caught = float(episode["metrics"]["capture_rate"])
-        return {"pursuer": caught, "evader": 1.0 - caught}
+        """A match's scores, from the time the evaders stayed free (capture time is the payoff
+        of pursuit-evasion games since Isaacs): the evaders score their mean survival time as a
+        share of the episode's limit (``max_steps * dt``; an evader never caught counts the
+        whole limit), the pursuers the rest. Nobody caught is the evaders' win; everybody
+        caught at once the pursuers'; and once pursuers catch everybody in the end, the faster
+        capture (or the longer escape) still scores higher, so progress on either side shows."""
+        limit = self.cfg.max_steps * self.cfg.dt
+        free = min(max(float(episode["metrics"]["survival_time"]) / limit, 0.0), 1.0)
+        return {"pursuer": 1.0 - free, "evader": free}
 
     def scripted_policy(self):
         """Pure pursuit for the pursuers and evasion for the evaders
