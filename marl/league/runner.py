@@ -10,7 +10,7 @@ per step however many matches it plays); a frozen player (snapshot, checkpoint: 
 scripted, random) only acts. So only the sides of a match marked as learners get gradients.
 
 Every episode that ends is a *game*: :class:`Game` names the players per group and their scores
-from the scenario's ``outcome`` (pursuit: the pursuers score the fraction of evaders caught);
+from the scenario's ``outcome`` (pursuit: by how long the evaders stayed free);
 a scenario without one scores the groups by their mean returns (1 the higher, 0.5 a tie).
 
 A Ray runner implements :class:`MatchRunner` with the same inputs (weights, not live objects)

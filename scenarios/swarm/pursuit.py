@@ -46,7 +46,9 @@ State (for a centralized critic)
     flags (blocks of ``n_evaders``): ``4 * n_pursuers + 5 * n_evaders`` floats.
 
 Outcome (for leagues)
-    The pursuers score the fraction of evaders caught, the evaders the rest.
+    The evaders score their mean survival time as a share of the time limit
+    (``max_steps * dt``), the pursuers the rest: capture time, the classic payoff of
+    pursuit-evasion, which still ranks two teams that both catch everybody in the end.
 
 Scripted baselines (``PursuitBaseline`` = ``PurePursuitPolicy`` + ``EvasionPolicy``)
     Pursuers: pure pursuit with lead: steer at ``e + v_e * |e| / v_max`` for the nearest visible
