@@ -115,7 +115,8 @@ def sides_text(store: Store, ranked: list[str]) -> list[str]:
         return []
     since = store.rounds_done() - SIDES_ROUNDS
     lines = [
-        f"{top} by side against the fixed players (last {SIDES_ROUNDS} rounds; mean score, 1 = a full win):"
+        f"{top} by side against the fixed players (last {SIDES_ROUNDS} rounds; mean score, "
+        "1 = a full win):"
     ]
     games = [g for g in store.games() if g.round >= since]
     for opponent in fixed:
