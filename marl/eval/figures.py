@@ -37,7 +37,7 @@ def interval_chart(rows: list[tuple[str, dict]], names: list[str], path: Path) -
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     fig.suptitle("interquartile mean with 95% stratified-bootstrap interval", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -79,7 +79,7 @@ def frame_strip(frames: list[np.ndarray], title: str, path: Path, count: int = 5
         ax.set_title(f"step {index}", fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

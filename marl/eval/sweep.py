@@ -68,7 +68,7 @@ def sweep_figure(result: dict, names: list[str], path: Path) -> Path:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"generalization over {result['field']} (IQM, 95% band)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
