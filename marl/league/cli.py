@@ -312,7 +312,7 @@ def estimate_main(argv: list[str]) -> int:
     folder = open_folder(root, new=False, overwrite=False)
     try:
         table = estimate(root, parse_int(args.games), parse_int(args.seed), args.player)
-        for path in write_estimate(table, root):
+        for path in write_estimate(table, root, args.player):
             print(f"wrote {path}")
     finally:
         folder.release()

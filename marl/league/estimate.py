@@ -20,7 +20,7 @@ import torch
 
 from marl.envs import make_env, scripted_baseline
 from marl.league.config import league_config
-from marl.league.figures import payoff_heatmap
+from marl.league.figures import payoff_heatmap, row_chart
 from marl.league.league import record_games
 from marl.league.payoff import PayoffTable
 from marl.league.players import seed_for
@@ -135,8 +135,9 @@ def _factory(root: Path, players, venv, seed: int) -> dict:
     return {p.pid: build(p) for p in players}
 
 
-def write_estimate(table: PayoffTable, root: Path) -> list[Path]:
-    """``estimate.json`` and ``payoff_estimate.png`` in ``root``."""
+def write_estimate(table: PayoffTable, root: Path, focus: str | None = None) -> list[Path]:
+    """``estimate.json`` and ``payoff_estimate.png`` in ``root``: the heatmap of every pair,
+    or with ``focus``, that player's win rate against each opponent with its interval."""
     ids = list(table.players)
     rows = []
     for a in ids:
@@ -155,6 +156,11 @@ def write_estimate(table: PayoffTable, root: Path) -> list[Path]:
                 )
     path = root / "estimate.json"
     path.write_text(json.dumps({"pairs": rows}, indent=1))
+    if focus is not None:
+        mine = [r for r in rows if r["player"] == focus]
+        games = int(sum(r["games"] for r in mine))
+        title = f"{focus} against each opponent: estimated win rate, 95% interval ({games} games)"
+        return [path, row_chart(mine, root / "payoff_estimate.png", title)]
     matrix = np.array(
         [
             [table.win_rate(a, b) if a != b and table.games(a, b) > 0 else np.nan for b in ids]

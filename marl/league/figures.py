@@ -77,3 +77,26 @@ def ratings_over_time(history: dict[str, list[tuple[int, float]]], path: Path, l
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def row_chart(rows: list[dict], path: Path, title: str) -> Path:
+    """One player's win rate against each opponent (``rows``: ``opponent``, ``win_rate``,
+    ``low``, ``high``) as points with their intervals, opponents in the given order, the 0.5
+    line drawn: above it the player wins."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 0.22 * len(rows) + 1.4))
+    for k, row in enumerate(rows):
+        color = "#2166ac" if row["low"] > 0.5 else "#b2182b" if row["high"] < 0.5 else "0.4"
+        ax.plot([row["low"], row["high"]], [k, k], color=color, linewidth=4, alpha=0.35)
+        ax.plot([row["win_rate"]], [k], "o", color=color, markersize=4)
+    ax.axvline(0.5, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [row["opponent"] for row in rows], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("win rate (blue: above 0.5 with 95% confidence; red: below)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

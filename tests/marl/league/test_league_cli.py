@@ -292,6 +292,9 @@ def test_added_checkpoint_is_a_fixed_player_and_estimate_covers_every_pair(tmp_p
     assert met == {("veteran", b) for b in others} | {(b, "veteran") for b in others}
     rows = done.stdout.split("veteran against", 1)[1].splitlines()[1:]
     assert sorted(row.split()[0] for row in rows) == sorted(others)
+    with Image.open(league / "payoff_estimate.png") as image:  # one row: a chart, not a grid
+        width, height = image.size
+        assert width > 500 and height < width and np.asarray(image).std() > 10
     done = marl("league", "estimate", str(league), "--player", "nobody")
     assert done.returncode == 2 and "'nobody'" in done.stderr, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1
