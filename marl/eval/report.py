@@ -76,7 +76,7 @@ def write_report(
     files.update({kind: s["figure"] for kind, s in extra.items() if s["figure"] is not None})
     results = _results(setup, rows, score, shown)
     results.update({kind: section["json"] for kind, section in extra.items()})
-    atomic_write_json(out / "results.json", results)
+    atomic_write_json(out / "results.json", json_safe(results))
     files["results"] = out / "results.json"
     markdown = _markdown(setup, rows, names, score, shown)
     markdown += "".join(section["markdown"] for section in extra.values())
@@ -87,6 +87,18 @@ def write_report(
     (out / "report.html").write_text(page)
     files["html"] = out / "report.html"
     return files
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (an undefined figure, a measure a policy cannot
+    give) as None, so ``results.json`` is strict JSON that any reader parses."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _extra_sections(out: Path, crossplay: CrossPlay | None, partners: Partners | None) -> dict:

@@ -121,6 +121,18 @@ def test_best_median_and_worst_are_ordered_by_the_score():
     assert scores["median"] == every[len(every) // 2]
 
 
+def _no_constants(name: str):
+    raise AssertionError(f"results.json holds {name}: not strict JSON")
+
+
+def test_results_are_strict_json_with_undefined_figures_as_null():
+    from marl.eval.report import json_safe
+
+    data = {"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "x", "e": 2}
+    text = json.dumps(json_safe(data), allow_nan=False)
+    assert json.loads(text) == {"a": None, "b": [1.0, None, {"c": None}], "d": "x", "e": 2}
+
+
 @pytest.fixture(scope="module")
 def report(pursuer_run, tmp_path_factory):
     """``marl eval`` of the trained pursuers against scripted evaders, with cross-play and
@@ -154,7 +166,7 @@ def report(pursuer_run, tmp_path_factory):
 def test_marl_eval_writes_a_report_of_the_lineup_against_the_baselines(report, pursuer_run):
     out, done, args = report
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text(), parse_constant=_no_constants)
     assert [row["label"] for row in results["lineups"]] == [
         f"evaluated: pursuer={pursuer_run}, evader=scripted",
         "vs pursuer=scripted",
