@@ -149,8 +149,7 @@ def influence(setup, lineup, group: str, seed: int, world: int, points: int = 6,
     ``seed``, each action of each agent is tried in its own replica, every replica then plays
     on greedily for ``horizon`` steps (one step moves a body by a hair), and ``j``'s policy is
     compared. None when some agent's policy gives no action distribution. Replica 0 is the
-    trunk: every replica takes its actions until its own branch step, so all stay alike until
-    then."""
+    trunk: each replica takes its actions until its own branch step, alike until then."""
     probe = make_env(setup.scenario, 1, seed, **setup.config)
     try:
         spec, limit = probe.groups[group], probe.cfg.max_steps
