@@ -194,7 +194,8 @@ def _reaches_all_from_first(adjacent: np.ndarray) -> np.ndarray:
     symmetric), from row 0 of ``(A + I)^(2^k)``, ``2^k >= N - 1``: ``k - 1`` squarings of the
     whole matrix and one row-times-matrix product, stopping early once node 0 reaches every
     node of every world. Entries only grow (non-negative integers), so they are clamped to 1
-    only when they could overflow float32."""
+    only when the next product could overflow float32 (an infinite entry times a zero one is
+    NaN, which would read as unreachable)."""
     num_worlds, n, _ = adjacent.shape
     if n <= 1:
         return np.ones(num_worlds, bool)
@@ -205,11 +206,11 @@ def _reaches_all_from_first(adjacent: np.ndarray) -> np.ndarray:
     for step in range(squarings - 1):
         if step and reach[:, 0].min() > 0:
             return np.ones(num_worlds, bool)
-        reach = reach @ reach
-        bound *= 2
-        if bound > 60:  # e^60 * (n + 1) stays far below float32's maximum for any n < 1e11
+        if 2 * bound + math.log(n) > 80:  # the product could pass float32's e^88: clamp first
             np.minimum(reach, 1.0, out=reach)
             bound = math.log(n + 1)
+        reach = reach @ reach
+        bound *= 2
     first = reach[:, :1] @ reach if squarings else reach[:, :1]
     return (first.reshape(num_worlds, n) > 0).all(axis=1)
 
