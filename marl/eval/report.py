@@ -145,20 +145,24 @@ def _sweep_section(out: Path, swept: dict, score: str) -> dict:
             lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
     text = f"The lineup and its baselines at other values of {field} (IQM [95% interval])."
     table = "\n".join(lines)
-    rows_html = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split(" | "))
-        + "</tr>"
-        for line in lines[2:]
-    )
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("lineup", field, *names))
     return {
         "figure": figure,
         "json": swept,
         "markdown": f"\n## Generalization\n\n{text}\n\n{table}\n\n![sweep](sweep.png)\n",
-        "html": f"<h2>Generalization</h2><p>{html.escape(text)}</p><table><tr>{head}</tr>"
-        f"{rows_html}</table><p><img alt='sweep' src='{_embed(figure, 'image/png')}'></p>",
+        "html": f"<h2>Generalization</h2><p>{html.escape(text)}</p>{_html_table(lines)}"
+        f"<p><img alt='sweep' src='{_embed(figure, 'image/png')}'></p>",
     }
+
+
+def _html_table(lines: list[str]) -> str:
+    """The HTML of a markdown table given as its lines (header, rule, rows), cells escaped."""
+
+    def cells(line: str) -> list[str]:
+        return [html.escape(c.strip()) for c in line.strip().strip("|").split(" | ")]
+
+    head = "".join(f"<th>{c}</th>" for c in cells(lines[0]))
+    rows = [f"<tr>{''.join(f'<td>{c}</td>' for c in cells(line))}</tr>" for line in lines[2:]]
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _as_estimate(row: dict | None):
@@ -206,19 +210,12 @@ def _coordination_section(out: Path, coordination: dict) -> dict:
         "variation between agents' occupancy of a 4 x 4 grid. The random lineup is chance level."
     )
     table = "\n".join(lines)
-    rows_html = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split(" | "))
-        + "</tr>"
-        for line in lines[2:]
-    )
-    head = "".join(f"<th>{h}</th>" for h in ("group", "lineup", *MEASURES))
     return {
         "figure": first,
         "json": coordination,
         "markdown": f"\n## Coordination\n\n{text}\n\n{table}\n{figures_md}",
-        "html": f"<h2>Coordination</h2><p>{html.escape(text)}</p><table><tr>{head}</tr>"
-        f"{rows_html}</table>{figures_html}",
+        "html": f"<h2>Coordination</h2><p>{html.escape(text)}</p>{_html_table(lines)}"
+        f"{figures_html}",
     }
 
 
@@ -234,15 +231,6 @@ def _partners_section(out: Path, partners: Partners) -> dict:
         "IQM [95% interval]; normalized: 0 is the worse baseline in the focal seats, 1 the better."
     )
     table = "\n".join(lines)
-    rows_html = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split(" | "))
-        + "</tr>"
-        for line in lines[2:]
-    )
-    head = "".join(
-        f"<th>{h}</th>" for h in ("background", "focal", "scripted", "random", "normalized")
-    )
     return {
         "figure": figure,
         "json": {
@@ -255,8 +243,7 @@ def _partners_section(out: Path, partners: Partners) -> dict:
             ],
         },
         "markdown": f"\n## Held-out partners\n\n{text}\n\n{table}\n\n![partners](partners.png)\n",
-        "html": f"<h2>Held-out partners</h2><p>{html.escape(text)}</p>"
-        f"<table><tr>{head}</tr>{rows_html}</table>"
+        "html": f"<h2>Held-out partners</h2><p>{html.escape(text)}</p>{_html_table(lines)}"
         f"<p><img alt='partners' src='{_embed(figure, 'image/png')}'></p>",
     }
 
