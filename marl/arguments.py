@@ -19,11 +19,13 @@ from scenarios.fields import field_range
 from scenarios.replay import parse_overrides
 
 MAPPINGS = ("env", "fixed")  # fields given as repeatable NAME=VALUE options
+FLAGS = ("ray",)  # booleans given as bare flags (--ray)
 EPILOG = (
     "Scenario overrides: -e NAME=VALUE (repeatable), e.g. -e n_agents=5. "
     "Precedence: defaults < --config file < command line. --resume RUN_DIR continues a run "
     "from its last checkpoint with the saved config: fields given again must keep their "
-    "saved value, except device, progress, tensorboard, torch_threads and --steps (which "
+    "saved value, except device, progress, tensorboard, torch_threads, ray, ray_address and "
+    "--steps (which "
     "extends the run; with --anneal-lr the rate then follows the new total's line from the "
     "update where the run stopped, so it steps up there and reaches zero at the new end). "
     "Ctrl-C or SIGTERM saves a checkpoint at the end of the current update and exits "
@@ -80,9 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{FIELDS['fixed'].metadata['help']}, e.g. --fixed evader=scripted; the run trains "
         "the other groups and its config records the assignment",
     )
+    parser.add_argument(
+        "--ray", action="store_true", default=None, help=FIELDS["ray"].metadata["help"]
+    )
     aliases = {"total_steps": ["--steps"]}
     for name, spec in FIELDS.items():
-        if name in ("env_id", *MAPPINGS):
+        if name in ("env_id", *MAPPINGS, *FLAGS):
             continue
         flags = [f"--{name.replace('_', '-')}"]
         if "_" in name:

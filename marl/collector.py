@@ -42,6 +42,16 @@ class RolloutCollector(Protocol):
         """Release the environments."""
 
 
+def observation_digest(obs: dict[str, np.ndarray], alive: dict[str, np.ndarray]) -> str:
+    """sha256 of observations and alive masks, every group in name order."""
+    hasher = hashlib.sha256()
+    for group in sorted(obs):
+        hasher.update(group.encode())
+        hasher.update(np.ascontiguousarray(obs[group], dtype=np.float32).tobytes())
+        hasher.update(np.ascontiguousarray(alive[group], dtype=bool).tobytes())
+    return hasher.hexdigest()
+
+
 class LocalCollector:
     """Collects from one in-process vector env with a CPU policy for the learning groups (the
     groups of ``policy``) and, when some groups are fixed, ``make_fixed(seed)`` for the rest."""
@@ -135,14 +145,8 @@ class LocalCollector:
         }
 
     def digest(self) -> str:
-        """sha256 of the current observations and alive masks, every group in name order."""
-        hasher = hashlib.sha256()
-        alive = self.venv.alive
-        for group in sorted(self.obs):
-            hasher.update(group.encode())
-            hasher.update(np.ascontiguousarray(self.obs[group], dtype=np.float32).tobytes())
-            hasher.update(np.ascontiguousarray(alive[group], dtype=bool).tobytes())
-        return hasher.hexdigest()
+        """sha256 of the current observations and alive masks (:func:`observation_digest`)."""
+        return observation_digest(self.obs, self.venv.alive)
 
     def close(self) -> None:
         self.venv.close()

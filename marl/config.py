@@ -98,6 +98,20 @@ class TrainConfig:
     torch_threads: int = _opt(
         1, "torch CPU threads (1 is fastest on small machines)", low=1, high=256
     )
+    num_workers: int = _opt(
+        0,
+        "rollout workers, each stepping an equal share of the num_envs worlds with its own CPU "
+        "copy of the policy (0: the learner's process steps them all); on Ray with --ray, "
+        "else in this process (the same results)",
+        low=0,
+        high=1024,
+    )
+    ray: bool = _opt(False, "run the rollout workers as Ray actors (needs num_workers >= 1)")
+    ray_address: str = _opt(
+        "",
+        "Ray cluster to join (empty: start a local Ray instance on 127.0.0.1, dashboard off)",
+        pattern=r"[\w.:/\[\]-]{0,300}",
+    )
     lr: float = _opt(5e-3, "Adam learning rate", low=0, high=1, low_open=True)
     anneal_lr: bool = _opt(
         True,
@@ -182,6 +196,13 @@ class TrainConfig:
                     f"config field 'fixed': group {group!r} takes scripted, random or a run "
                     f"folder, got {str(source)[:60]!r}"
                 )
+        if self.ray and self.num_workers < 1:
+            raise ConfigError("config field 'ray': Ray runs rollout workers; set num_workers >= 1")
+        if self.num_workers and self.num_envs % self.num_workers:
+            raise ConfigError(
+                f"config field 'num_workers': {self.num_workers} workers cannot share "
+                f"num_envs {self.num_envs} worlds equally (use a divisor of num_envs)"
+            )
 
     def net_config(self) -> NetConfig:
         """The network settings of this run, as a checkpoint's spec stores them."""

@@ -116,6 +116,9 @@ class PettingZooVecEnv:
         # renderer takes its last frame here, ``marl.eval``); None: nothing is called.
         self.on_episode_end = None
         self._seed = seed
+        # The index of copy 0 in a larger batch that this one is a share of (a rollout
+        # worker's copies, ``marl.workers``): a seeded reset gives copy i ``seed + first + i``.
+        self.first_world = 0
         first = self.envs[0]
         self.agent_ids = list(first.possible_agents)
         obs_spaces = {a: first.observation_space(a) for a in self.agent_ids}
@@ -168,8 +171,8 @@ class PettingZooVecEnv:
         self._lengths[env_index] = 0
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Reset every copy (copy ``i`` with ``seed + i`` when a seed is given)."""
-        base = self._seed if seed is None else seed
+        """Reset every copy (copy ``i`` with ``seed + first_world + i`` when a seed is given)."""
+        base = self._seed if seed is None else seed + self.first_world
         self._seed = None  # the constructor seed applies to the first reset only
         for i in range(self.num_envs):
             self._reset_one(i, None if base is None else base + i)

@@ -242,3 +242,17 @@ def record_outcome(policy, buffers, memory, t, outcome, algo) -> None:
             buf.bootstrap[t].copy_(critic_values(policy, group, c_in))
         else:
             buf.bootstrap[t].zero_()
+
+
+def merge_rollouts(parts: list[GroupRollout]) -> GroupRollout:
+    """One group rollout from several slots' (concatenated along the world axis)."""
+    if len(parts) == 1:
+        return parts[0]
+    values = {}
+    for name in GroupRollout.__dataclass_fields__:
+        items = [getattr(p, name) for p in parts]
+        if items[0] is None:
+            values[name] = None
+        else:
+            values[name] = torch.cat(items, dim=0 if name == "next_value" else 1)
+    return GroupRollout(**values)

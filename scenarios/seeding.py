@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 
 
-def world_generators(seed: int | None, count: int) -> list[np.random.Generator]:
-    """Generators of worlds ``0 .. count - 1`` for ``seed`` (fresh entropy when None)."""
+def world_generators(seed: int | None, count: int, first: int = 0) -> list[np.random.Generator]:
+    """Generators of worlds ``first .. first + count - 1`` for ``seed`` (fresh entropy when
+    None): a batch that holds worlds ``first ..`` of a larger one (a rollout worker's share,
+    ``marl.workers``) draws what those worlds draw in the whole batch."""
     root = np.random.SeedSequence(seed)
     return [
         np.random.Generator(np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(i,))))
-        for i in range(count)
+        for i in range(first, first + count)
     ]
 
 

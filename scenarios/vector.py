@@ -95,6 +95,8 @@ class VectorEnv:
         # One random stream per world (scenarios.seeding): world i's episodes depend only on
         # the seed and i, not on the batch size or on what the other worlds do.
         self._generators = world_generators(seed, num_envs)
+        # Index of world 0 in a larger batch that this is a share of (``marl.workers``).
+        self.first_world = 0
         self.alive = self._per_agent(bool, True)
         # Episode lengths without a per-step array update: the batch's step count minus the step
         # at which each world's episode started (``Episode.steps``).
@@ -143,7 +145,7 @@ class VectorEnv:
         ``(seed, i)``. Whatever the env did before, the same seed and actions give the same
         trajectory, bit for bit (physics memory included: see ``worlds.world``)."""
         if seed is not None:
-            self._generators = world_generators(seed, self.num_envs)
+            self._generators = world_generators(seed, self.num_envs, self.first_world)
         self._reset_worlds(self._all_worlds)
         self._frame = self.scenario.sense(self.world, self.episode)
         self._obs = self._observe(self._frame)

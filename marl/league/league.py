@@ -37,9 +37,10 @@ from marl.league.players import Learner, Player, seed_for, write_frozen
 from marl.league.ratings import Game as RatedGame
 from marl.league.ratings import rating_table
 from marl.league.roles import after_round, choose_opponent
-from marl.league.runner import Game, LocalMatchRunner, MatchRunner, Slot, merge_rollouts
+from marl.league.runner import Game, LocalMatchRunner, MatchRunner, Slot
 from marl.league.store import Store
 from marl.ppo import ppo_loss, ppo_update, prepare_group_batch
+from marl.rollout import merge_rollouts
 from marl.runs.session import build_spec, resolve_device
 from marl.validation import ConfigError
 from policies import RandomPolicy, load_policy

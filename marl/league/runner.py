@@ -282,17 +282,3 @@ def frozen_act(policy, group: str, obs: np.ndarray, masks: dict | None) -> np.nd
         _, _, action, _ = policy.sample(group, x, mask)
         return action.numpy()
     return policy.act({group: obs}, masks, deterministic=False)[group]
-
-
-def merge_rollouts(parts: list[GroupRollout]) -> GroupRollout:
-    """One group rollout from several slots' (concatenated along the world axis)."""
-    if len(parts) == 1:
-        return parts[0]
-    values = {}
-    for name in GroupRollout.__dataclass_fields__:
-        items = [getattr(p, name) for p in parts]
-        if items[0] is None:
-            values[name] = None
-        else:
-            values[name] = torch.cat(items, dim=0 if name == "next_value" else 1)
-    return GroupRollout(**values)

@@ -18,7 +18,15 @@ from marl.validation import ConfigError
 from policies import CheckpointError
 from policies.checkpoint import read_json
 
-RESUME_SETTABLE = {"device", "progress", "tensorboard", "torch_threads", "total_steps"}
+RESUME_SETTABLE = {
+    "device",
+    "progress",
+    "tensorboard",
+    "torch_threads",
+    "total_steps",
+    "ray",
+    "ray_address",
+}
 CONFIG_LIMIT = 1 << 20  # bytes of config.json read at most
 # Fields of configs written before the encoder read the observation layout: dropped while the
 # encoder is off (their defaults then), refused otherwise.

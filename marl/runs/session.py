@@ -135,7 +135,7 @@ class Session:
     optimizers: dict[str, Adam | torch.optim.Optimizer]
     value_norms: dict[str, RunningMeanStd]
     filter_state: dict[str, dict[str, float]]
-    collector: LocalCollector
+    collector: Any  # LocalCollector, or marl.workers.WorkerCollector
     steps_per_update: int
     num_updates: int
     resumed: bool = False
@@ -241,9 +241,14 @@ def build_session(
     policy = NetworkPolicy(spec).to(device)
     rollout_policy = policy if device.type == "cpu" else NetworkPolicy(spec)
     make_fixed = fixed_policy_factory(cfg, venv, run_dir, resumed)
-    collector = LocalCollector(
-        venv, rollout_policy, cfg.algo, pin_memory=device.type == "cuda", make_fixed=make_fixed
-    )
+    if cfg.num_workers:
+        from marl.workers import make_worker_collector
+
+        collector = make_worker_collector(cfg, spec, run_dir, venv)
+    else:
+        collector = LocalCollector(
+            venv, rollout_policy, cfg.algo, pin_memory=device.type == "cuda", make_fixed=make_fixed
+        )
     agents = sum(venv.groups[g].n_agents for g in policy.groups)
     steps_per_update = cfg.num_steps * cfg.num_envs * agents
     s = Session(
