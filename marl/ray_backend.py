@@ -7,10 +7,11 @@ for some of them) unless the node is the loopback one, and it only takes loopbac
 address when it runs as a single machine (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; the name
 notwithstanding, it is the switch on Linux too), so that is what the local instance sets.
 
-:class:`RayShards` runs :class:`marl.workers.ShardWorker` as actors (one CPU each). A worker
-that dies (its process killed, its node lost) is replaced: the new actor replays the worker's
-share of the action log since the last seeded reset (``recover``), then takes the call again, so
-the run goes on with the same results.
+:class:`RayShards` runs workers (``marl.workers.ShardWorker``, ``marl.league.workers.MatchWorker``)
+as actors, one CPU each. A worker that dies (its process killed, its node lost) is replaced: the
+new actor replays the worker's share of the action log since the last seeded reset (``recover``;
+a league's match worker needs none: every round starts from a seeded reset), then takes the call
+again, so the run goes on with the same results.
 """
 
 from __future__ import annotations
@@ -51,10 +52,8 @@ def start_ray(address: str = "", num_cpus: int | None = None):
     return ray
 
 
-def _actor_class(ray):
-    from marl.workers import ShardWorker
-
-    class RolloutWorker(ShardWorker):
+def _actor_class(ray, worker: type):
+    class Actor(worker):
         def __init__(self, *args) -> None:
             import torch
 
@@ -64,20 +63,22 @@ def _actor_class(ray):
         def pid(self) -> int:
             return os.getpid()
 
-    return ray.remote(num_cpus=1, max_restarts=0)(RolloutWorker)
+    Actor.__name__ = Actor.__qualname__ = worker.__name__
+    return ray.remote(num_cpus=1, max_restarts=0)(Actor)
 
 
 class RayShards:
-    """``count`` :class:`marl.workers.ShardWorker` actors; ``call`` runs a method on all of them
-    at once and gathers the results in worker order, replacing workers that died."""
+    """``count`` worker actors (:class:`marl.workers.ShardWorker` by default); ``call`` runs a
+    method on all of them at once and gathers the results in worker order, replacing workers
+    that died."""
 
-    def __init__(
-        self, config: dict, spec: dict, run_dir: str, count: int, address: str = ""
-    ) -> None:
+    def __init__(self, args: tuple, count: int, address: str = "", worker: type | None = None):
+        if worker is None:
+            from marl.workers import ShardWorker as worker
         self.ray = start_ray(address)
-        self.args = (config, spec, run_dir)
+        self.args = args  # the worker's constructor arguments before (index, count)
         self.count = count
-        self.actor = _actor_class(self.ray)
+        self.actor = _actor_class(self.ray, worker)
         self.workers = [self._spawn(w) for w in range(count)]
         self.replaced = 0
         # recover(w) -> (actions, memory): worker w's share of the state since the last reset,

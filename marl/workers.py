@@ -251,7 +251,7 @@ def make_worker_collector(cfg: TrainConfig, spec: dict, run_dir: Path, venv) -> 
     if cfg.ray:
         from marl.ray_backend import RayShards
 
-        shards = RayShards(config, spec, str(run_dir), cfg.num_workers, cfg.ray_address)
+        shards = RayShards((config, spec, str(run_dir)), cfg.num_workers, cfg.ray_address)
     else:
         shards = InProcessShards(config, spec, str(run_dir), cfg.num_workers)
     collector = WorkerCollector(shards, cfg, agents)

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fixed player from a run folder or checkpoint (repeatable)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a league in DIR")
+    add_worker_options(parser)
     parser.add_argument("--no-replay", action="store_true", help="skip the final replay")
     return parser
 
@@ -124,6 +125,26 @@ def fields_help() -> str:
     return "\n".join(lines)
 
 
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--num-workers",
+        help="play the matches on this many workers, each with whole matches (train.num_workers)",
+    )
+    parser.add_argument(
+        "--ray", action="store_true", default=None, help="the workers as Ray actors (train.ray)"
+    )
+    parser.add_argument("--ray-address", help="Ray cluster to join (default: a local instance)")
+
+
+def worker_fields(args, data: dict) -> dict:
+    """``--num-workers``, ``--ray`` and ``--ray-address`` as the train fields they set."""
+    given = {"num_workers": args.num_workers, "ray": args.ray, "ray_address": args.ray_address}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given:
+        data["train"] = {**dict(data.get("train") or {}), **given}
+    return data
+
+
 def config_from_args(args) -> LeagueConfig:
     data = read_config_data(args.config) if args.config else {}
     if args.scenario:
@@ -143,7 +164,7 @@ def config_from_args(args) -> LeagueConfig:
             data["train"] = {**dict(data.get("train") or {}), key[6:]: value}
         else:
             data[key] = value
-    return league_config(data)
+    return league_config(worker_fields(args, data))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +193,8 @@ def resume_main(argv: list[str]) -> int:
     parser.add_argument("dir")
     parser.add_argument("--rounds")
     parser.add_argument("--no-replay", action="store_true")
+    parser.add_argument("--ray", action="store_true", default=None, help="matches on Ray actors")
+    parser.add_argument("--ray-address", help="Ray cluster to join (default: a local instance)")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     store = Store(root)
@@ -179,6 +202,8 @@ def resume_main(argv: list[str]) -> int:
     store.close()
     if args.rounds is not None:
         data["rounds"] = args.rounds
+    args.num_workers = None  # the league's split of the worlds is part of its results
+    data = worker_fields(args, data)
     return run(league_config(data), root, new=False, replay=not args.no_replay)
 
 

@@ -39,11 +39,12 @@ from marl.league.ratings import rating_table
 from marl.league.roles import after_round, choose_opponent
 from marl.league.runner import Game, LocalMatchRunner, MatchRunner, Slot
 from marl.league.store import Store
+from marl.league.workers import frozen_players
 from marl.ppo import ppo_loss, ppo_update, prepare_group_batch
 from marl.rollout import merge_rollouts
 from marl.runs.session import build_spec, resolve_device
 from marl.validation import ConfigError
-from policies import RandomPolicy, load_policy
+from policies import load_policy
 
 LEARNER_ROLES = ("main", "main_exploiter", "league_exploiter")
 
@@ -140,10 +141,33 @@ class League:
         spec = build_spec(venv, tcfg, "")
         league = cls(cfg, root, store, venv, spec, [], {}, PayoffTable(cfg.payoff_decay))
         league.device = resolve_device(tcfg.device)
-        league.runner = LocalMatchRunner(venv, tcfg.algo)
+        if tcfg.num_workers:
+            league.runner = league.worker_runner(tcfg)
+        else:
+            league.runner = LocalMatchRunner(venv, tcfg.algo)
         return league
 
+    def worker_runner(self, tcfg):
+        """Matches on ``train.num_workers`` workers (Ray actors with ``train.ray``); each owns
+        whole matches, so its share of the worlds is a multiple of ``slot_envs``."""
+        share = tcfg.num_envs // tcfg.num_workers
+        if share % self.cfg.slot_envs:
+            self.venv.close()
+            raise ConfigError(
+                f"config field 'train.num_workers': {tcfg.num_workers} workers get {share} "
+                f"worlds each, not whole matches of slot_envs {self.cfg.slot_envs}"
+            )
+        from marl.league.workers import make_match_runner
+
+        def kinds() -> dict[str, str]:
+            return {p.pid: p.kind for p in self.players if p.frozen}
+
+        data = config_to_dict(self.cfg)
+        return make_match_runner(data, self.spec, self.root, tcfg, kinds)
+
     def close(self) -> None:
+        if hasattr(self.runner, "close"):
+            self.runner.close()
         self.venv.close()
         self.store.close()
         if self.writer is not None:
@@ -155,24 +179,8 @@ class League:
 
     def frozen_factory(self):
         """``factory(pid)(slot)``: a fresh policy object of frozen player ``pid`` for a slot."""
-        cache: dict[str, object] = {}
-        groups = self.venv.groups
-
-        def build(pid: str):
-            player = self.player(pid)
-
-            def make(slot: int):
-                if player.kind == "scripted":
-                    return scripted_baseline(self.venv)
-                if player.kind == "random":
-                    return RandomPolicy(groups, seed_for(self.cfg.seed, self.round, 4, slot))
-                if pid not in cache:
-                    cache[pid] = load_policy(self.root / "players" / pid)
-                return cache[pid]
-
-            return make
-
-        return {p.pid: build(p.pid) for p in self.players if p.frozen}
+        kinds = {p.pid: p.kind for p in self.players if p.frozen}
+        return frozen_players(kinds, self.venv, self.root, self.cfg.seed, self.round, {})
 
     def matchmake(self, rng: np.random.Generator) -> list[Slot]:
         """Deal the matches (``slot_envs`` worlds each) to the learners in turn; each gets an

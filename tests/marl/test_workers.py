@@ -144,7 +144,7 @@ def test_ray_workers_equal_in_process_workers_survive_a_lost_worker_and_bind_to_
     while proc.poll() is None and time.monotonic() < deadline and not workers:
         time.sleep(0.2)
         tree = descendants(proc.pid)
-        workers = [p for p in tree if "RolloutWorker" in command_line(p)]
+        workers = [p for p in tree if "ShardWorker" in command_line(p)]
     assert workers, "no rollout worker process appeared"
     while proc.poll() is None and time.monotonic() < deadline:  # training: a checkpoint is out
         if (tmp_path / "ray" / "checkpoints" / "LATEST").exists():
