@@ -107,6 +107,11 @@ class TrainConfig:
         high=1024,
     )
     ray: bool = _opt(False, "run the rollout workers as Ray actors (needs num_workers >= 1)")
+    async_rollouts: bool = _opt(
+        False,
+        "workers collect the next rollout while the learner updates on this one, with the "
+        "weights from before the update (a policy lag of exactly one update; needs num_workers)",
+    )
     ray_address: str = _opt(
         "",
         "Ray cluster to join (empty: start a local Ray instance on 127.0.0.1, dashboard off)",
@@ -196,6 +201,11 @@ class TrainConfig:
                     f"config field 'fixed': group {group!r} takes scripted, random or a run "
                     f"folder, got {str(source)[:60]!r}"
                 )
+        if self.async_rollouts and self.num_workers < 1:
+            raise ConfigError(
+                "config field 'async_rollouts': rollouts overlap the update on workers; set "
+                "num_workers >= 1"
+            )
         if self.ray and self.num_workers < 1:
             raise ConfigError("config field 'ray': Ray runs rollout workers; set num_workers >= 1")
         if self.num_workers and self.num_envs % self.num_workers:

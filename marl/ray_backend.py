@@ -94,18 +94,27 @@ class RayShards:
         return self.ray.get([worker.pid.remote() for worker in self.workers])
 
     def call(self, method: str, args: list[tuple]) -> list[Any]:
-        ray = self.ray
-        weights = [ray.put(a[0]) if method == "collect" else None for a in args[:1]]
+        return self.gather(self.submit(method, args))
+
+    def submit(self, method: str, args: list[tuple]) -> tuple:
+        """Start ``method(*args[w])`` on every worker ``w``; :meth:`gather` waits for them."""
         if method == "collect":  # one copy of the weights in the object store for all
-            args = [(weights[0], *a[1:]) for a in args]
+            weights = self.ray.put(args[0][0])
+            args = [(weights, *a[1:]) for a in args]
         refs = [getattr(w, method).remote(*a) for w, a in zip(self.workers, args, strict=True)]
+        return method, args, refs
+
+    def gather(self, handle: tuple) -> list[Any]:
+        """The results of a :meth:`submit`, in worker order; a worker that died is replaced
+        (rebuilt from the learner's state) and given its call again."""
+        method, args, refs = handle
         out = []
         for w, ref in enumerate(refs):
             for attempt in range(MAX_REPLACEMENTS + 1):
                 try:
-                    out.append(ray.get(ref))
+                    out.append(self.ray.get(ref))
                     break
-                except ray.exceptions.RayActorError as error:
+                except self.ray.exceptions.RayActorError as error:
                     if attempt == MAX_REPLACEMENTS:
                         raise RuntimeError(
                             f"rollout worker {w} died {attempt + 1} times in one call: {error}"

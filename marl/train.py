@@ -232,17 +232,20 @@ def run_loop(s: Session, on_update, stop: StopSignals) -> RunResult:
 def one_update(s: Session, update: int, loss_fn):
     """Collect one rollout and run the PPO epochs on it (every group)."""
     cfg = s.cfg
-    if update % cfg.checkpoint_every == 0:
-        s.collector.reset(segment_seed(cfg.seed, update))
     lr = cfg.lr * (1.0 - update / s.num_updates) if cfg.anneal_lr else cfg.lr
     for opt in s.optimizers.values():
         for group in opt.param_groups:
             group["lr"] = lr
-    weights = None
-    if s.collector.policy is not s.policy:
-        weights = {k: v.detach().cpu() for k, v in s.policy.state_dict().items()}
-    rollout = s.collector.collect(weights, cfg.num_steps)
-    stats: dict[str, float] = {"lr": lr}
+    if cfg.async_rollouts:
+        rollout = overlapped_rollout(s, update)
+    else:
+        if update % cfg.checkpoint_every == 0:
+            s.collector.reset(segment_seed(cfg.seed, update))
+        weights = None
+        if s.collector.policy is not s.policy:
+            weights = {k: v.detach().cpu() for k, v in s.policy.state_dict().items()}
+        rollout = s.collector.collect(weights, cfg.num_steps)
+    stats: dict[str, float] = {"lr": lr, "policy_lag": float(cfg.async_rollouts and update > 0)}
     for g, module in s.policy.groups.items():
         batch, extra = prepare_group_batch(
             rollout.groups[g], cfg, s.value_norms.get(g), s.filter_state[g]
@@ -252,6 +255,30 @@ def one_update(s: Session, update: int, loss_fn):
         result = ppo_update(module, s.optimizers[g], batch, cfg, loss_fn)
         stats.update({f"{g}/{k}": v for k, v in {**result, **extra}.items()})
     return stats, rollout
+
+
+def overlapped_rollout(s: Session, update: int):
+    """``async_rollouts``: this update's rollout, sampled with the weights from before the
+    previous update's epochs (``s.behaviour``: a lag of one update; none for the first); the
+    next rollout is submitted, with the weights from before this update's epochs, before they
+    run. A checkpoint stores those weights, so a resumed run samples what the unbroken one did."""
+    cfg, collector = s.cfg, s.collector
+    if collector.pending is None:  # nothing in flight: the run's first update in this process
+        if update % cfg.checkpoint_every == 0:
+            collector.reset(segment_seed(cfg.seed, update))
+        collector.submit(s.behaviour or current_weights(s), cfg.num_steps)
+    rollout = collector.gather()
+    s.behaviour = current_weights(s)
+    following = update + 1
+    if following < s.num_updates:
+        if following % cfg.checkpoint_every == 0:
+            collector.reset(segment_seed(cfg.seed, following))
+        collector.submit(s.behaviour, cfg.num_steps)
+    return rollout
+
+
+def current_weights(s: Session) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in s.policy.state_dict().items()}
 
 
 def record(s: Session, rollout, stats, writer, bar, sps: float, seconds: float) -> None:

@@ -129,6 +129,12 @@ class InProcessShards:
         """``method(*args[w])`` on every worker ``w``; the results in worker order."""
         return [getattr(worker, method)(*a) for worker, a in zip(self.workers, args, strict=True)]
 
+    def submit(self, method: str, args: list[tuple]) -> tuple[str, list[tuple]]:
+        return method, args  # run when gathered: one process does one thing at a time
+
+    def gather(self, handle: tuple[str, list[tuple]]) -> list[Any]:
+        return self.call(*handle)
+
     def close(self) -> None:
         for worker in self.workers:
             worker.close()
@@ -167,6 +173,7 @@ class WorkerCollector:
         self.memory: dict[str, dict[str, torch.Tensor | None]] = {}
         self.action_log: list[dict[str, np.ndarray]] = []
         self.seed: int | None = None
+        self.pending: tuple[Any, int] | None = None  # a submitted rollout not yet gathered
 
     def _join(self, views: list[dict[str, Any]]) -> None:
         self.obs = {g: _concat([v["obs"][g] for v in views]) for g in views[0]["obs"]}
@@ -184,11 +191,27 @@ class WorkerCollector:
         self._join(self.shards.call("reset", [(seed,)] * self.count))
 
     def collect(self, weights: dict[str, torch.Tensor] | None, num_steps: int) -> Rollout:
+        self.submit(weights, num_steps)
+        return self.gather()
+
+    def submit(self, weights: dict[str, torch.Tensor] | None, num_steps: int) -> None:
+        """Start a rollout with ``weights`` (copied now: the learner may change its own);
+        :meth:`gather` returns it. Ray workers step while the learner goes on."""
         if weights is None:
             raise ValueError("WorkerCollector.collect: the workers need the learner's weights")
+        if self.pending is not None:
+            raise RuntimeError("WorkerCollector.submit: a rollout is already in flight")
         if self.obs is None:
             self.reset(None)
-        outs = self.shards.call("collect", [(weights, num_steps)] * self.count)
+        weights = {k: v.detach().cpu().clone() for k, v in weights.items()}
+        handle = self.shards.submit("collect", [(weights, num_steps)] * self.count)
+        self.pending = (handle, num_steps)
+
+    def gather(self) -> Rollout:
+        """The rollout started by :meth:`submit`, the workers' shares joined."""
+        handle, num_steps = self.pending
+        self.pending = None
+        outs = self.shards.gather(handle)
         self._join(outs)
         parts = [out["rollout"] for out in outs]
         groups = {g: merge_rollouts([p.groups[g] for p in parts]) for g in parts[0].groups}

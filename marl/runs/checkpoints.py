@@ -84,6 +84,9 @@ class TrainerState:
     recent: list[tuple[float, dict]] = field(default_factory=list)
     curve: list[tuple[int, float]] = field(default_factory=list)
     replay: Replay | None = None
+    # With async_rollouts: the weights the rollout in flight was sampled with (the learner's
+    # weights before this update's epochs), which a resumed run samples its next rollout with.
+    behaviour: dict[str, torch.Tensor] | None = None
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -134,7 +137,11 @@ def encode_trainer(state: TrainerState) -> bytes:
             "digest": state.replay.digest,
             "action_dtypes": dtypes,
         }
+    if state.behaviour is not None:
+        for name, tensor in state.behaviour.items():
+            tensors[f"behaviour/{name}"] = tensor.detach().cpu().contiguous()
     meta = {
+        "behaviour": state.behaviour is not None,
         "update": state.update,
         "global_step": state.global_step,
         "episodes": state.episodes,
@@ -221,6 +228,7 @@ class Expected:
     recurrent: int
     max_replay_steps: int
     rng_size: int
+    weights: dict[str, tuple[tuple[int, ...], torch.dtype]] = field(default_factory=dict)
 
 
 def trainer_limit(expected: Expected) -> int:
@@ -231,7 +239,8 @@ def trainer_limit(expected: Expected) -> int:
         for shape, _ in expected.actions.values()
     )
     memory = sum(b * n * (expected.recurrent + 1) * 4 for b, n in expected.groups.values())
-    return moments + actions + memory + expected.rng_size + 8 * HEADER_SLACK
+    weights = sum(int(np.prod(shape)) * 8 + 128 for shape, _ in expected.weights.values())
+    return moments + actions + memory + weights + expected.rng_size + 8 * HEADER_SLACK
 
 
 class _Bad(Exception):
@@ -375,7 +384,18 @@ def _decode_state(meta: dict, tensors: dict, expected: Expected) -> TrainerState
         recent=episodes,
         curve=points,
         replay=_decode_replay(meta.get("replay"), tensors, expected),
+        behaviour=_decode_behaviour(meta.get("behaviour", False), tensors, expected),
     )
+
+
+def _decode_behaviour(present: Any, tensors: dict, expected: Expected):
+    _check(isinstance(present, bool), "behaviour must be true or false")
+    if not present:
+        return None
+    return {
+        name: _tensor(tensors, f"behaviour/{name}", shape, dtype)
+        for name, (shape, dtype) in expected.weights.items()
+    }
 
 
 def load_trainer(folder: Path, expected: Expected) -> TrainerState:

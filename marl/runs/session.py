@@ -146,6 +146,8 @@ class Session:
     curve: list[tuple[int, float]] = field(default_factory=list)
     saved_update: int | None = None
     checkpoint: Path | None = None
+    # async_rollouts: the (CPU) weights that the rollout in flight is sampled with.
+    behaviour: dict[str, torch.Tensor] | None = None
 
 
 def check_memory(cfg: TrainConfig, venv, spec: dict) -> None:

@@ -57,6 +57,7 @@ class Snapshot:
     log_length: int
     memory: dict | None
     digest: str | None
+    behaviour: dict[str, torch.Tensor] | None = None
 
 
 def take_snapshot(s: Session) -> Snapshot:
@@ -83,6 +84,7 @@ def take_snapshot(s: Session) -> Snapshot:
         log_length=len(s.collector.action_log),
         memory=s.collector.memory_copy() if between else None,
         digest=s.collector.digest() if between else None,
+        behaviour=None if s.behaviour is None else {k: v.clone() for k, v in s.behaviour.items()},
     )
 
 
@@ -105,6 +107,7 @@ def write_snapshot(s: Session, snap: Snapshot) -> Path:
         recent=snap.recent,
         curve=s.curve[: snap.curve_length],
         replay=replay,
+        behaviour=snap.behaviour,
     )
     s.policy.load_state_dict(snap.weights)
     path = save_checkpoint(
@@ -130,6 +133,7 @@ def expected_trainer(s: Session) -> Expected:
         recurrent=s.cfg.recurrent,
         max_replay_steps=s.cfg.checkpoint_every * s.cfg.num_steps,
         rng_size=int(torch.get_rng_state().numel()),
+        weights={k: (tuple(v.shape), v.dtype) for k, v in s.policy.state_dict().items()},
     )
 
 
@@ -159,6 +163,7 @@ def restore(s: Session, folder: Path) -> None:
     s.curve = list(state.curve)
     s.saved_update, s.checkpoint = state.update, folder
     torch.set_rng_state(state.torch_rng)
+    s.behaviour = state.behaviour if s.cfg.async_rollouts else None
     every, replay = s.cfg.checkpoint_every, state.replay
     if replay is None:
         if state.update % every != 0:  # a legacy end-of-run checkpoint: continue from a reset

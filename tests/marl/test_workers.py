@@ -103,26 +103,41 @@ def test_bad_worker_settings_are_refused_in_one_line(tmp_path):
     assert alone.returncode == 2 and "'ray'" in alone.stderr and "num_workers" in alone.stderr
 
 
-@pytest.mark.parametrize("scenario", [MPE, SPREAD])
-def test_workers_sigkilled_learner_resumes_byte_identical(tmp_path, scenario):
+@pytest.mark.parametrize(
+    ("scenario", "overlap"), [(MPE, "false"), (SPREAD, "false"), (SPREAD, "true")]
+)
+def test_workers_sigkilled_learner_resumes_byte_identical(tmp_path, scenario, overlap):
     """Two in-process workers; the learner is SIGKILLed mid-update (between checkpoints, so
-    resume replays every worker's share of the log) and before a checkpoint completes."""
-    args = train_args(scenario, 12, "--checkpoint-every", "3", "--num-workers", "2")
+    resume replays every worker's share of the log) and before a checkpoint completes. With
+    ``--async-rollouts`` the checkpoints also hold the weights the next rollout samples with."""
+    args = train_args(
+        scenario, 12, "--checkpoint-every", "3", "--num-workers", "2", "--async-rollouts", overlap
+    )
     unbroken = run_marl([*args, "--run-dir", str(tmp_path / "a")])
     assert unbroken.returncode == 0, unbroken.stderr
     plain = run_marl([*train_args(scenario, 12, "--checkpoint-every", "3"), "--run-dir",
                       str(tmp_path / "plain")])  # fmt: skip
     assert plain.returncode == 0, plain.stderr
-    # Two workers are another run than one batch (their own sampling streams): not the same bytes.
+    # Two workers are another run than one batch (their own sampling streams): not the same
+    # bytes; nor are overlapped rollouts (sampled one update behind) the synchronous ones.
     assert final_checkpoint(tmp_path / "plain") != final_checkpoint(tmp_path / "a")
+    if overlap == "true":
+        sync = [*train_args(scenario, 12, "--checkpoint-every", "3", "--num-workers", "2")]
+        assert run_marl([*sync, "--run-dir", str(tmp_path / "sync")]).returncode == 0
+        assert final_checkpoint(tmp_path / "sync") != final_checkpoint(tmp_path / "a")
 
     rng = random.Random(f"workers {scenario}")
     run_dir = tmp_path / "b"
     resume = ["train", *([scenario] if scenario == MPE else []), "--resume", str(run_dir)]
-    for index, point in enumerate([f"update:{rng.randint(5, 8)}", f"commit:{rng.randint(1, 2)}"]):
+    plan = [  # SIGTERM saves the update it finishes: a checkpoint between boundaries
+        (f"update:{rng.randint(5, 8)}", -signal.SIGKILL),
+        (f"sigterm:{rng.randint(2, 3)}", 143),
+        (f"commit:{rng.randint(1, 2)}", -signal.SIGKILL),
+    ]
+    for index, (point, code) in enumerate(plan):
         argv = [*args, "--run-dir", str(run_dir)] if index == 0 else resume
         killed = run_killer(point, argv)
-        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
+        assert killed.returncode == code, (point, killed.stderr)
     finished = run_marl([*resume, "--progress", "false"])
     assert finished.returncode == 0, finished.stderr
     assert final_checkpoint(run_dir) == final_checkpoint(tmp_path / "a")

@@ -7,16 +7,19 @@
 Every round trains the same config once per setting, one after another (alternating, so a
 noisy neighbour hits them alike): ``local`` (the learner's process steps every world: no
 workers), and ``ray xW`` (``--ray --num-workers W``: W actors on the local Ray instance, one CPU
-each, synchronous). A setting's figure is the median over rounds of its steady agent-steps/s
-(updates after ``--warmup``: actors start and compile their kernels first); its ratio to local is
-the median of the per-round ratios. Each update is also split into rollout seconds (collect:
-the workers' steps plus shipping weights and rollouts) and learner seconds (the PPO epochs).
+each, synchronous), and with ``--overlap`` ``ray xW async`` (``--async-rollouts``: the next
+rollout is collected while the learner updates). A setting's figure is the median over rounds
+of its steady agent-steps/s (updates after ``--warmup``: actors start and compile their kernels
+first); its ratio to local is the median of the per-round ratios. Each update is also split
+into rollout seconds (collect: the workers' steps plus shipping weights and rollouts; with
+overlap, the wait for them) and learner seconds (the PPO epochs).
 
 The model of N workers, from the 1-worker figures: a synchronous update takes
 ``T(N) = c1 / N + x + u`` (``c1``: one worker's rollout time; ``x``: what does not shrink with N,
 shipping and gathering, estimated from 2 workers as ``c2 - c1 / 2``; ``u``: the learner's
 update), so agent-steps/s is ``S / T(N)`` for ``S`` agent-steps per update. An asynchronous
-mode (rollouts of the next batch while the learner updates) would take ``max(c1 / N + x, u)``.
+mode (``--async-rollouts``: the next batch's rollouts while the learner updates) takes about
+``max(c1 / N + x, u)``.
 The local Ray instance runs on this machine's cores: measured figures above 2 workers need a
 machine with more of them (``--ray-address`` of a cluster).
 """
@@ -56,7 +59,7 @@ LocalCollector.collect = timed(LocalCollector.collect)
 WorkerCollector.collect = timed(WorkerCollector.collect)
 
 
-def run(args, workers: int, ray_address: str) -> dict[str, float]:
+def run(args, workers: int, ray_address: str, overlap: bool = False) -> dict[str, float]:
     """One training run; steady agent-steps/s and seconds per update (rollout, learner)."""
     stamps: list[float] = []
     COLLECT_SECONDS.clear()
@@ -69,6 +72,7 @@ def run(args, workers: int, ray_address: str) -> dict[str, float]:
             total_steps=args.updates * args.num_envs * args.num_steps * args.agents,
             num_workers=workers,
             ray=workers > 0,
+            async_rollouts=overlap,
             ray_address=ray_address,
             run_dir=str(Path(folder) / "run"),
             tensorboard=False,
@@ -95,12 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ray-address", default="")
+    parser.add_argument(
+        "--overlap", action="store_true", help="also each W with --async-rollouts"
+    )
     args = parser.parse_args(argv)
-    settings = [0, *args.workers]
+    settings = [0, *args.workers, *([-w for w in args.workers] if args.overlap else [])]
     figures: dict[int, list[dict]] = {w: [] for w in settings}
     for _ in range(args.rounds):
         for w in settings:
-            figures[w].append(run(args, w, args.ray_address))
+            figures[w].append(run(args, abs(w), args.ray_address, overlap=w < 0))
     print(
         f"# {args.env_id}, {args.num_envs} worlds x {args.num_steps} steps per update; "
         f"medians of {args.rounds} alternating rounds"
@@ -109,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     for w in settings:
         runs = figures[w]
         ratio = statistics.median(r["sps"] / loc["sps"] for r, loc in zip(runs, local, strict=True))
-        name = "local" if w == 0 else f"ray x{w}"
+        name = "local" if w == 0 else f"ray x{abs(w)}" + (" async" if w < 0 else "")
         print(
-            f"{name:8s} {statistics.median(r['sps'] for r in runs):>9,.0f} agent-steps/s "
+            f"{name:14s} {statistics.median(r['sps'] for r in runs):>9,.0f} agent-steps/s "
             f"({ratio:.2f}x local); per update {statistics.median(r['update'] for r in runs):.3f}"
             f" s: rollout {statistics.median(r['collect'] for r in runs):.3f} s, learner "
             f"{statistics.median(r['update'] - r['collect'] for r in runs):.3f} s"
