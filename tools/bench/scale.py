@@ -56,7 +56,7 @@ def timed(collect):
 
 
 LocalCollector.collect = timed(LocalCollector.collect)
-WorkerCollector.collect = timed(WorkerCollector.collect)
+WorkerCollector.gather = timed(WorkerCollector.gather)  # collect = submit + gather
 
 
 def run(args, workers: int, ray_address: str, overlap: bool = False) -> dict[str, float]:
@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ray-address", default="")
-    parser.add_argument(
-        "--overlap", action="store_true", help="also each W with --async-rollouts"
-    )
+    parser.add_argument("--overlap", action="store_true", help="also each W with --async-rollouts")
     args = parser.parse_args(argv)
     settings = [0, *args.workers, *([-w for w in args.workers] if args.overlap else [])]
     figures: dict[int, list[dict]] = {w: [] for w in settings}
