@@ -145,6 +145,8 @@ def parse_args(
         value = getattr(args, name, None)
         if value is not None and name not in ("env_id", *MAPPINGS):
             data[name] = value
+    if data.get("ray_address") and "ray" not in data:
+        data["ray"] = True  # --ray-address ADDR alone: the workers run on that cluster
     if args.scenario:
         data["env_id"] = args.scenario
     elif not args.resume and "env_id" not in data:

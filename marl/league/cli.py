@@ -140,6 +140,8 @@ def worker_fields(args, data: dict) -> dict:
     """``--num-workers``, ``--ray`` and ``--ray-address`` as the train fields they set."""
     given = {"num_workers": args.num_workers, "ray": args.ray, "ray_address": args.ray_address}
     given = {k: v for k, v in given.items() if v is not None}
+    if given.get("ray_address") and "ray" not in given:
+        given["ray"] = True  # --ray-address ADDR alone: the matches run on that cluster
     if given:
         data["train"] = {**dict(data.get("train") or {}), **given}
     return data

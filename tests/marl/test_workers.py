@@ -101,6 +101,13 @@ def test_bad_worker_settings_are_refused_in_one_line(tmp_path):
     assert len(uneven.stderr.strip().splitlines()) == 1
     alone = run_marl([*train_args(SPREAD, 2, "--ray"), "--run-dir", str(tmp_path / "b")])
     assert alone.returncode == 2 and "'ray'" in alone.stderr and "num_workers" in alone.stderr
+    # --ray-address alone means Ray too (here without workers: refused before connecting)
+    joined = [*train_args(SPREAD, 2, "--ray-address", "127.0.0.1:1"), "--run-dir", str(tmp_path)]
+    address = run_marl(joined)
+    assert address.returncode == 2 and "'ray'" in address.stderr, address.stderr
+    overlap = run_marl([*train_args(SPREAD, 2, "--async-rollouts", "true"), "--run-dir",
+                        str(tmp_path / "c")])  # fmt: skip
+    assert overlap.returncode == 2 and "'async_rollouts'" in overlap.stderr
 
 
 @pytest.mark.parametrize(
