@@ -51,7 +51,7 @@ ANY_VALUE = st.one_of(
 def expected_ok(name: str, value) -> bool:
     """Whether ``value`` is valid for field ``name``, worked out here independently."""
     spec, kind = FIELDS[name], KINDS[name]
-    if name == "ray":  # Ray runs rollout workers, and the default is none
+    if name in ("ray", "async_rollouts"):  # both need rollout workers; the default is none
         return value is False
     if name == "num_workers" and isinstance(value, int) and value > 0 and 64 % value:
         return False  # the default 64 worlds do not split equally
