@@ -27,7 +27,7 @@ from marl.collector import LocalCollector, observation_digest
 from marl.config import TrainConfig, config_from_dict
 from marl.envs import make_env
 from marl.fixed import fixed_policy_factory
-from marl.rollout import GroupRollout, Rollout, merge_rollouts
+from marl.rollout import Rollout, merge_rollouts
 from policies import NetworkPolicy
 
 
@@ -146,13 +146,6 @@ def _concat(parts: list[np.ndarray | torch.Tensor | None], dim: int = 0):
     if isinstance(parts[0], torch.Tensor):
         return torch.cat(parts, dim=dim)
     return np.concatenate(parts, axis=dim)
-
-
-def _split(value, bounds: list[tuple[int, int]], dim: int = 0) -> list:
-    if value is None:
-        return [None] * len(bounds)
-    index = [slice(None)] * dim
-    return [value[(*index, slice(lo, hi))] for lo, hi in bounds]
 
 
 class WorkerCollector:
@@ -285,7 +278,6 @@ def make_worker_collector(cfg: TrainConfig, spec: dict, run_dir: Path, venv) -> 
 
 
 __all__ = [
-    "GroupRollout",
     "InProcessShards",
     "ShardWorker",
     "WorkerCollector",
