@@ -82,9 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{FIELDS['fixed'].metadata['help']}, e.g. --fixed evader=scripted; the run trains "
         "the other groups and its config records the assignment",
     )
-    parser.add_argument(
-        "--ray", action="store_true", default=None, help=FIELDS["ray"].metadata["help"]
-    )
+    ray_help = FIELDS["ray"].metadata["help"]  # --ray / --no-ray (default: unset)
+    parser.add_argument("--ray", action=argparse.BooleanOptionalAction, help=ray_help)
     aliases = {"total_steps": ["--steps"]}
     for name, spec in FIELDS.items():
         if name in ("env_id", *MAPPINGS, *FLAGS):

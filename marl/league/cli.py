@@ -131,7 +131,10 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
         help="play the matches on this many workers, each with whole matches (train.num_workers)",
     )
     parser.add_argument(
-        "--ray", action="store_true", default=None, help="the workers as Ray actors (train.ray)"
+        "--ray",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the workers as Ray actors (train.ray)",
     )
     parser.add_argument("--ray-address", help="Ray cluster to join (default: a local instance)")
 
@@ -195,7 +198,9 @@ def resume_main(argv: list[str]) -> int:
     parser.add_argument("dir")
     parser.add_argument("--rounds")
     parser.add_argument("--no-replay", action="store_true")
-    parser.add_argument("--ray", action="store_true", default=None, help="matches on Ray actors")
+    parser.add_argument(
+        "--ray", action=argparse.BooleanOptionalAction, default=None, help="matches on Ray actors"
+    )
     parser.add_argument("--ray-address", help="Ray cluster to join (default: a local instance)")
     args = parser.parse_args(argv)
     root = Path(args.dir)

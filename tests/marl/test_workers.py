@@ -94,6 +94,18 @@ def test_a_share_of_pettingzoo_copies_is_seeded_as_those_copies():
         np.testing.assert_array_equal(obs_share[group], obs[2:])
 
 
+def test_ray_can_be_turned_on_and_off_when_resuming():
+    from marl.arguments import parse_args
+
+    for flag, value in (("--ray", True), ("--no-ray", False)):
+        cfg, resume, given, _ = parse_args(["--resume", "RUN", flag])
+        assert cfg is None and resume == "RUN" and given == {"ray": value}
+    _, _, given, _ = parse_args(["--resume", "RUN", "--ray-address", "10.0.0.1:6379"])
+    assert given == {"ray_address": "10.0.0.1:6379", "ray": True}
+    _, _, given, _ = parse_args(["--resume", "RUN", "--ray-address", "h:1", "--no-ray"])
+    assert given == {"ray_address": "h:1", "ray": False}
+
+
 def test_bad_worker_settings_are_refused_in_one_line(tmp_path):
     uneven = run_marl([*train_args(SPREAD, 2, "--num-workers", "3"), "--run-dir", str(tmp_path)])
     assert uneven.returncode == 2
@@ -145,7 +157,7 @@ def test_workers_sigkilled_learner_resumes_byte_identical(tmp_path, scenario, ov
         argv = [*args, "--run-dir", str(run_dir)] if index == 0 else resume
         killed = run_killer(point, argv)
         assert killed.returncode == code, (point, killed.stderr)
-    finished = run_marl([*resume, "--progress", "false"])
+    finished = run_marl([*resume, "--progress", "false", "--no-ray"])  # as it ran: in process
     assert finished.returncode == 0, finished.stderr
     assert final_checkpoint(run_dir) == final_checkpoint(tmp_path / "a")
 
