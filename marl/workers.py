@@ -120,10 +120,12 @@ class ShardWorker:
 
 
 class InProcessShards:
-    """The workers in the learner's process, called one after another."""
+    """The workers in the learner's process, called one after another: ``count`` of ``worker``
+    (:class:`ShardWorker` by default), built from ``args`` and then (index, count)."""
 
-    def __init__(self, config: dict, spec: dict, run_dir: str, count: int) -> None:
-        self.workers = [ShardWorker(config, spec, run_dir, w, count) for w in range(count)]
+    def __init__(self, args: tuple, count: int, worker: type | None = None) -> None:
+        worker = ShardWorker if worker is None else worker
+        self.workers = [worker(*args, w, count) for w in range(count)]
 
     def call(self, method: str, args: list[tuple]) -> list[Any]:
         """``method(*args[w])`` on every worker ``w``; the results in worker order."""
@@ -269,7 +271,7 @@ def make_worker_collector(cfg: TrainConfig, spec: dict, run_dir: Path, venv) -> 
 
         shards = RayShards((config, spec, str(run_dir)), cfg.num_workers, cfg.ray_address)
     else:
-        shards = InProcessShards(config, spec, str(run_dir), cfg.num_workers)
+        shards = InProcessShards((config, spec, str(run_dir)), cfg.num_workers)
     collector = WorkerCollector(shards, cfg, agents)
     if cfg.ray:
         shards.recover = collector.shard_state  # what a replacement worker replays

@@ -23,7 +23,7 @@ import torch
 from marl.envs import make_env, scripted_baseline
 from marl.league.players import seed_for
 from marl.league.runner import LocalMatchRunner, RoundResult, Slot
-from marl.workers import torch_threads
+from marl.workers import InProcessShards, torch_threads
 from policies import NetworkPolicy, RandomPolicy, load_policy
 
 
@@ -126,18 +126,6 @@ class ShardedMatchRunner:
         self.shards.close()
 
 
-class InProcessMatchShards:
-    def __init__(self, args: tuple, count: int) -> None:
-        self.workers = [MatchWorker(*args, w, count) for w in range(count)]
-
-    def call(self, method: str, args: list[tuple]) -> list:
-        return [getattr(worker, method)(*a) for worker, a in zip(self.workers, args, strict=True)]
-
-    def close(self) -> None:
-        for worker in self.workers:
-            worker.close()
-
-
 def make_match_runner(league_data: dict, spec: dict, root: Path, tcfg, kinds) -> ShardedMatchRunner:
     """The workers of ``tcfg.num_workers`` (Ray actors with ``tcfg.ray``) behind one runner."""
     args = (league_data, spec, str(root))
@@ -146,7 +134,7 @@ def make_match_runner(league_data: dict, spec: dict, root: Path, tcfg, kinds) ->
 
         shards = RayShards(args, tcfg.num_workers, tcfg.ray_address, worker=MatchWorker)
     else:
-        shards = InProcessMatchShards(args, tcfg.num_workers)
+        shards = InProcessShards(args, tcfg.num_workers, worker=MatchWorker)
     share = tcfg.num_envs // tcfg.num_workers
     return ShardedMatchRunner(shards, tcfg.num_workers, share, kinds)
 
