@@ -17,20 +17,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from scenarios.accumulators import EpisodeSums
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
 from scenarios.respawn import Respawns
 from scenarios.seeding import WorldRandom, replica_generators, world_generators
-from worlds.kernels.arrays import add_into, max_into, min_into
-
-_ACCUMULATE = {"mean": add_into, "sum": add_into, "min": min_into, "max": max_into}
-_REDUCERS = {
-    "mean": (np.add, 0.0),
-    "sum": (np.add, 0.0),
-    "min": (np.minimum, np.inf),
-    "max": (np.maximum, -np.inf),
-    "last": (None, np.nan),
-}
-
+from worlds.kernels.arrays import largest
 
 MAX_WORLDS = 65_536
 """Most worlds in one vector env."""
@@ -109,9 +100,12 @@ class VectorEnv:
             group: body for group, body in scenario.parked_bodies.items() if group in self.groups
         }
         self._frame: Frame | None = None
-        self._returns = self._per_agent(np.float64)
-        self._term_sums: dict[str, np.ndarray] = {}
-        self._metric_values: dict[str, np.ndarray] = {}
+        self._sums = EpisodeSums(
+            self.scenario_id,
+            num_envs,
+            {g: s.n_agents for g, s in self.groups.items()},
+            scenario.metric_reduce,
+        )
         self._final_obs = {
             g: np.zeros((num_envs, s.n_agents, *s.observation_space.shape), np.float32)
             for g, s in self.groups.items()
@@ -128,8 +122,6 @@ class VectorEnv:
         self._obs: dict[str, np.ndarray] | None = None
         self._restart_obs: dict[str, np.ndarray] | None = None
         self._some_dead = False
-        self._metric_plan: list | None = None
-        self._term_plan: list | None = None
         self._steps_to_time_limit = 0
         self._truncation_flagged = False
 
@@ -177,12 +169,7 @@ class VectorEnv:
         if self._respawns is not None:
             self._respawns.reset(rows)
         self._some_dead = False if every else not all(a.all() for a in self.alive.values())
-        for group in self.alive:
-            self._returns[group][rows] = 0.0
-        for values in self._term_sums.values():
-            values[rows] = 0.0
-        for name, values in self._metric_values.items():
-            values[rows] = _REDUCERS[self.scenario.metric_reduce.get(name, "mean")][1]
+        self._sums.reset(rows)
         self._episode_start[rows] = self._step_count
         oldest = self._step_count - int(self._episode_start.min())
         self._steps_to_time_limit = self.cfg.max_steps - oldest
@@ -245,10 +232,9 @@ class VectorEnv:
         if respawns is not None and respawns.any_born:
             respawns.zero_rewards(rew)
         terminated = scenario.terminated(frame)
-        for group, alive in self.alive.items():
-            if self._some_dead:
+        if self._some_dead:
+            for group, alive in self.alive.items():
                 rew[group] *= alive
-            self._returns[group] += rew[group]
         # Steps until the oldest episode hits the time limit: while it is positive and nobody
         # can terminate, no world can end and the end-of-step checks are skipped.
         self._steps_to_time_limit -= 1
@@ -275,7 +261,7 @@ class VectorEnv:
                 np.logical_and(time_up[:, None], self.alive[group], out=truncated)
             self._truncation_flagged = True
         metrics = scenario.metrics(frame)
-        self._accumulate(terms, metrics)
+        self._sums.add(rew, terms, metrics)  # returns, terms and metrics: one compiled call
         info: dict[str, Any] = {
             "episodes": [],
             "final_obs": self._final_obs,
@@ -318,7 +304,7 @@ class VectorEnv:
                     )
                 # Viewed as unsigned, negative actions become huge: one reduction checks both ends.
                 unsigned = act.view(_UNSIGNED[act.itemsize])
-                if act.size and np.maximum.reduce(unsigned, axis=None) >= space.n:
+                if largest(unsigned.reshape(len(unsigned), -1)) >= space.n:
                     bad = (act < 0) | (act >= space.n)
                     raise ValueError(
                         f"{self.scenario_id}: actions[{group!r}] out of range [0, {space.n}): "
@@ -338,42 +324,6 @@ class VectorEnv:
                         f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity "
                         f"({_first_agent(group, bad)})"
                     )
-
-    def _accumulate(self, terms: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> None:
-        """Add this step's reward terms and metrics to the per-world episode accumulators.
-
-        Arrays keep their per-agent (or per-landmark) axes here, one call per quantity; they are
-        reduced over those axes only when an episode ends. "last" metrics are not accumulated:
-        they are read from the scenario when the episode ends.
-        """
-        if self._term_plan is None:
-            self._term_plan = [(name, np.zeros(values.shape)) for name, values in terms.items()]
-            self._term_sums.update(self._term_plan)
-        rows = self.num_envs
-        for name, total in self._term_plan:  # compiled: float64 += float32 without a cast loop
-            add_into(total.reshape(rows, -1), terms[name].reshape(rows, -1))
-        plan = self._metric_plan
-        if plan is None:
-            plan = self._metric_plan = self._plan_metrics(metrics)
-        for name, function, current in plan:
-            function(current, metrics[name].reshape(rows, -1))
-
-    def _plan_metrics(self, metrics: dict[str, np.ndarray]) -> list:
-        """(name, reducing ufunc, accumulator) for every metric that needs accumulating."""
-        plan = []
-        for name, values in metrics.items():
-            how = self.scenario.metric_reduce.get(name, "mean")
-            if how not in _REDUCERS:
-                raise ValueError(f"{self.scenario_id}: metric {name!r} has unknown reduce {how!r}")
-            if how == "last":
-                continue
-            # A minimum or maximum is exact in the metric's own float type, and a ufunc on
-            # one type is three times cheaper than with a cast; sums and means add in float64.
-            same = how in ("min", "max") and values.dtype.kind == "f"
-            current = np.full(values.shape, _REDUCERS[how][1], values.dtype if same else None)
-            self._metric_values[name] = current
-            plan.append((name, _ACCUMULATE[how], current.reshape(self.num_envs, -1)))
-        return plan
 
     def _apply_terminations(self, terminated: dict[str, np.ndarray]) -> None:
         """Agents that terminated this step leave the episode: they are no longer alive, the
@@ -441,12 +391,12 @@ class VectorEnv:
             for name, values in step_metrics.items()
             if reduce.get(name, "mean") == "last"
         }
-        for name, values in self._metric_values.items():
+        for name, values in self._sums.metrics.items():
             metrics[name] = per_world(values, reduce.get(name, "mean"))
         for name, values in end_figures.items():
             metrics[name] = np.asarray(values, np.float64).reshape(count).tolist()
-        returns = {g: per_world(r, "sum") for g, r in self._returns.items()}
-        terms = {n: per_world(v, "sum") for n, v in self._term_sums.items()}
+        returns = {g: per_world(r, "sum") for g, r in self._sums.returns.items()}
+        terms = {n: per_world(v, "sum") for n, v in self._sums.terms.items()}
 
         def rows(figures: dict[str, list[float]]) -> list[dict[str, float]]:
             """Per world, the dict of its figures (built in C: no comprehension per world)."""

@@ -18,6 +18,8 @@ import pymunk
 import pymunk.batch as pbatch
 from pymunk._chipmunk_cffi import lib as _cp
 
+from worlds.kernels.bodies import touching_rows as mark_touching
+
 STATIC = "static"
 """The name that stands for static geometry in collision rules."""
 MAX_FILTERED_GROUPS = 31
@@ -88,6 +90,8 @@ class ContactTable:
         self.sorted_ids = body_ids[order]
         # Batch row of each sorted id; the static body (in no table) maps to ``num_bodies``.
         self.sorted_rows = order if rows is None else np.asarray(rows)[order]
+        self._ids = np.ascontiguousarray(self.sorted_ids, np.uintp)
+        self._rows = np.ascontiguousarray(self.sorted_rows, np.intp)
         self.buffer = pbatch.Buffer()
         self.contacts = np.zeros(self.num_bodies + 1, dtype=np.int64)
         self.static_contacts = np.zeros(self.num_bodies + 1, dtype=np.int64)
@@ -113,9 +117,13 @@ class ContactTable:
         """Whether each body row touched anything in the last substep: bool ``(m + 1,)``, read
         once per step (``touching`` is set to None after every step)."""
         if self.touching is None:
-            rows, _ = self.arbiter_rows()
+            buffer = self.buffer
+            buffer.clear()
+            pbatch.get_space_arbiters(self.space, _ARBITER_FIELDS, buffer)
+            raw = np.frombuffer(buffer.int_buf(), dtype=np.uintp).reshape(-1, 3)
             self.touching = np.zeros(self.num_bodies + 1, bool)
-            self.touching[rows.ravel()] = True
+            # One compiled pass (arbiter_rows does the same in numpy, at several times the cost).
+            mark_touching(raw, self._ids, self._rows, self.touching)
         return self.touching
 
     def count(self) -> None:

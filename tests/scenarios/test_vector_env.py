@@ -196,3 +196,24 @@ def test_replicas_start_as_one_world_of_a_batch_and_stay_alike_under_the_same_ac
         for group in original:
             np.testing.assert_allclose(replicas[group][0], replicas[group][2], atol=1e-4)
             np.testing.assert_allclose(replicas[group][1], original[group][3], atol=1e-4)
+
+
+def test_a_metric_that_changes_shape_mid_episode_is_refused_by_name():
+    """The episode accumulators are bound to the arrays a scenario returns; a new array of
+    another shape is refused in one line that names it, not added out of bounds."""
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=3, seed=0, n_agents=4)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    venv.step(random_actions(venv, rng))
+    original = venv.scenario.metrics
+
+    def wider(frame):
+        metrics = dict(original(frame))
+        metrics["collisions"] = np.zeros((3, 5), np.float32)
+        return metrics
+
+    venv.scenario.metrics = wider
+    with pytest.raises(ValueError, match=r"'collisions' has shape \(3, 5\) this step, \(3, 4\)"):
+        venv.step(random_actions(venv, rng))
+    venv.scenario.metrics = original
+    venv.step(random_actions(venv, rng))  # the scenario's own arrays again: accepted

@@ -134,3 +134,22 @@ def test_reset_box_and_polygon_worlds_forget_their_contacts():
     fresh_states = run(fresh, fresh_cars, fresh_crates, np.random.default_rng(7), 60)
     for step, (a, b) in enumerate(zip(used_states, fresh_states, strict=True)):
         assert a == b, f"step {step}: the reset world remembered its past"
+
+
+def test_touching_rows_equal_the_arbiters_read_in_numpy():
+    """The compiled ``touching_rows`` marks exactly the rows (and the static-geometry entry)
+    that ``ContactTable.arbiter_rows`` lists, on a world whose bodies touch each other and
+    the walls."""
+    world, cars, crates = shaped_world()
+    place(world, np.random.default_rng(0))
+    rng, checked = np.random.default_rng(3), 0
+    for _ in range(120):
+        run(world, cars, crates, rng, 1)
+        for table in world._contact_tables:
+            table.touching = None
+            rows, _ = table.arbiter_rows()
+            expected = np.zeros(table.num_bodies + 1, bool)
+            expected[rows.ravel()] = True
+            np.testing.assert_array_equal(table.touching_rows(), expected)
+            checked += expected[:-1].any() and expected[-1]
+    assert checked > 10, "bodies seldom touched both each other and the walls"

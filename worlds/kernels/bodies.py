@@ -75,3 +75,29 @@ def place_rows(table, columns, zero_column, rows, read, order, offsets, state):
             read[r, zero_column] = 0.0
         for c in range(state.shape[1]):
             state[r, c] = np.float32(read[r, order[c]] - offsets[r, c])
+
+
+@kernel
+def touching_rows(raw, sorted_ids, sorted_rows, touching):
+    """Mark ``touching[row]`` for both bodies of every arbiter row of ``raw`` ``(K, 3)``
+    (``body_a_id, body_b_id, contact_count``: ``ContactTable``'s buffer) that has contacts;
+    a body whose id is not in ``sorted_ids`` (static geometry) marks the last entry. Ids are
+    found by binary search, as ``numpy.searchsorted`` finds them."""
+    last = touching.shape[0] - 1
+    size = sorted_ids.shape[0]
+    for k in range(raw.shape[0]):
+        if raw[k, 2] == 0:
+            continue
+        for side in range(2):
+            body = raw[k, side]
+            low, high = 0, size
+            while low < high:
+                middle = (low + high) // 2
+                if sorted_ids[middle] < body:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low < size and sorted_ids[low] == body:
+                touching[sorted_rows[low]] = True
+            else:
+                touching[last] = True
