@@ -100,12 +100,8 @@ class VectorEnv:
             group: body for group, body in scenario.parked_bodies.items() if group in self.groups
         }
         self._frame: Frame | None = None
-        self._sums = EpisodeSums(
-            self.scenario_id,
-            num_envs,
-            {g: s.n_agents for g, s in self.groups.items()},
-            scenario.metric_reduce,
-        )
+        agents = {g: s.n_agents for g, s in self.groups.items()}
+        self._sums = EpisodeSums(self.scenario_id, num_envs, agents, scenario.metric_reduce)
         self._final_obs = {
             g: np.zeros((num_envs, s.n_agents, *s.observation_space.shape), np.float32)
             for g, s in self.groups.items()
