@@ -18,6 +18,7 @@ import pymunk
 import pymunk.batch as pbatch
 from pymunk._chipmunk_cffi import lib as _cp
 
+from worlds.kernels import chipmunk
 from worlds.kernels.bodies import touching_rows as mark_touching
 
 STATIC = "static"
@@ -152,6 +153,7 @@ def forget(
     shape_ids: list[int],
     rows: np.ndarray,
     touching: np.ndarray,
+    compiled: tuple | None = None,
 ) -> None:
     """Clear what chipmunk keeps of bodies ``rows``' last step besides their state: the bias
     velocity that pushes overlapping bodies apart at the start of the next step, and the cached
@@ -159,12 +161,28 @@ def forget(
     exist only for bodies that touched something in the last substep (``touching``), so only
     those are visited: their shape is taken out of the space (which drops its arbiters) and put
     back under its old id (``shape_ids``: the broadphase visits shapes in id order), and their
-    position is integrated over a zero time step (which zeroes the bias). Works for any shape."""
+    position is integrated over a zero time step (which zeroes the bias). Works for any shape.
+    ``compiled``: the batch's shape and body pointers and shape ids per row (int64 arrays,
+    ``WorldBatch._chipmunk_tables``) to make those calls from a compiled loop."""
+    pointer = space._space
+    if compiled is not None:  # the same calls from a compiled loop (worlds.kernels.chipmunk)
+        shape_table, body_table, id_table = compiled
+        counter = _cp.cpSpaceGetShapeIDCounter(pointer)
+        chipmunk.forget_shapes(
+            chipmunk.addresses(),
+            chipmunk.address(pointer),
+            shape_table,
+            body_table,
+            id_table,
+            rows,
+            touching,
+            counter,
+        )
+        return
     forget_rows = rows[touching[rows]]
     if forget_rows.size == 0:
         return
     touching[forget_rows] = False  # their arbiters are gone now
-    pointer = space._space
     counter = _cp.cpSpaceGetShapeIDCounter(pointer)
     remove, add, set_counter = (
         _cp.cpSpaceRemoveShape,

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymunk._chipmunk_cffi import lib as _cp
 
-from worlds.kernels.bodies import place_rows, shift_to_space
+from worlds.kernels import chipmunk
+from worlds.kernels.bodies import group_rows, place_rows, shift_to_space
 
 if TYPE_CHECKING:
     from worlds.bodies import BodyGroup
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 # Per-body writes (chipmunk's setters, about 1.5 us a body) when the space holds more than this
 # many bodies per body placed (a bulk write costs about 2 us plus 30 ns a body).
 _BODIES_PER_WRITE = 50
+# From compiled loops (worlds.kernels.chipmunk) a body costs about 45 ns: one by one unless
+# more than about two thirds of the space's bodies move.
+_COMPILED_SPARE = 100
+_NO_IDS = np.zeros(0, np.intp)
 
 
 def body_rows(
@@ -29,18 +34,24 @@ def body_rows(
 ) -> np.ndarray:
     """Batch rows of the group's bodies ``body_ids[k]`` of worlds ``env_ids[k]`` ``(K,)``, or of
     every body of worlds ``env_ids`` ``(E, N)`` when ``body_ids`` is None. Ids out of range are
-    refused here: the compiled writes after this do not check bounds."""
+    refused here: the compiled writes after this do not check bounds. One compiled pass."""
     env_ids = np.asarray(env_ids, dtype=np.intp)
-    if env_ids.size and (env_ids.min() < 0 or env_ids.max() >= world.num_worlds):
+    every = body_ids is None
+    if every:
+        body_ids = _NO_IDS
+        rows = np.empty((env_ids.size, group.n), np.intp)
+    else:
+        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+        if env_ids.size != body_ids.size:
+            raise ValueError(f"{caller}: env_ids and body_ids must have the same length")
+        rows = np.empty(body_ids.size, np.intp)
+    flat = env_ids.ravel()
+    found = group_rows(flat, body_ids, every, group.start, group.n, world.num_worlds, rows.ravel())
+    if found == 1:
         raise ValueError(f"{caller}: env_ids must be in [0, {world.num_worlds})")
-    if body_ids is None:
-        return group.start + env_ids.reshape(-1, 1) * group.n + np.arange(group.n)
-    body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
-    if env_ids.size != body_ids.size:
-        raise ValueError(f"{caller}: env_ids and body_ids must have the same length")
-    if body_ids.size and (body_ids.min() < 0 or body_ids.max() >= group.n):
+    if found == 2:
         raise ValueError(f"{caller}: body_ids must be in [0, {group.n})")
-    return group.start + env_ids.ravel() * group.n + body_ids
+    return rows
 
 
 def body_values(
@@ -74,13 +85,25 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, placed: tu
     bodies back would give: no read of the whole space after a reset)."""
     names, table = placed  # from body_values
     values = dict(zip(names, table, strict=True))
-    read_columns = world._read_columns
-    columns = np.array([read_columns.get(name, -1) for name in names], np.intp)
-    zero = read_columns.get("angvel", -1)
+    columns, zero = _columns(world, tuple(names))
     place_rows(
         table, columns, zero, rows, world._read, world._state_order, world._offsets, world._state
     )
-    if rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
+    tables = compiled_tables(world)
+    if tables is not None and rows.size * 3 < 2 * world.num_bodies + _COMPILED_SPARE:
+        angles = values.get("angle")
+        chipmunk.write_bodies(
+            chipmunk.addresses(),
+            tables[1],
+            rows,
+            values["x"],
+            values["y"],
+            values["vx"],
+            values["vy"],
+            values["x"] if angles is None else angles,
+            angles is not None,
+        )
+    elif rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
         pointers = _body_pointers(group)
         angles = values.get("angle")
         columns = [values[name].tolist() for name in ("x", "y", "vx", "vy")]
@@ -93,6 +116,24 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, placed: tu
             _cp.cpBodySetAngularVelocity(body, 0.0)
     else:
         world._put_bodies(rows)
+
+
+def compiled_tables(world: WorldBatch) -> tuple | None:
+    """Each body row's shape and body as chipmunk pointers and its shape id (int64 arrays), for
+    the compiled writes and forgetting (``worlds.kernels.chipmunk``); None where those cannot
+    run. Made once per batch (its bodies never change)."""
+    tables = world.__dict__.get("_compiled_tables", False)
+    if tables is False:
+        tables = None
+        if chipmunk.available():
+            shapes = world._shapes
+            tables = (
+                np.array([chipmunk.address(shape._shape) for shape in shapes], np.int64),
+                np.array([chipmunk.address(shape.body._body) for shape in shapes], np.int64),
+                np.array(world._shape_ids, np.int64),
+            )
+        world._compiled_tables = tables
+    return tables
 
 
 def _body_pointers(group: BodyGroup) -> list:
@@ -109,13 +150,35 @@ def park_spots(
     """Local ``(x, y)`` of the parking spots of body ``body_ids[k]`` of world ``env_ids[k]``: a
     row below the whole grid of worlds, one spot per body of the batch, four bounding radii
     apart. A body's spot, in its world's coordinates, does not depend on the batch size."""
-    per_world = sum(g.n for g in world.groups.values())
-    before = 0
-    for name, other in world.groups.items():
-        if name == group:
-            break
-        before += other.n
-    spacing = 4 * max(g.radius for g in world.groups.values())
+    per_world, before, spacing = _park_layout(world, group)
     spot = (env_ids * per_world + before + body_ids) * spacing
     size = max(world.width, world.height)
     return spot - world.origin_x[env_ids], -(2 * size + world.height) - world.origin_y[env_ids]
+
+
+def _park_layout(world: WorldBatch, group: str) -> tuple[int, int, float]:
+    """Bodies per world, the group's first body in a world, and the spots' spacing (kept on
+    the batch: they never change)."""
+    layouts = world.__dict__.setdefault("_park_layouts", {})
+    layout = layouts.get(group)
+    if layout is None:
+        per_world = sum(g.n for g in world.groups.values())
+        before = 0
+        for name, other in world.groups.items():
+            if name == group:
+                break
+            before += other.n
+        spacing = 4 * max(g.radius for g in world.groups.values())
+        layout = layouts[group] = (per_world, before, spacing)
+    return layout
+
+
+def _columns(world: WorldBatch, names: tuple) -> tuple[np.ndarray, int]:
+    """The read-buffer column of each of ``names`` (-1: none) and of the spin (kept)."""
+    cache = world.__dict__.setdefault("_write_columns_of", {})
+    found = cache.get(names)
+    if found is None:
+        read_columns = world._read_columns
+        columns = np.array([read_columns.get(name, -1) for name in names], np.intp)
+        found = cache[names] = (columns, read_columns.get("angvel", -1))
+    return found

@@ -51,7 +51,7 @@ from worlds.dynamics import Dynamics
 from worlds.friction import GroundFriction, GroundJoints
 from worlds.geometry import StaticGeometry
 from worlds.kernels.bodies import refresh_state
-from worlds.placement import body_rows, body_values, park_spots, write_rows
+from worlds.placement import body_rows, body_values, compiled_tables, park_spots, write_rows
 from worlds.shapes import Circle, Shape
 from worlds.shards import SPARE_ROWS, WORLDS_PER_SPACE, make_shards, split_rows, world_origins
 from worlds.switches import CollisionSwitches, apply_filters, restore_modes
@@ -435,8 +435,9 @@ class WorldBatch(CollisionSwitches):
     def _forget(self, rows: np.ndarray) -> None:
         """Clear chipmunk's memory of body ``rows``' last contacts (``contacts.forget``)."""
         touching = self._touching_rows()
+        tables = compiled_tables(self)
         for shard, shard_rows in split_rows(self.shards, self.groups.values(), rows):
-            forget(shard.space, self._shapes, self._shape_ids, shard_rows, touching)
+            forget(shard.space, self._shapes, self._shape_ids, shard_rows, touching, tables)
 
     def _arbiter_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Body rows ``(K, 2)`` of the spaces' cached arbiters with contacts (row ``m`` stands

@@ -101,3 +101,24 @@ def touching_rows(raw, sorted_ids, sorted_rows, touching):
                 touching[sorted_rows[low]] = True
             else:
                 touching[last] = True
+
+
+@kernel
+def group_rows(env_ids, body_ids, every, start, n, num_worlds, rows):
+    """Batch rows of a group's bodies into ``rows``: every body ``0 .. n-1`` of each world of
+    ``env_ids`` (``every``; ``rows`` ``(E * n,)``, world by world), or body ``body_ids[k]`` of
+    world ``env_ids[k]`` (``rows`` ``(K,)``). Returns 0, or 1 when a world id is outside
+    ``[0, num_worlds)``, 2 when a body id is outside ``[0, n)`` (``rows`` is then unusable)."""
+    for k in range(env_ids.shape[0]):
+        world = env_ids[k]
+        if world < 0 or world >= num_worlds:
+            return 1
+        if every:
+            for i in range(n):
+                rows[k * n + i] = start + world * n + i
+        else:
+            body = body_ids[k]
+            if body < 0 or body >= n:
+                return 2
+            rows[k] = start + world * n + body
+    return 0
