@@ -23,6 +23,7 @@ from policies.distributions import (
     gaussian_log_prob,
     mask_logits,
 )
+from policies.inference import NumpyMLP
 from policies.spec import LEGACY_NETWORK_FIELDS, check_network
 
 
@@ -346,8 +347,31 @@ class GroupActorCritic(nn.Module):
         return self.actor(torch.stack(states, dim=1))
 
     def value(self, critic_in: torch.Tensor, agent_index: torch.Tensor) -> torch.Tensor:
-        """Critic output per row (in the learner's normalized value units)."""
+        """Critic output per row (in the learner's normalized value units); in numpy when no
+        gradient is wanted (``policies.inference``)."""
+        if not torch.is_grad_enabled() and critic_in.dtype == torch.float32:
+            fast = self.numpy_mlp("critic")
+            if fast is not None and (agent_index is not None or not self.cfg.agent_id):
+                index = None if agent_index is None else agent_index.numpy()
+                return torch.from_numpy(fast(critic_in.numpy(), index)[:, 0])
         return self.critic(self._with_id(critic_in, agent_index)).squeeze(-1)
+
+    def numpy_mlp(self, which: str) -> NumpyMLP | None:
+        """The actor (``"actor"``) or critic evaluated in numpy, for acting; None where that
+        does not apply (an encoder or a GRU before the actor, another activation, a GPU)."""
+        layers = self.actor if which == "actor" else self.critic
+        first = layers[0]
+        if not isinstance(first, nn.Linear) or first.weight.device.type != "cpu":
+            return None
+        built, fast = self.__dict__.get(f"_numpy_{which}", (None, None))
+        if built is first:  # decided for these layers already
+            return fast
+        fast = None
+        plain = which == "critic" or (self.encoder is None and self.recurrent == 0)
+        if plain and NumpyMLP.supports(layers):
+            fast = NumpyMLP(layers, first.in_features - (self.n_agents if self.cfg.agent_id else 0))
+        self.__dict__[f"_numpy_{which}"] = (first, fast)
+        return fast
 
     def evaluate(
         self,

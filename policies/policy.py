@@ -21,6 +21,7 @@ from policies.distributions import (
     mask_logits,
     to_env_action,
 )
+from policies.inference import sample_discrete
 from policies.networks import GroupActorCritic, NetConfig
 
 
@@ -217,6 +218,14 @@ class NetworkPolicy(nn.Module):
         module = self.groups[group]
         batch, n = obs.shape[0], obs.shape[1]
         index = self.agent_index(group, batch)
+        if module.action_kind == "discrete" and obs.dtype == torch.float32:
+            fast = module.numpy_mlp("actor")  # acting in numpy (policies.inference)
+            if fast is not None and obs.device.type == "cpu":
+                logits = fast(obs.reshape(batch * n, -1).numpy(), index.numpy())
+                flat = None if mask is None else mask.reshape(batch * n, -1).numpy()
+                action, log_prob = sample_discrete(logits, flat, deterministic)
+                raw = torch.from_numpy(action).view(batch, n)
+                return raw, torch.from_numpy(log_prob).view(batch, n), raw, None
         out, hidden = module.actor_out(obs.reshape(batch * n, -1), index, hidden)
         if module.action_kind == "discrete":
             flat_mask = None if mask is None else mask.reshape(batch * n, -1)
