@@ -191,32 +191,47 @@ def fixed_actions(
     }
 
 
+def arrays(buf: GroupRollout) -> dict[str, np.ndarray]:
+    """Numpy views of a rollout's CPU tensors (made once per rollout buffer): a step's writes
+    go through numpy, about a microsecond each, not torch's indexing and ``copy_``."""
+    views = buf.__dict__.get("_arrays")
+    if views is None:
+        views = {
+            name: getattr(buf, name).numpy()
+            for name in GroupRollout.__dataclass_fields__
+            if getattr(buf, name) is not None
+        }
+        buf.__dict__["_arrays"] = views
+    return views
+
+
 def act_and_record(policy, buffers, memory, t, obs, state, masks, alive, algo):
     """The learning groups' step ``t``: sample actions and record the inputs, actions,
     log-probabilities, values and alive flags; returns the environment actions."""
     actions = {}
     for group, buf in buffers.items():
-        obs_t = torch.from_numpy(obs[group])
-        buf.obs[t].copy_(obs_t)
+        out = arrays(buf)
+        out["obs"][t] = obs[group]
+        obs_t = torch.from_numpy(out["obs"][t])
         mask = None
         if buf.masks is not None:
-            mask = torch.from_numpy(masks[group])
-            buf.masks[t].copy_(mask)
+            out["masks"][t] = masks[group]
+            mask = torch.from_numpy(out["masks"][t])
         carry = memory[group]
-        buf.starts[t].copy_(carry["starts"])
+        out["starts"][t] = carry["starts"].numpy()
         if buf.hidden is not None:
             buf.hidden[t].copy_(carry["hidden"].view(buf.hidden.shape[1:]))
         raw, log_prob, env_action, carry["hidden"] = policy.sample(
             group, obs_t, mask, hidden=carry["hidden"]
         )
-        buf.actions[t].copy_(raw)
-        buf.log_probs[t].copy_(log_prob)
+        out["actions"][t] = raw.numpy()
+        out["log_probs"][t] = log_prob.numpy()
         c_in = critic_input(algo, group, obs[group], state)
-        dense = np.ascontiguousarray(c_in)  # a state broadcast over one agent stays read-only
-        buf.critic_in[t].copy_(torch.from_numpy(dense if dense.flags.writeable else dense.copy()))
+        out["critic_in"][t] = c_in
         shared = c_in.strides[1] == 0  # MAPPO's global state: the critic runs once per world
-        buf.values[t].copy_(critic_values(policy, group, c_in if shared else buf.critic_in[t]))
-        buf.alive[t].copy_(torch.from_numpy(alive[group]))
+        c_rows = c_in if shared else torch.from_numpy(out["critic_in"][t])
+        out["values"][t] = critic_values(policy, group, c_rows).numpy()
+        out["alive"][t] = alive[group]
         actions[group] = env_action.numpy()
     return actions
 
@@ -226,22 +241,23 @@ def record_outcome(policy, buffers, memory, t, outcome, algo) -> None:
     critic's value of their final observation; clear the GRU state of ended episodes."""
     rew, terminated, truncated, info = outcome
     for group, buf in buffers.items():
+        out = arrays(buf)
         term, trunc = terminated[group], truncated[group]
-        buf.rewards[t].copy_(torch.from_numpy(rew[group]))
-        done = torch.from_numpy(term | trunc).float()
-        buf.dones[t].copy_(done)
+        out["rewards"][t] = rew[group]
+        out["dones"][t] = term | trunc
+        done = torch.from_numpy(out["dones"][t].copy())
         carry = memory[group]
         carry["starts"] = done
         if carry["hidden"] is not None:
             carry["hidden"] = carry["hidden"] * (1.0 - done).reshape(-1, 1)
         cut = trunc & ~term
-        buf.truncated[t].copy_(torch.from_numpy(cut))
+        out["truncated"][t] = cut
         if cut.any():
             final_state = info.get("final_state")
             c_in = critic_input(algo, group, info["final_obs"][group], final_state)
-            buf.bootstrap[t].copy_(critic_values(policy, group, c_in))
+            out["bootstrap"][t] = critic_values(policy, group, c_in).numpy()
         else:
-            buf.bootstrap[t].zero_()
+            out["bootstrap"][t] = 0.0
 
 
 def merge_rollouts(parts: list[GroupRollout]) -> GroupRollout:
