@@ -163,7 +163,7 @@ def forget(
     back under its old id (``shape_ids``: the broadphase visits shapes in id order), and their
     position is integrated over a zero time step (which zeroes the bias). Works for any shape.
     ``compiled``: the batch's shape and body pointers and shape ids per row (int64 arrays,
-    ``WorldBatch._chipmunk_tables``) to make those calls from a compiled loop."""
+    ``placement.compiled_tables``) to make those calls from a compiled loop."""
     pointer = space._space
     if compiled is not None:  # the same calls from a compiled loop (worlds.kernels.chipmunk)
         shape_table, body_table, id_table = compiled

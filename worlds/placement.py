@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # many bodies per body placed (a bulk write costs about 2 us plus 30 ns a body).
 _BODIES_PER_WRITE = 50
 # From compiled loops (worlds.kernels.chipmunk) a body costs about 45 ns: one by one unless
-# more than about two thirds of the space's bodies move.
+# more than about two thirds of the batch's bodies move.
 _COMPILED_SPARE = 100
 _NO_IDS = np.zeros(0, np.intp)
 
