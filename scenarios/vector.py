@@ -19,6 +19,7 @@ from gymnasium import spaces
 
 from scenarios.accumulators import EpisodeSums
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
+from scenarios.endings import settle, zero_dead
 from scenarios.respawn import Respawns
 from scenarios.seeding import WorldRandom, replica_generators, world_generators
 from worlds.kernels.arrays import largest
@@ -108,6 +109,7 @@ class VectorEnv:
         }
         self._final_state = np.zeros((num_envs, state_size), np.float32)
         self._truncated = self._per_agent(bool)
+        self._ended = np.zeros(num_envs, bool)
         self._never_terminated = self._per_agent(bool)
         self._action_checks = [
             (g, s.action_space, (num_envs, s.n_agents, *s.action_space.shape))
@@ -174,8 +176,7 @@ class VectorEnv:
         """The scenario's observations with the rows of dead agents zeroed."""
         obs = self.scenario.observe(frame)
         if self._some_dead:
-            for group, alive in self.alive.items():
-                np.copyto(obs[group], 0.0, where=~alive[..., None])
+            zero_dead(tuple((obs[group], alive) for group, alive in self.alive.items()))
         return obs
 
     def _observe_restarted(self, obs: dict[str, np.ndarray], env_ids: np.ndarray):
@@ -242,19 +243,11 @@ class VectorEnv:
                 self._truncation_flagged = False
             ended = None
         else:
-            time_up = self._step_count - self._episode_start >= self.cfg.max_steps
-            if terminated is None:
-                terminated = self._never_terminated
-                ended = time_up
+            if terminated is not None and respawns is None:
+                ended = self._settle(terminated)
             else:
-                self._apply_terminations(terminated)
-                if respawns is None:
-                    still_acting = [a.any(axis=1) for a in self.alive.values()]
-                else:
-                    still_acting = [respawns.can_act(g, a) for g, a in self.alive.items()]
-                ended = time_up | ~np.logical_or.reduce(still_acting)
-            for group, truncated in self._truncated.items():
-                np.logical_and(time_up[:, None], self.alive[group], out=truncated)
+                ended = self._settle_in_numpy(terminated, respawns)
+                terminated = self._never_terminated if terminated is None else terminated
             self._truncation_flagged = True
         metrics = scenario.metrics(frame)
         self._sums.add(rew, terms, metrics)  # returns, terms and metrics: one compiled call
@@ -263,7 +256,7 @@ class VectorEnv:
             "final_obs": self._final_obs,
             "final_state": self._final_state,
         }
-        if ended is not None and ended.any():
+        if ended is not None:
             ended_ids = np.flatnonzero(ended)
             info = self._end_episodes(ended_ids, obs, frame, metrics)
             if self.autoreset:
@@ -320,6 +313,41 @@ class VectorEnv:
                         f"{self.scenario_id}: actions[{group!r}] contains NaN or infinity "
                         f"({_first_agent(group, bad)})"
                     )
+
+    def _settle(self, terminated: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Terminations, ended worlds and truncations in one compiled call (``endings.settle``);
+        the bodies of agents that left are parked. The ended worlds, or None."""
+        groups = tuple(
+            (terminated[g], alive, self.episode.ended_at[g], self._truncated[g])
+            for g, alive in self.alive.items()
+        )
+        ended = self._ended
+        done, self._some_dead, count = settle(
+            groups, self._episode_start, self._step_count, self.cfg.max_steps, ended
+        )
+        if done:
+            for group in self.alive:  # in the groups' order, as _apply_terminations parks
+                body = self._parked.get(group)
+                env_ids, agent_ids = np.nonzero(terminated[group]) if body else ((), ())
+                if len(env_ids):
+                    self.world.park_bodies(body, env_ids, agent_ids)
+        return ended if count else None
+
+    def _settle_in_numpy(self, terminated, respawns) -> np.ndarray | None:
+        """As ``_settle`` where no agent terminates or a group respawns."""
+        time_up = self._step_count - self._episode_start >= self.cfg.max_steps
+        if terminated is None:
+            ended = time_up
+        else:
+            self._apply_terminations(terminated)
+            if respawns is None:
+                still_acting = [a.any(axis=1) for a in self.alive.values()]
+            else:
+                still_acting = [respawns.can_act(g, a) for g, a in self.alive.items()]
+            ended = time_up | ~np.logical_or.reduce(still_acting)
+        for group, truncated in self._truncated.items():
+            np.logical_and(time_up[:, None], self.alive[group], out=truncated)
+        return ended if ended.any() else None
 
     def _apply_terminations(self, terminated: dict[str, np.ndarray]) -> None:
         """Agents that terminated this step leave the episode: they are no longer alive, the
