@@ -15,6 +15,7 @@ from pymunk._chipmunk_cffi import lib as _cp
 
 from worlds.kernels import chipmunk
 from worlds.kernels.bodies import group_rows, place_rows, shift_to_space
+from worlds.switches import restore_modes
 
 if TYPE_CHECKING:
     from worlds.bodies import BodyGroup
@@ -78,9 +79,34 @@ def body_values(
     return names, table
 
 
-def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, placed: tuple) -> None:
-    """Write position, velocity (and angle, when given) of ``group``'s body ``rows`` (flat
-    batch rows; ``placed`` from ``body_values``); their angular velocities become zero. The
+def reset_groups(world: WorldBatch, names: tuple, caller: str, env_ids, values: dict) -> None:
+    """``WorldBatch.reset_bodies`` of the groups ``names`` at once: ``values`` (local ``x``,
+    ``y``, ``angle``, ``vx``, ``vy``) broadcast to ``(E, all the groups' bodies)``, the groups'
+    columns side by side in ``names``' order. The bodies end as a call per group leaves them
+    (forgotten shapes go back under their old ids: chipmunk visits them in id order), at the
+    cost of one call."""
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{caller}: groups must be one or more distinct names")
+    groups = [world.groups[name] for name in names]
+    parts = [body_rows(world, group, caller, env_ids) for group in groups]
+    env_ids = np.asarray(env_ids, dtype=np.intp)
+    rows = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    placed = body_values(world, caller, rows, **values)
+    rows = rows.ravel()
+    world._forget(rows)
+    world.ground.forget(world, rows)
+    write_rows(world, rows, placed)
+    if world._any_parked:
+        world._set_parked(rows, False)
+    for group in groups:
+        restore_modes(world, group, env_ids)
+        group.contacts[env_ids] = group.static_contacts[env_ids] = 0
+        group.dynamics.reset(env_ids)
+
+
+def write_rows(world: WorldBatch, rows: np.ndarray, placed: tuple) -> None:
+    """Write position, velocity (and angle, when given) of body ``rows`` (flat batch rows;
+    ``placed`` from ``body_values``); their angular velocities become zero. The
     batch's read buffer and float32 state take the same values for those rows (what reading the
     bodies back would give: no read of the whole space after a reset)."""
     names, table = placed  # from body_values
@@ -104,11 +130,11 @@ def write_rows(world: WorldBatch, group: BodyGroup, rows: np.ndarray, placed: tu
             angles is not None,
         )
     elif rows.size * _BODIES_PER_WRITE < world.num_bodies + _BODIES_PER_WRITE:
-        pointers = _body_pointers(group)
+        pointers = _body_pointers(world)
         angles = values.get("angle")
         columns = [values[name].tolist() for name in ("x", "y", "vx", "vy")]
         for i, (row, x, y, vx, vy) in enumerate(zip(rows.tolist(), *columns, strict=True)):
-            body = pointers[row - group.start]
+            body = pointers[row]
             _cp.cpBodySetPosition(body, (x, y))
             if angles is not None:
                 _cp.cpBodySetAngle(body, float(angles[i]))
@@ -136,11 +162,16 @@ def compiled_tables(world: WorldBatch) -> tuple | None:
     return tables
 
 
-def _body_pointers(group: BodyGroup) -> list:
-    """The group's chipmunk bodies (cffi pointers), in row order, kept on the group."""
-    pointers = getattr(group, "_pointers", None)
+def _body_pointers(world: WorldBatch) -> list:
+    """Every body row's chipmunk body (cffi pointers), kept on the batch."""
+    pointers = world.__dict__.get("_body_pointers")
     if pointers is None:
-        pointers = group._pointers = [body._body for body in group.bodies]
+        pointers = [None] * world.num_bodies
+        for group in world.groups.values():
+            pointers[group.start : group.start + len(group.bodies)] = [
+                body._body for body in group.bodies
+            ]
+        world._body_pointers = pointers
     return pointers
 
 

@@ -299,9 +299,7 @@ class Pursuit(Scenario):
         x, y = np.empty((2, count, total))
         headings = (self.heading["pursuer"], self.heading["evader"])
         pursuit_kernels.spawn(draws, slots, np.asarray(env_ids, np.int64), headings, x, y)
-        n = cfg.n_pursuers
-        world.reset_bodies("pursuer", env_ids, x[:, :n], y[:, :n])
-        world.reset_bodies("evader", env_ids, x[:, n:], y[:, n:])  # all start facing the centre
+        world.reset_bodies(TEAMS, env_ids, x, y)  # both teams in one call
 
     # ------------------------------------------------------------------------------- step
     def apply_actions(self, world: WorldBatch, actions: dict[str, np.ndarray]) -> None:
