@@ -187,6 +187,26 @@ def park_spots(
     return spot - world.origin_x[env_ids], -(2 * size + world.height) - world.origin_y[env_ids]
 
 
+def park_values(world: WorldBatch, group: str, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """``body_values`` for parking body ``rows`` of ``group`` at rest at their spots
+    (``park_spots``), from a table of every body's spot in the space's coordinates made once
+    per group with the very operations ``body_values`` does (the same floats)."""
+    spots = world.__dict__.setdefault("_park_tables", {})
+    body_group = world.groups[group]
+    table = spots.get(group)
+    if table is None:
+        every = np.arange(body_group.n * world.num_worlds)
+        env_ids, body_ids = np.divmod(every, body_group.n)
+        x, y = park_spots(world, group, env_ids, body_ids)
+        rows = every + body_group.start
+        table = spots[group] = np.stack([x, y]).astype(np.float64)
+        if not shift_to_space(table, 0, 1, rows, world._offset_x, world._offset_y):
+            raise ValueError(f"park_bodies({group!r}): parking spots out of range")
+    values = np.zeros((4, rows.size))  # x, y, then no velocity
+    values[:2] = table[:, rows - body_group.start]
+    return ["x", "y", "vx", "vy"], values
+
+
 def _park_layout(world: WorldBatch, group: str) -> tuple[int, int, float]:
     """Bodies per world, the group's first body in a world, and the spots' spacing (kept on
     the batch: they never change)."""

@@ -55,7 +55,7 @@ from worlds.placement import (
     body_rows,
     body_values,
     compiled_tables,
-    park_spots,
+    park_values,
     reset_groups,
     write_rows,
 )
@@ -416,11 +416,10 @@ class WorldBatch(CollisionSwitches):
         Spots are four bounding radii apart, so parked bodies never touch each other (nor any
         other world's), and farther from every arena than any two bodies inside one."""
         self._finalize()
-        env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
-        body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
-        self.place_bodies(group, env_ids, body_ids, *park_spots(self, group, env_ids, body_ids))
-        body_group = self.groups[group]
-        self._set_parked(body_group.start + env_ids * body_group.n + body_ids, True)
+        caller = f"park_bodies({group!r})"
+        rows = body_rows(self, self.groups[group], caller, np.ravel(env_ids), body_ids)
+        write_rows(self, rows, park_values(self, group, rows))
+        self._set_parked(rows, True)
 
     def _set_parked(self, rows: np.ndarray, parked: bool) -> None:
         """Mark body ``rows`` parked or not, and refresh the rows the step zeroes (rare: on
