@@ -10,6 +10,7 @@ agents and no group respawns (respawning groups decide who may still act: ``scen
 
 from __future__ import annotations
 
+import numpy as np
 from numba import literal_unroll
 
 from worlds.kernels import kernel
@@ -65,3 +66,100 @@ def zero_dead(pairs):
                 if not alive[b, i]:
                     for k in range(obs.shape[2]):
                         obs[b, i, k] = zero
+
+
+@kernel
+def block_sum(row, start, count):
+    """The float64 sum of ``row[start : start + count]``, ``count <= 128``, as numpy adds a
+    block: in order below eight values, else eight running sums combined pairwise, then the
+    rest in order."""
+    if count < 8:
+        total = 0.0
+        for i in range(count):
+            total += row[start + i]
+        return total
+    r = np.empty(8)
+    for j in range(8):
+        r[j] = row[start + j]
+    i, whole = 8, count - count % 8
+    while i < whole:
+        for j in range(8):
+            r[j] += row[start + i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < count:
+        total += row[start + i]
+        i += 1
+    return total
+
+
+@kernel
+def pairwise_sum(row, start, count):
+    """The float64 sum of ``row[start : start + count]`` as numpy's ``add.reduce`` adds a
+    contiguous row: blocks of up to 128 (``block_sum``), longer rows split in halves (a multiple
+    of eight on the left) and added left + right. The halving runs on a stack of its own
+    (numba's disk cache does not keep recursive functions), so records keep numpy's floats."""
+    if count <= 128:
+        return block_sum(row, start, count)
+    starts, counts = np.empty(64, np.int64), np.empty(64, np.int64)
+    stages, lefts = np.zeros(64, np.int64), np.empty(64)
+    depth, value, returning = 0, 0.0, False
+    starts[0], counts[0] = start, count
+    while True:
+        if returning:
+            if depth < 0:
+                return value
+            if stages[depth] == 1:  # the left half is done: now the right
+                lefts[depth], stages[depth] = value, 2
+                half = counts[depth] // 2
+                half -= half % 8
+                starts[depth + 1], counts[depth + 1] = starts[depth] + half, counts[depth] - half
+                stages[depth + 1] = 0
+                depth += 1
+                returning = False
+            else:
+                value = lefts[depth] + value
+                depth -= 1
+            continue
+        if counts[depth] <= 128:
+            value = block_sum(row, starts[depth], counts[depth])
+            depth -= 1
+            returning = True
+            continue
+        half = counts[depth] // 2
+        half -= half % 8
+        stages[depth] = 1
+        starts[depth + 1], counts[depth + 1], stages[depth + 1] = starts[depth], half, 0
+        depth += 1
+
+
+MEAN, SUM, MIN, MAX = 0, 1, 2, 3
+"""How ``figures`` reduces a world's row (``SUM`` also serves "last": this step's values)."""
+
+
+@kernel
+def figures(columns, env_ids, lengths, out):
+    """``out[f, e]``: column ``f`` of the tuple ``columns`` (pairs ``(values (B, K), how)``)
+    reduced over world ``env_ids[e]``'s row: ``SUM`` the row's mean (a per-agent total's mean
+    over agents), ``MEAN`` that divided by the episode's length ``lengths[e]``, ``MIN`` and
+    ``MAX`` the row's least and greatest (a NaN wins). The figures of an episode record in one
+    call, equal to ``VectorEnv``'s numpy reductions (``pairwise_sum``)."""
+    f = 0
+    for column in literal_unroll(columns):
+        values, how = column
+        width = values.shape[1]
+        for e in range(env_ids.shape[0]):
+            row = values[env_ids[e]]
+            if how >= MIN:
+                best = row[0] + 0.0
+                for i in range(1, width):
+                    value = row[i] + 0.0
+                    if np.isnan(value) or (value < best if how == MIN else value > best):
+                        best = value
+                    if np.isnan(best):
+                        break
+                out[f, e] = best
+            else:
+                total = pairwise_sum(row, 0, width) / width
+                out[f, e] = total / lengths[e] if how == MEAN else total
+        f += 1

@@ -19,7 +19,7 @@ from gymnasium import spaces
 
 from scenarios.accumulators import EpisodeSums
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
-from scenarios.endings import settle, zero_dead
+from scenarios.endings import MAX, MEAN, MIN, SUM, figures, settle, zero_dead
 from scenarios.respawn import Respawns
 from scenarios.seeding import WorldRandom, replica_generators, world_generators
 from worlds.kernels.arrays import largest
@@ -30,6 +30,7 @@ MAX_AGENTS = 1 << 20
 """Most agents in one vector env, over all its worlds (about a million)."""
 
 
+_HOW = {"mean": MEAN, "sum": SUM, "min": MIN, "max": MAX}
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
@@ -399,28 +400,23 @@ class VectorEnv:
         scenario's ``episode_end`` figures (one value per ended world)."""
         count = len(env_ids)
         lengths = self._step_count - self._episode_start[env_ids]
-
-        def per_world(values: np.ndarray, how: str = "mean") -> list[float]:
-            rows = values[env_ids].reshape(count, -1)  # ufunc reductions: no Python wrappers
-            if how == "min":
-                return np.minimum.reduce(rows, axis=1).tolist()
-            if how == "max":
-                return np.maximum.reduce(rows, axis=1).tolist()
-            reduced = np.add.reduce(rows, axis=1, dtype=np.float64) / rows.shape[1]
-            return (reduced / lengths if how == "mean" else reduced).tolist()
-
-        reduce = self.scenario.metric_reduce
-        metrics = {
-            name: per_world(values, "last")
-            for name, values in step_metrics.items()
-            if reduce.get(name, "mean") == "last"
-        }
+        worlds, reduce = self.num_envs, self.scenario.metric_reduce
+        names = [n for n in step_metrics if reduce.get(n, "mean") == "last"]
+        columns = [(np.reshape(step_metrics[n], (worlds, -1)), SUM) for n in names]
         for name, values in self._sums.metrics.items():
-            metrics[name] = per_world(values, reduce.get(name, "mean"))
+            names.append(name)
+            columns.append((values.reshape(worlds, -1), _HOW[reduce.get(name, "mean")]))
+        sums = [*self._sums.returns.values(), *self._sums.terms.values()]
+        columns += [(values.reshape(worlds, -1), SUM) for values in sums]
+        table = np.empty((len(columns), count))
+        if columns:  # every figure of every ended world in one compiled call
+            figures(tuple(columns), env_ids, lengths, table)
+        table = table.tolist()
+        metrics = dict(zip(names, table, strict=False))
         for name, values in end_figures.items():
             metrics[name] = np.asarray(values, np.float64).reshape(count).tolist()
-        returns = {g: per_world(r, "sum") for g, r in self._sums.returns.items()}
-        terms = {n: per_world(v, "sum") for n, v in self._sums.terms.items()}
+        returns = dict(zip(self._sums.returns, table[len(names) :], strict=False))
+        terms = dict(zip(self._sums.terms, table[len(names) + len(returns) :], strict=True))
 
         def rows(figures: dict[str, list[float]]) -> list[dict[str, float]]:
             """Per world, the dict of its figures (built in C: no comprehension per world)."""

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scenarios
-from scenarios.endings import settle, zero_dead
+from scenarios.endings import MAX, MEAN, MIN, SUM, figures, pairwise_sum, settle, zero_dead
 
 
 def settle_reference(groups, start, step, max_steps):
@@ -70,6 +70,37 @@ def test_zero_dead_equals_masked_copy(seed, worlds, n, size):
     np.copyto(expected, 0.0, where=~alive[..., None])
     zero_dead(((obs, alive), (obs[:, :, ::2], np.ones((worlds, n), bool))))
     np.testing.assert_array_equal(obs, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 700), st.sampled_from(["f8", "f4", "?"]))
+def test_pairwise_sum_equals_numpy_bit_for_bit(seed, width, dtype):
+    """numpy's pairwise float64 sum of a row, blocks and halves included (past 128 values)."""
+    rng = np.random.default_rng(seed)
+    rows = (rng.normal(size=(2, width)) * 10 ** rng.uniform(-4, 4, (2, width))).astype(dtype)
+    expected = np.add.reduce(rows, axis=1, dtype=np.float64)
+    assert [pairwise_sum(row, 0, width) for row in rows] == expected.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 40), st.booleans())
+def test_figures_equal_the_numpy_reductions(seed, worlds, width, with_nan):
+    """Each kind of figure of the ended worlds equals the numpy the records used before."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(worlds, width))
+    if with_nan:
+        values[rng.random(values.shape) < 0.2] = np.nan
+    env_ids = np.flatnonzero(rng.random(worlds) < 0.6)
+    lengths = rng.integers(1, 50, len(env_ids))
+    columns = ((values, MEAN), (values, SUM), (values.astype(np.float32), MIN), (values, MAX))
+    out = np.empty((4, len(env_ids)))
+    figures(columns, env_ids, lengths, out)
+    rows = values[env_ids]
+    mean = np.add.reduce(rows, axis=1, dtype=np.float64) / width
+    expected = [mean / lengths, mean, np.minimum.reduce(rows.astype(np.float32), axis=1),
+                np.maximum.reduce(rows, axis=1)]  # fmt: skip
+    for got, want in zip(out, expected, strict=True):
+        np.testing.assert_array_equal(got, np.asarray(want, np.float64))
 
 
 def test_pursuit_steps_equal_through_the_numpy_path():
