@@ -4,6 +4,7 @@
     python tools/bench/limit.py --scenario swarm/spread-v0 --sizes 64x16 256x16 --seconds 3
     python tools/bench/limit.py --between --sizes 64x16   # the scenarios against spread
     python tools/bench/limit.py --between --scenario swarm/spread-v0 --sizes 64x16 256x16
+    python tools/bench/limit.py --between --raw --scenario swarm/spread-v0 --sizes 64x64 256x64
 
 Two sides, measured in one process pinned to one core, in alternating windows (``--rounds``):
 
@@ -23,7 +24,9 @@ The raw side is what any scenario on pymunk must pay; the ratio ``vector / raw``
 is how much of that limit the whole step keeps. Figures are medians over the rounds; the ratio is
 the median of the per-round ratios (each round times both sides back to back). ``--between``
 times the scenarios' vector steps against each other the same way (the first is the reference),
-and with one scenario, its sizes against the first (``--sizes 64x16 256x16``).
+and with one scenario, its sizes against the first (``--sizes 64x16 256x16``); ``--raw`` adds
+raw pymunk on each case's spaces, against the first case's raw side (how the physics alone
+fares between sizes or scenarios).
 """
 
 from __future__ import annotations
@@ -185,28 +188,40 @@ def measure(scenario_id: str, worlds: int, agents: int, seconds: float, rounds: 
     }
 
 
-def compare(cases: list[tuple[str, str]], seconds: float, rounds: int) -> None:
+def compare(cases: list[tuple[str, str]], seconds: float, rounds: int, raw: bool) -> None:
     """The vector step of several (scenario, size) cases in alternating windows: each one's
     agent-steps/s (median over rounds) and its ratio to the first case's (median of per-round
-    ratios)."""
+    ratios). With ``raw``, raw pymunk on each case's spaces too, against the first case's raw
+    side: what the physics alone does between sizes."""
     sides = []
     for scenario_id, size in cases:
         worlds, agents = (int(v) for v in size.split("x"))
-        sides.append((worlds, VectorSide(scenario_id, worlds, agent_config(scenario_id, agents))))
-    for _, side in sides:
-        side.run(20)
-    rates = [[] for _ in sides]
+        vector = VectorSide(scenario_id, worlds, agent_config(scenario_id, agents))
+        pair = [("vector", vector)]
+        if raw:
+            config = agent_config(scenario_id, agents)
+            pair.append(
+                ("raw pymunk", RawSide(scenario_id, worlds, config, vector.record_forces()))
+            )
+        sides.append((scenario_id, worlds, pair))
+    for _, _, pair in sides:
+        for _, side in pair:
+            side.run(20)
+    rates = {(i, kind): [] for i, (_, _, pair) in enumerate(sides) for kind, _ in pair}
     for _ in range(rounds):
-        for (worlds, side), rate in zip(sides, rates, strict=True):
-            rate.append(worlds * side.agents / window(side, seconds / rounds))
+        for i, (_, worlds, pair) in enumerate(sides):
+            for kind, side in pair:
+                rates[i, kind].append(worlds * side.agents / window(side, seconds / rounds))
     first = f"{cases[0][0]} at {cases[0][1]}"
-    for (scenario_id, _), (worlds, side), rate in zip(cases, sides, rates, strict=True):
-        ratio = statistics.median(r / f for r, f in zip(rate, rates[0], strict=True))
-        print(
-            f"{scenario_id:18s} {worlds:4d} worlds x {side.agents:3d} agents: vector "
-            f"{statistics.median(rate):>11,.0f} agent-steps/s, {ratio:.2f} of {first}'s",
-            flush=True,
-        )
+    for i, (scenario_id, worlds, pair) in enumerate(sides):
+        for kind, side in pair:
+            rate, reference = rates[i, kind], rates[0, kind]
+            ratio = statistics.median(r / f for r, f in zip(rate, reference, strict=True))
+            print(
+                f"{scenario_id:18s} {worlds:4d} worlds x {side.agents:3d} agents: {kind:10s} "
+                f"{statistics.median(rate):>11,.0f} agent-steps/s, {ratio:.2f} of {first}'s",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -216,6 +231,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="per side and size")
     parser.add_argument("--rounds", type=int, default=8, help="alternating windows per side")
     parser.add_argument("--core", type=int, default=None, help="core to pin (default: first)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="with --between: raw pymunk on each case's spaces too, against the first's raw side",
+    )
     parser.add_argument(
         "--between",
         action="store_true",
@@ -229,10 +249,10 @@ def main() -> None:
     if args.between:
         ids = args.scenario or SWARM
         if len(ids) == 1:  # one scenario: its sizes against the first size
-            compare([(ids[0], size) for size in args.sizes], args.seconds, args.rounds)
+            compare([(ids[0], size) for size in args.sizes], args.seconds, args.rounds, args.raw)
         else:
             for size in args.sizes:
-                compare([(i, size) for i in ids], args.seconds, args.rounds)
+                compare([(i, size) for i in ids], args.seconds, args.rounds, args.raw)
         return
     for scenario_id in args.scenario or SWARM:
         for size in args.sizes:
