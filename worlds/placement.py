@@ -198,10 +198,11 @@ def park_values(world: WorldBatch, group: str, rows: np.ndarray) -> tuple[list[s
         every = np.arange(body_group.n * world.num_worlds)
         env_ids, body_ids = np.divmod(every, body_group.n)
         x, y = park_spots(world, group, env_ids, body_ids)
-        rows = every + body_group.start
-        table = spots[group] = np.stack([x, y]).astype(np.float64)
-        if not shift_to_space(table, 0, 1, rows, world._offset_x, world._offset_y):
+        table = np.stack([x, y]).astype(np.float64)
+        every_row = every + body_group.start
+        if not shift_to_space(table, 0, 1, every_row, world._offset_x, world._offset_y):
             raise ValueError(f"park_bodies({group!r}): parking spots out of range")
+        spots[group] = table
     values = np.zeros((4, rows.size))  # x, y, then no velocity
     values[:2] = table[:, rows - body_group.start]
     return ["x", "y", "vx", "vy"], values

@@ -121,3 +121,38 @@ def test_a_parked_body_stays_at_its_spot_under_commands_until_reset(model):
     np.testing.assert_array_equal(group.kinematics[2, 2], spot[2, 2])  # still parked
     world.reset_bodies("robot", [2], start_x[2:3], np.zeros((1, 3)))
     assert not group.parked.any() and not world._any_parked  # the step is back to no checks
+
+
+def test_each_parked_body_takes_its_own_spot_whatever_was_parked_before():
+    """A body's parking spot depends on nothing but the body: parked first in a fresh batch, or
+    after others, it reads back ``park_spots``' local position; no two parked bodies share a
+    spot; the bodies not parked do not move."""
+    from worlds.placement import park_spots
+
+    def fresh():
+        world = WorldBatch(4, 6, 6, dt=0.1)
+        world.geometry.add_walls(6, 6)
+        world.add_group("drone", 2, radius=0.2, dynamics=HolonomicPointMass(2, 1))
+        robots = world.add_group("robot", 3, radius=0.2, dynamics=HolonomicPointMass(2, 1))
+        world.reset_bodies(("drone", "robot"), np.arange(4), np.tile(np.linspace(-2, 2, 5), (4, 1)),
+                           np.zeros((4, 5)))  # fmt: skip
+        return world, robots
+
+    orders = ([(2, 1)], [(0, 0), (3, 2), (2, 1)], [(1, 1), (2, 1)])
+    places = []
+    for order in orders:
+        world, robots = fresh()
+        before = robots.kinematics.copy()
+        for env, body in order:
+            world.park_bodies("robot", [env], [body])
+        x, y = park_spots(world, "robot", np.array([2]), np.array([1]))
+        np.testing.assert_allclose(robots.x[2, 1], x[0], atol=1e-5)
+        np.testing.assert_allclose(robots.y[2, 1], y[0], atol=1e-5)
+        parked = robots.parked
+        np.testing.assert_array_equal(robots.kinematics[~parked], before[~parked])
+        spots = {
+            (float(a), float(b)) for a, b in zip(robots.x[parked], robots.y[parked], strict=True)
+        }
+        assert len(spots) == parked.sum()  # each its own (local spots differ between worlds too)
+        places.append(robots.kinematics[2, 1].tobytes())
+    assert len(set(places)) == 1
