@@ -16,7 +16,7 @@ from policies import RandomPolicy, load_policy
 
 SCENARIO = "swarm/spread-v0"
 ENV = {"n_agents": 3}
-STEPS = 5_000_000
+STEPS = 3_000_000
 
 
 def spread_config(algo: str, run_dir: str) -> TrainConfig:
