@@ -1,5 +1,6 @@
 """The end of a vector step in compiled calls: who terminated, which worlds ended, what is
-truncated, and the dead agents' observations zeroed.
+truncated, the dead agents' observations zeroed (``settle``, ``zero_dead``), and the figures of
+the episodes that ended, reduced for their records (``figures``).
 
 Done one numpy call at a time (``done &= alive``, ``alive &= ~done``, an ``any`` per group, the
 time limit, a ``logical_and`` per group for the truncations, a masked ``copyto`` per group) these

@@ -177,7 +177,8 @@ class VectorEnv:
         """The scenario's observations with the rows of dead agents zeroed."""
         obs = self.scenario.observe(frame)
         if self._some_dead:
-            zero_dead(tuple((obs[group], alive) for group, alive in self.alive.items()))
+            # (B, N, -1): a view of the env's own buffers, whatever each agent's shape
+            zero_dead(tuple((obs[g].reshape(*a.shape, -1), a) for g, a in self.alive.items()))
         return obs
 
     def _observe_restarted(self, obs: dict[str, np.ndarray], env_ids: np.ndarray):

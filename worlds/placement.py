@@ -87,6 +87,9 @@ def reset_groups(world: WorldBatch, names: tuple, caller: str, env_ids, values: 
     cost of one call."""
     if not names or len(set(names)) != len(names):
         raise ValueError(f"{caller}: groups must be one or more distinct names")
+    unknown = [name for name in names if name not in world.groups]
+    if unknown:
+        raise ValueError(f"{caller}: unknown group {unknown[0]!r}; groups are {list(world.groups)}")
     groups = [world.groups[name] for name in names]
     parts = [body_rows(world, group, caller, env_ids) for group in groups]
     env_ids = np.asarray(env_ids, dtype=np.intp)

@@ -225,3 +225,5 @@ def test_one_reset_of_several_groups_equals_a_call_per_group():
             assert a == b, f"step {step}: one call for both groups left other bytes"
     with pytest.raises(ValueError, match="distinct"):
         world.reset_bodies(("car", "car"), [0], np.zeros((1, 8)), np.zeros((1, 8)))
+    with pytest.raises(ValueError, match="unknown group 'boat'"):
+        world.reset_bodies(("car", "boat"), [0], np.zeros((1, 8)), np.zeros((1, 8)))
