@@ -50,6 +50,7 @@ from worlds.contacts import STATIC, CollisionRules, ContactTable, count_contacts
 from worlds.dynamics import Dynamics
 from worlds.friction import GroundFriction, GroundJoints
 from worlds.geometry import StaticGeometry
+from worlds.kernels import warm_up
 from worlds.kernels.bodies import refresh_state
 from worlds.placement import (
     body_rows,
@@ -103,6 +104,7 @@ class WorldBatch(CollisionSwitches):
             raise ValueError(f"world size must be positive, got {width} x {height}")
         if dt <= 0 or substeps < 1:
             raise ValueError(f"dt must be > 0 and substeps >= 1, got dt={dt}, substeps={substeps}")
+        warm_up()
         self.num_worlds = num_worlds
         self.width = float(width)
         self.height = float(height)

@@ -1,6 +1,8 @@
 """The registry matches the scenarios folder, and ids and configs fail with clear messages."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,21 @@ def test_register_rejects_malformed_and_duplicate_ids():
         scenarios.register("Spread")
     with pytest.raises(ValueError, match="already registered"):
         scenarios.register("swarm/spread-v0")(type("Other", (scenarios.Scenario,), {}))
+
+
+def test_one_scenario_imports_only_its_family():
+    # A fresh process that builds spread imports the swarm family alone: not the warehouse
+    # planners (scipy.optimize) nor the traffic roads. An unknown id still lists every family.
+    code = (
+        "import sys, scenarios\n"
+        "scenarios.make_vec('swarm/spread-v0', num_envs=2).reset(seed=0)\n"
+        "print(sorted(m for m in ('scenarios.warehouse', 'scenarios.traffic',"
+        " 'scipy.optimize') if m in sys.modules))\n"
+        "try:\n    scenarios.make_vec('swarm/spred-v0')\n"
+        "except scenarios.registry.UnknownScenarioError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "did you mean swarm/spread-v0" in out[1] and "warehouse/shelves-v0" in out[1]

@@ -42,3 +42,16 @@ def kernel(function=None, **options):
         if "cannot cache" not in str(error):
             raise
         return _njit(**{**settings, "cache": False})(function)
+
+
+@kernel
+def _nothing(x):  # pragma: no cover - compiled
+    return x
+
+
+def warm_up() -> None:
+    """Start numba's compiler runtime now (a few tenths of a second, once per process: its
+    typing registries, and the BLAS check that imports ``scipy.linalg``) rather than inside
+    the first kernel call of a reset or step. ``World`` calls it when it is built, so that a
+    batch's first step runs at the speed of the others; later calls cost a dispatch."""
+    _nothing(0)
