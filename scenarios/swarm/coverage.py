@@ -105,6 +105,7 @@ if TYPE_CHECKING:
 
 LAUNCH_SPACING = 0.4
 """Distance between neighbouring drones on the launch grid, metres."""
+REWARD_TERMS = ("coverage", "collision", "connectivity")
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,14 @@ class Coverage(Scenario):
         self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
+        self._reward_terms = (
+            np.zeros((num_worlds, 1), np.float32),
+            np.zeros((num_worlds, n), np.float32),
+            np.zeros((num_worlds, 1), np.float32),
+        )
+        self._reward_scales = np.array(
+            [cfg.coverage_reward, -cfg.collision_penalty, -cfg.disconnect_penalty], np.float32
+        )
         self.coverage = np.zeros(num_worlds, np.float32)
         self._coverage = np.zeros(num_worlds, np.float32)  # sense's measurement, then gain's
         self.lloyd_cost = np.ones(num_worlds)
@@ -400,15 +409,24 @@ class Coverage(Scenario):
         return {"drone": self.obs.array}
 
     def reward(self, frame: CoverageFrame) -> Reward:
+        """``reward_reference`` in one compiled call (``coverage_kernels.reward``), into
+        buffers of the scenario's own."""
+        terms = self._reward_terms
+        coverage_kernels.reward(
+            frame.gain, frame.overlaps, frame.connected, self._reward_scales, terms, self._reward
+        )
+        return Reward({"drone": self._reward}, dict(zip(REWARD_TERMS, terms, strict=True)))
+
+    def reward_reference(self, frame: CoverageFrame) -> Reward:
         cfg = self.cfg
         coverage = frame.gain * np.float32(cfg.coverage_reward)
         collision = frame.overlaps * np.float32(-cfg.collision_penalty)
         connectivity = np.where(frame.connected, 0.0, -cfg.disconnect_penalty).astype(np.float32)
         connectivity = connectivity[:, None]
-        np.add(coverage, collision, out=self._reward)
-        self._reward += connectivity
+        reward = np.add(coverage, collision, dtype=np.float32)
+        reward += connectivity
         terms = {"coverage": coverage, "collision": collision, "connectivity": connectivity}
-        return Reward({"drone": self._reward}, terms)
+        return Reward({"drone": reward}, terms)
 
     def metrics(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
         return {

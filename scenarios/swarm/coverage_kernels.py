@@ -1,7 +1,8 @@
-"""Compiled stage of ``swarm/coverage-v0``: one call writes every drone's own state, its
+"""Compiled stages of ``swarm/coverage-v0``: one call writes every drone's own state, its
 neighbours in communication range and its lidar into the observation (the density patch has a
-kernel of its own, ``GridField.sample_patch``). It follows ``worlds.kernels``' conventions
-(float32 as the numpy it replaced computes, world by world, caller-owned outputs)."""
+kernel of its own, ``GridField.sample_patch``); one writes the reward and its terms. They follow
+``worlds.kernels``' conventions (float32 as the numpy they replaced computes, world by world,
+caller-owned outputs)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,24 @@ def observe(kinematics, near, comms, lidar, layout, obs):
             if rays >= 0:
                 px, py = kinematics[b, i, 0], kinematics[b, i, 1]
                 ray_box_distances(px, py, inv_x, inv_y, room, boxes, max_range, obs, b, i, rays)
+
+
+@kernel
+def reward(gain, overlaps, connected, scales, terms, out):
+    """The reward ``out`` ``(B, N)`` and its terms ``(coverage (B, 1), collision (B, N),
+    connectivity (B, 1))``, float32 as ``Coverage.reward_reference`` computes them:
+    ``coverage = gain * scales[0]``, ``collision = overlaps * scales[1]``, ``connectivity``
+    0 where the world's graph is ``connected`` else ``scales[2]``, and ``out`` their sum
+    (coverage plus collision, then plus connectivity)."""
+    coverage, collision, connectivity = terms
+    for b in range(out.shape[0]):
+        gained = gain[b, 0] * scales[0]
+        link = np.float32(0.0) if connected[b] else scales[2]
+        coverage[b, 0], connectivity[b, 0] = gained, link
+        for i in range(out.shape[1]):
+            hit = overlaps[b, i] * scales[1]
+            collision[b, i] = hit
+            out[b, i] = (gained + hit) + link
 
 
 def observe_arguments(scenario) -> tuple[np.ndarray, tuple]:

@@ -35,13 +35,14 @@ def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weigh
     cells = grid * grid
     rows = np.zeros(grid if grid <= WORD_GRID else 0, np.uint64)
     columns = np.empty(grid)
+    lows, highs = np.empty(rows.shape[0], np.int32), np.empty(rows.shape[0], np.int32)
     unit = np.uint64(1)
     for b in range(points.shape[0]):
         if grid <= WORD_GRID:
             rows[:] = 0
             for i in range(points.shape[1]):
                 if mask[b, i]:
-                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b)
+                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b, lows, highs)
             for r in range(grid):
                 word = rows[r]
                 for c in range(grid):
@@ -51,7 +52,7 @@ def disc_cover(points, mask, radius, scale, shift, grid, weights, covered, weigh
                 covered[b, cell] = False
             for i in range(points.shape[1]):
                 if mask[b, i]:
-                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b)
+                    chords(points[b, i], radius, scale, shift, grid, rows, covered, b, lows, highs)
         weight[b] = covered_sum(weights, covered, b, grid, columns)
 
 
@@ -67,46 +68,62 @@ def cover_weight(points, mask, radius, scale, shift, grid, weights, weight):
         return
     rows = np.zeros(grid, np.uint64)
     columns = np.empty(grid)
+    lows, highs = np.empty(grid, np.int32), np.empty(grid, np.int32)
     unused = np.zeros((1, 0), np.bool_)
     for b in range(count):
         rows[:] = 0
         for i in range(points.shape[1]):
             if mask[b, i]:
-                chords(points[b, i], radius, scale, shift, grid, rows, unused, 0)
+                chords(points[b, i], radius, scale, shift, grid, rows, unused, 0, lows, highs)
         weight[b] = row_bits_sum(weights, rows, b, grid, columns)
 
 
 @kernel(inline="always")
-def chords(point, radius, scale, shift, grid, rows, covered, b):
+def chords(point, radius, scale, shift, grid, rows, covered, b, lows, highs):
     """One point's disc: its chord of every grid row it reaches, as bits of ``rows`` when it
     has a word per row, else straight into ``covered[b]`` (see ``disc_cover``). Only the rows
     on the grid whose centre lies within ``radius`` plus a margin (1e-3 cells) of the point's
     are visited: the float32 test ``half2 >= 0`` decides the rows near that edge exactly as
     the reference's ``ceil(radius + 0.5)`` rows either side of the point's row do."""
-    half_cell, one, zero = np.float32(0.5), np.float32(1.0), np.float32(0.0)
     r2 = radius * radius
     fx = point.real * scale + shift
     fy = point.imag * scale + shift
-    x = fx - half_cell
+    x = fx - np.float32(0.5)
     centre, reach = np.float64(fy) - 0.5, np.float64(radius) + 1e-3
     first = max(math.ceil(centre - reach), 0)
     last = min(math.floor(centre + reach), grid - 1)
-    one_bit = np.int64(1)
-    for index in range(first, last + 1):
-        row = np.float32(index)
-        dy = (row + half_cell) - fy
-        half2 = r2 - dy * dy
-        # sqrt(half2), or -1 where the disc misses the row (an empty chord), branch-free.
-        half = np.sqrt(max(half2, zero)) - np.float32(half2 < zero)
-        start = max(np.ceil(x - half), zero)
-        end = min(np.floor(x + half) + one, np.float32(grid))
-        if rows.shape[0]:
-            low, high = np.int64(start), np.int64(max(end, start))  # [low, high), maybe empty
-            rows[index] |= np.uint64(((one_bit << high) - one_bit) ^ ((one_bit << low) - one_bit))
-        else:
+    if rows.shape[0] == 0:
+        for index in range(first, last + 1):
+            start, end = chord(index, fy, x, r2)
             offset = index * grid
-            for column in range(int(start), int(end)):
+            for column in range(int(start), int(min(end, np.float32(grid)))):
                 covered[b, offset + column] = True
+        return
+    # Two passes, so that the first (the float work of every row) runs as vector instructions:
+    # each row's chord as [low, high) column numbers in int32, then its bits OR-ed into rows.
+    count = last + 1 - first
+    for k in range(count):
+        start, end = chord(first + k, fy, x, r2)
+        end = min(end, np.float32(grid))
+        lows[k] = np.int32(start)
+        highs[k] = np.int32(max(end, start))
+    one_bit = np.uint64(1)
+    for k in range(count):
+        high, low = np.uint64(highs[k]), np.uint64(lows[k])
+        rows[first + k] |= ((one_bit << high) - one_bit) ^ ((one_bit << low) - one_bit)
+
+
+@kernel(inline="always")
+def chord(index, fy, x, r2):
+    """Grid row ``index``'s chord of the disc ``r2`` (squared radius) around ``(x + 0.5, fy)``
+    (cells) as float32 ``[start, end)`` before ``end`` is clamped to the grid; ``start >= end``
+    where the disc misses the row."""
+    half_cell, one, zero = np.float32(0.5), np.float32(1.0), np.float32(0.0)
+    dy = (np.float32(index) + half_cell) - fy
+    half2 = r2 - dy * dy
+    # sqrt(half2), or -1 where the disc misses the row (an empty chord), branch-free.
+    half = np.sqrt(max(half2, zero)) - np.float32(half2 < zero)
+    return max(np.ceil(x - half), zero), np.floor(x + half) + one
 
 
 @kernel(inline="always")
@@ -152,12 +169,14 @@ def sample_patch(points, steps_x, steps_y, scale, shift, bordered, out):
     ``column = floor(fx + steps_x[a])`` (clamped to the array) for each point's grid
     coordinates ``fx, fy``: ``out[b, n, c, a]`` ``(B, N, len(steps_y), len(steps_x))``."""
     last = bordered.shape[1] - 1
+    columns = np.empty(steps_x.shape[0], np.int64)
     for b in range(points.shape[0]):
         for i in range(points.shape[1]):
             fx = points[b, i].real * scale + shift
             fy = points[b, i].imag * scale + shift
+            for a in range(steps_x.shape[0]):  # the same columns for every row of the patch
+                columns[a] = min(max(int(np.floor(fx + steps_x[a])), 0), last)
             for c in range(steps_y.shape[0]):
                 row = min(max(int(np.floor(fy + steps_y[c])), 0), last)
                 for a in range(steps_x.shape[0]):
-                    column = min(max(int(np.floor(fx + steps_x[a])), 0), last)
-                    out[b, i, c, a] = bordered[b, row, column]
+                    out[b, i, c, a] = bordered[b, row, columns[a]]
