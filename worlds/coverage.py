@@ -104,16 +104,23 @@ class GridField:
         ``(p.x + offsets_x[a], p.y + offsets_y[b])`` around each point of complex ``points``
         ``(B, N)``: float32 ``(B, N, len(offsets_y), len(offsets_x))``, written into ``out``
         when given. Samples off the grid read the zero border (indices clamped onto it)."""
-        steps_x, steps_y, _ = self._patch_offsets(offsets_x, offsets_y)
+        steps_x, steps_y, *_ = patch = self.patch_arguments(offsets_x, offsets_y)
         points = np.asarray(points, np.complex64)
         check_shape("points", points, (self._weights.shape[0], None))
         if out is None:
             out = np.empty((*points.shape, len(steps_y), len(steps_x)), np.float32)
         check_shape("out", out, (*points.shape, len(steps_y), len(steps_x)))
+        kernels.sample_patch(points, *patch, out)
+        return out
+
+    def patch_arguments(self, offsets_x: np.ndarray, offsets_y: np.ndarray) -> tuple:
+        """What a kernel needs to sample this field's patches itself (``kernels.coverage.
+        patch_into``, as ``sample_patch`` does): the offsets in cells, the grid's scale and
+        shift, and the bordered copy of the field that ``refresh`` updates in place."""
+        steps_x, steps_y, _ = self._patch_offsets(offsets_x, offsets_y)
         scale = np.float32(1 / self.cell)
         shift = np.float32(self.side / 2 / self.cell + self.border)
-        kernels.sample_patch(points, steps_x, steps_y, scale, shift, self._bordered, out)
-        return out
+        return steps_x, steps_y, scale, shift, self._bordered
 
     def _patch_offsets(self, offsets_x: np.ndarray, offsets_y: np.ndarray):
         """Patch offsets in cells (float32 ``(A,)`` and ``(C,)``) and how far off the grid a

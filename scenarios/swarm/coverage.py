@@ -311,9 +311,8 @@ class Coverage(Scenario):
             self.free_cells &= ~inside
         m = cfg.n_gaussians
         self.mixture = np.zeros((num_worlds, 4, m), np.float32)  # mu_x, mu_y, sigma, w
-        n, size = cfg.n_agents, cfg.patch_size
+        n = cfg.n_agents
         self.obs = self.layout.buffer(num_worlds, n)
-        self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._reward_terms = (
@@ -331,6 +330,7 @@ class Coverage(Scenario):
         self._adjacent = np.zeros((num_worlds, n, n), bool)
         self._connected = np.zeros(num_worlds, bool)
         self._obs_offsets, self._lidar = coverage_kernels.observe_arguments(self)
+        self._patch_arguments = self.field.patch_arguments(self.patch_steps, self.patch_steps)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -377,10 +377,10 @@ class Coverage(Scenario):
         nearest_neighbours(position, drones.velocity, self.k_search, count_within=limit, out=near)
         adjacent = range_graph(position, cfg.comms_radius, out=self._adjacent)
         coverage = self.field.cover_weight(position, cfg.sensing_radius, out=self._coverage)
-        gain = (coverage - self.coverage)[:, None]
         # The gain's reference advances once per step. A world just reset keeps its launch
         # coverage (sense runs again after other worlds reset, with steps 0 for those).
-        np.copyto(self.coverage, coverage, where=episode.steps > 0)
+        gain = np.empty((len(coverage), 1), np.float32)
+        coverage_kernels.gain(coverage, episode.steps, self.coverage, gain)
         return CoverageFrame(
             world,
             episode,
@@ -393,15 +393,16 @@ class Coverage(Scenario):
         )
 
     def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
-        """The density patch (``GridField.sample_patch``, already scaled by grid_size^2:
-        ``field.patch_scale``), then own state, neighbours in range and lidar in one compiled
-        call (``coverage_kernels.observe``)."""
+        """The density patch (``GridField.sample_patch``'s values, already scaled by
+        grid_size^2: ``field.patch_scale``), own state, neighbours in range and lidar in one
+        compiled call (``coverage_kernels.observe``)."""
         cfg, drones, near = self.cfg, self.drones, frame.near
-        self.field.sample_patch(drones.position, self.patch_steps, self.patch_steps, self._patch)
         coverage_kernels.observe(
+            drones.position,
             drones.kinematics,
             (near.offset, near.velocity, near.dist),
             np.float32(cfg.comms_radius),
+            self._patch_arguments,
             self._lidar,
             self._obs_offsets,
             self.obs.array,

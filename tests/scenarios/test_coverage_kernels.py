@@ -1,6 +1,6 @@
-"""Coverage's observation kernel against the numpy it replaced, on random neighbours: own
-state, neighbours in range (zeros and flag 0 beyond it) and lidar, bit for bit; the patch
-columns untouched; the same bits on a second call."""
+"""Coverage's observation kernel against the numpy it replaced, on random neighbours: the
+density patch, own state, neighbours in range (zeros and flag 0 beyond it) and lidar, bit for
+bit; the same bits on a second call. The reward kernel against its numpy reference."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -18,6 +18,8 @@ cases = st.fixed_dictionaries(
         "n_rays": st.sampled_from([0, 1, 8]),
         "n_obstacles": st.sampled_from([0, 2]),
         "arena_size": st.sampled_from([0.0, 6.0]),
+        "patch_size": st.sampled_from([1, 3, 5, 8]),
+        "patch_spacing": st.sampled_from([0.05, 0.15, 0.6]),
     }
 )
 
@@ -39,6 +41,10 @@ def test_observe_matches_numpy(case):
     obs.array[...] = rng.random(obs.array.shape)
     expected = obs.array.copy()
     expected[..., : scenario.layout.start("own") + 4][..., -4:] = drones.kinematics
+    patch = scenario.field.sample_patch_reference(
+        drones.position, scenario.patch_steps, scenario.patch_steps
+    )
+    expected[..., scenario.layout.slice("density")] = patch.reshape(batch, cfg.n_agents, -1)
     k = scenario.k_found
     if k:
         in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
@@ -66,9 +72,11 @@ def test_observe_matches_numpy(case):
         expected[..., scenario.layout.slice("lidar")] = lidar
     for _ in range(2):
         coverage_kernels.observe(
+            drones.position,
             drones.kinematics,
             (near.offset, near.velocity, near.dist),
             np.float32(cfg.comms_radius),
+            scenario._patch_arguments,
             scenario._lidar,
             scenario._obs_offsets,
             obs.array,

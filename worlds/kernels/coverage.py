@@ -168,15 +168,37 @@ def sample_patch(points, steps_x, steps_y, scale, shift, bordered, out):
     """``bordered[b, row, column]`` ``(B, W, W)`` at ``row = floor(fy + steps_y[c])`` and
     ``column = floor(fx + steps_x[a])`` (clamped to the array) for each point's grid
     coordinates ``fx, fy``: ``out[b, n, c, a]`` ``(B, N, len(steps_y), len(steps_x))``."""
-    last = bordered.shape[1] - 1
     columns = np.empty(steps_x.shape[0], np.int64)
     for b in range(points.shape[0]):
         for i in range(points.shape[1]):
-            fx = points[b, i].real * scale + shift
+            patch_columns(points[b, i], steps_x, scale, shift, bordered, columns)
             fy = points[b, i].imag * scale + shift
-            for a in range(steps_x.shape[0]):  # the same columns for every row of the patch
-                columns[a] = min(max(int(np.floor(fx + steps_x[a])), 0), last)
+            last = bordered.shape[1] - 1
             for c in range(steps_y.shape[0]):
                 row = min(max(int(np.floor(fy + steps_y[c])), 0), last)
                 for a in range(steps_x.shape[0]):
                     out[b, i, c, a] = bordered[b, row, columns[a]]
+
+
+@kernel(inline="always")
+def patch_columns(point, steps_x, scale, shift, bordered, columns):
+    """The bordered columns of one point's patch (the same for every row of it)."""
+    last = bordered.shape[2] - 1
+    fx = point.real * scale + shift
+    for a in range(steps_x.shape[0]):
+        columns[a] = min(max(int(np.floor(fx + steps_x[a])), 0), last)
+
+
+@kernel(inline="always")
+def patch_into(point, patch, b, columns, out, i, start):
+    """``sample_patch`` of one point of world ``b`` into the row ``out[b, i, start:]`` of a
+    ``(B, N, size)`` array, row by row (``start + c * len(steps_x) + a``); ``patch`` is
+    ``GridField.patch_arguments``' tuple."""
+    steps_x, steps_y, scale, shift, bordered = patch
+    patch_columns(point, steps_x, scale, shift, bordered, columns)
+    fy = point.imag * scale + shift
+    last, width = bordered.shape[1] - 1, steps_x.shape[0]
+    for c in range(steps_y.shape[0]):
+        row = min(max(int(np.floor(fy + steps_y[c])), 0), last)
+        for a in range(width):
+            out[b, i, start + c * width + a] = bordered[b, row, columns[a]]
