@@ -26,16 +26,22 @@ from __future__ import annotations
 
 import numba
 
+from worlds.kernels import cache as _cache
+
 _njit = numba.njit
+_cache.install()
 
 
 def kernel(function=None, **options):
     """``numba.njit`` with this package's settings (see the module docstring). Where numba
     finds no writable place for its cache (neither beside the module nor in the user's cache
-    directory, ``NUMBA_CACHE_DIR`` overrides both), the kernel compiles in every process."""
+    directory, ``NUMBA_CACHE_DIR`` overrides both), the kernel compiles in every process. The
+    cache also goes stale when another kernel module changes (``worlds.kernels.cache``)."""
     settings = {"cache": True, "nogil": True, "error_model": "numpy", **options}
     if function is None:
         return lambda f: kernel(f, **options)
+    if settings["cache"]:
+        _cache.track(function)
     try:
         return _njit(**settings)(function)
     except RuntimeError as error:  # numba: "cannot cache function ...: no locator available"
