@@ -114,9 +114,10 @@ class GridField:
         return out
 
     def patch_arguments(self, offsets_x: np.ndarray, offsets_y: np.ndarray) -> tuple:
-        """What a kernel needs to sample this field's patches itself (``kernels.coverage.
-        patch_into``, as ``sample_patch`` does): the offsets in cells, the grid's scale and
-        shift, and the bordered copy of the field that ``refresh`` updates in place."""
+        """``kernels.coverage.sample_patch``'s arguments after the points: the offsets in
+        cells, the grid's scale and shift, and the bordered copy of the field that ``refresh``
+        updates in place. A scenario that samples the same offsets every step works them out
+        once and calls the kernel straight, without ``sample_patch``'s checks."""
         steps_x, steps_y, _ = self._patch_offsets(offsets_x, offsets_y)
         scale = np.float32(1 / self.cell)
         shift = np.float32(self.side / 2 / self.cell + self.border)

@@ -98,6 +98,7 @@ from scenarios.swarm.common import (
 from scenarios.swarm.coverage_density import block_sums, draw_density, mixture_density
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.coverage import GridField
+from worlds.kernels.coverage import sample_patch
 from worlds.sensors import Neighbours, nearest_neighbours, range_graph
 
 if TYPE_CHECKING:
@@ -311,8 +312,9 @@ class Coverage(Scenario):
             self.free_cells &= ~inside
         m = cfg.n_gaussians
         self.mixture = np.zeros((num_worlds, 4, m), np.float32)  # mu_x, mu_y, sigma, w
-        n = cfg.n_agents
+        n, size = cfg.n_agents, cfg.patch_size
         self.obs = self.layout.buffer(num_worlds, n)
+        self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
         self._reward_terms = (
@@ -394,15 +396,16 @@ class Coverage(Scenario):
 
     def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
         """The density patch (``GridField.sample_patch``'s values, already scaled by
-        grid_size^2: ``field.patch_scale``), own state, neighbours in range and lidar in one
-        compiled call (``coverage_kernels.observe``)."""
+        grid_size^2: ``field.patch_scale``; its kernel called straight with the arguments
+        ``GridField.patch_arguments`` worked out once), then own state, neighbours in range
+        and lidar in one compiled call (``coverage_kernels.observe``). Two kernels measured
+        faster inside the step than one that writes the patch too (515 against 543 us)."""
         cfg, drones, near = self.cfg, self.drones, frame.near
+        sample_patch(drones.position, *self._patch_arguments, self._patch)
         coverage_kernels.observe(
-            drones.position,
             drones.kinematics,
             (near.offset, near.velocity, near.dist),
             np.float32(cfg.comms_radius),
-            self._patch_arguments,
             self._lidar,
             self._obs_offsets,
             self.obs.array,

@@ -1,36 +1,31 @@
-"""Compiled stages of ``swarm/coverage-v0``: one call writes every drone's density patch, own
-state, neighbours in communication range and lidar into the observation; one writes the
-reward and its terms. They follow
-``worlds.kernels``' conventions (float32 as the numpy they replaced computes, world by world,
-caller-owned outputs)."""
+"""Compiled stages of ``swarm/coverage-v0``: one call writes every drone's own state, its
+neighbours in communication range and its lidar into the observation (the density patch has a
+kernel of its own, ``worlds.kernels.coverage.sample_patch``); one writes the reward and its
+terms. They follow ``worlds.kernels``' conventions (float32 as the numpy they replaced
+computes, world by world, caller-owned outputs)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from worlds.kernels import kernel
-from worlds.kernels.coverage import patch_into
 from worlds.kernels.visibility import ray_box_distances
 from worlds.visibility import _inverse_directions, box_rows, room_extent
 
 
 @kernel
-def observe(position, kinematics, near, comms, patch, lidar, layout, obs):
-    """Into ``obs`` ``(B, N, size)``: the density patch around each drone's ``position``
-    (complex64 ``(B, N)``) at ``layout[5]``, ``patch`` being ``GridField.patch_arguments``
-    (``GridField.sample_patch``'s values, row by row); ``kinematics`` ``(B, N, 4)`` at
-    ``layout[0]``; the first ``layout[3]`` nearest drones ``near = (offset, velocity, dist)``
-    (complex64, complex64 and float32 ``(B, N, k)``) as ``dx, dy, dvx, dvy`` from ``layout[1]``
-    with flags from ``layout[2]``, zeros (flag 0) where farther than ``comms``; lidar distances
-    from ``layout[4]`` (none when -1), ``lidar = (inv_x, inv_y, room, boxes, max_range)``."""
+def observe(kinematics, near, comms, lidar, layout, obs):
+    """Into ``obs`` ``(B, N, size)``: ``kinematics`` ``(B, N, 4)`` at ``layout[0]``; the
+    first ``layout[3]`` nearest drones ``near = (offset, velocity, dist)`` (complex64, complex64
+    and float32 ``(B, N, k)``) as ``dx, dy, dvx, dvy`` from ``layout[1]`` with flags from
+    ``layout[2]``, zeros (flag 0) where farther than ``comms``; lidar distances from
+    ``layout[4]`` (none when -1), ``lidar = (inv_x, inv_y, room, boxes, max_range)``."""
     offset, velocity, dist = near
     inv_x, inv_y, room, boxes, max_range = lidar
     own, start, valid, found, rays = layout[0], layout[1], layout[2], layout[3], layout[4]
     zero = np.float32(0.0)
-    columns = np.empty(patch[0].shape[0], np.int64)
     for b in range(obs.shape[0]):
         for i in range(obs.shape[1]):
-            patch_into(position[b, i], patch, b, columns, obs, i, layout[5])
             for c in range(4):
                 obs[b, i, own + c] = kinematics[b, i, c]
             for s in range(found):
@@ -84,7 +79,6 @@ def observe_arguments(scenario) -> tuple[np.ndarray, tuple]:
             layout.valid_slice("neighbours").start,
             scenario.k_found,
             layout.start("lidar") if cfg.n_rays else -1,
-            layout.start("density"),
         ],
         np.int64,
     )

@@ -1,6 +1,7 @@
-"""Coverage's observation kernel against the numpy it replaced, on random neighbours: the
-density patch, own state, neighbours in range (zeros and flag 0 beyond it) and lidar, bit for
-bit; the same bits on a second call. The reward kernel against its numpy reference."""
+"""Coverage's observation kernel against the numpy it replaced, on random neighbours: own
+state, neighbours in range (zeros and flag 0 beyond it) and lidar, bit for bit; the patch
+columns untouched; the same bits on a second call; the scenario's density patch against
+``sample_patch_reference``. The reward kernel against its numpy reference."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -41,10 +42,6 @@ def test_observe_matches_numpy(case):
     obs.array[...] = rng.random(obs.array.shape)
     expected = obs.array.copy()
     expected[..., : scenario.layout.start("own") + 4][..., -4:] = drones.kinematics
-    patch = scenario.field.sample_patch_reference(
-        drones.position, scenario.patch_steps, scenario.patch_steps
-    )
-    expected[..., scenario.layout.slice("density")] = patch.reshape(batch, cfg.n_agents, -1)
     k = scenario.k_found
     if k:
         in_range = near.dist[..., :k] <= np.float32(cfg.comms_radius)
@@ -72,16 +69,23 @@ def test_observe_matches_numpy(case):
         expected[..., scenario.layout.slice("lidar")] = lidar
     for _ in range(2):
         coverage_kernels.observe(
-            drones.position,
             drones.kinematics,
             (near.offset, near.velocity, near.dist),
             np.float32(cfg.comms_radius),
-            scenario._patch_arguments,
             scenario._lidar,
             scenario._obs_offsets,
             obs.array,
         )
         np.testing.assert_array_equal(obs.array, expected)
+    # The scenario's own observe: the patch through the kernel called with the arguments it
+    # worked out once, against the numpy reference.
+    observed = scenario.observe(venv._frame)["drone"]
+    patch = scenario.field.sample_patch_reference(
+        drones.position, scenario.patch_steps, scenario.patch_steps
+    )
+    np.testing.assert_array_equal(
+        observed[..., scenario.layout.slice("density")], patch.reshape(batch, cfg.n_agents, -1)
+    )
 
 
 @settings(max_examples=30, deadline=None)

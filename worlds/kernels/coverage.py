@@ -187,18 +187,3 @@ def patch_columns(point, steps_x, scale, shift, bordered, columns):
     fx = point.real * scale + shift
     for a in range(steps_x.shape[0]):
         columns[a] = min(max(int(np.floor(fx + steps_x[a])), 0), last)
-
-
-@kernel(inline="always")
-def patch_into(point, patch, b, columns, out, i, start):
-    """``sample_patch`` of one point of world ``b`` into the row ``out[b, i, start:]`` of a
-    ``(B, N, size)`` array, row by row (``start + c * len(steps_x) + a``); ``patch`` is
-    ``GridField.patch_arguments``' tuple."""
-    steps_x, steps_y, scale, shift, bordered = patch
-    patch_columns(point, steps_x, scale, shift, bordered, columns)
-    fy = point.imag * scale + shift
-    last, width = bordered.shape[1] - 1, steps_x.shape[0]
-    for c in range(steps_y.shape[0]):
-        row = min(max(int(np.floor(fy + steps_y[c])), 0), last)
-        for a in range(width):
-            out[b, i, start + c * width + a] = bordered[b, row, columns[a]]
