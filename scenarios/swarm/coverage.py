@@ -317,11 +317,7 @@ class Coverage(Scenario):
         self._patch = self.obs["density"].reshape(num_worlds, n, size, size)  # a view
         self._state = np.zeros((num_worlds, self.state_size()), np.float32)
         self._reward = np.zeros((num_worlds, n), np.float32)
-        self._reward_terms = (
-            np.zeros((num_worlds, 1), np.float32),
-            np.zeros((num_worlds, n), np.float32),
-            np.zeros((num_worlds, 1), np.float32),
-        )
+        self._reward_terms = tuple(np.zeros((num_worlds, k), np.float32) for k in (1, n, 1))
         self._reward_scales = np.array(
             [cfg.coverage_reward, -cfg.collision_penalty, -cfg.disconnect_penalty], np.float32
         )
@@ -329,6 +325,7 @@ class Coverage(Scenario):
         self._coverage = np.zeros(num_worlds, np.float32)  # sense's measurement, then gain's
         self.lloyd_cost = np.ones(num_worlds)
         self._near = Neighbours.empty(num_worlds, n, self.k_search, count=True)
+        self._nearest_distance = self._near.dist[..., 0]  # one view: the sums bind it once
         self._adjacent = np.zeros((num_worlds, n, n), bool)
         self._connected = np.zeros(num_worlds, bool)
         self._obs_offsets, self._lidar = coverage_kernels.observe_arguments(self)
@@ -395,11 +392,9 @@ class Coverage(Scenario):
         )
 
     def observe(self, frame: CoverageFrame) -> dict[str, np.ndarray]:
-        """The density patch (``GridField.sample_patch``'s values, already scaled by
-        grid_size^2: ``field.patch_scale``; its kernel called straight with the arguments
-        ``GridField.patch_arguments`` worked out once), then own state, neighbours in range
-        and lidar in one compiled call (``coverage_kernels.observe``). Two kernels measured
-        faster inside the step than one that writes the patch too (515 against 543 us)."""
+        """The density patch (``GridField.sample_patch``'s kernel with ``patch_arguments``
+        worked out once; values scaled by ``field.patch_scale``), then own state, neighbours
+        in range and lidar in one compiled call (``coverage_kernels.observe``)."""
         cfg, drones, near = self.cfg, self.drones, frame.near
         sample_patch(drones.position, *self._patch_arguments, self._patch)
         coverage_kernels.observe(
@@ -437,7 +432,7 @@ class Coverage(Scenario):
             "coverage": frame.coverage,
             "coverage_mean": frame.coverage,
             "collisions": frame.overlaps,
-            "min_separation": frame.near.dist[..., 0],
+            "min_separation": self._nearest_distance,
             "connected": frame.connected,
         }
 

@@ -276,7 +276,9 @@ class Pursuit(Scenario):
             team: np.zeros((num_worlds, group.n), np.float32) for team, group in self.teams.items()
         }
         self._all_in = np.ones((num_worlds, cfg.n_pursuers), bool)  # pursuers never leave
-        self._terms = np.zeros((2, num_worlds, 1), np.float32)  # capture, time
+        # capture, time: two arrays kept from step to step (the episode sums bind to them once;
+        # views made anew each step would make them bind again).
+        self._terms = tuple(np.zeros((num_worlds, 1), np.float32) for _ in range(2))
         self._done = {team: np.zeros((num_worlds, g.n), bool) for team, g in self.teams.items()}
         self._all_worlds = np.arange(num_worlds, dtype=np.int64)
         self._observed = self._all_worlds

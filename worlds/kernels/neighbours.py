@@ -144,17 +144,24 @@ def _sorted(xs, ys, alive, use_alive, k, limit, count_r2, spec, best, keys, d2s,
 @kernel
 def within(pos, radius2, alive, use_alive, adjacent):
     """``adjacent[b, i, j]``: j is within ``sqrt(radius2)`` of i (never i itself; with
-    ``use_alive`` both must be alive)."""
+    ``use_alive`` both must be alive). The row of a body is written whole, itself included,
+    then its own entry cleared: no branch inside the row, so it runs as vector instructions."""
     num_worlds, n = pos.shape
     for b in range(num_worlds):
         for i in range(n):
+            xi, yi = pos[b, i].real, pos[b, i].imag
+            if use_alive and not alive[b, i]:
+                for j in range(n):
+                    adjacent[b, i, j] = False
+                continue
             for j in range(n):
-                near = False
-                if j != i and not (use_alive and not (alive[b, i] and alive[b, j])):
-                    dx = pos[b, j].real - pos[b, i].real
-                    dy = pos[b, j].imag - pos[b, i].imag
-                    near = dx * dx + dy * dy <= radius2
-                adjacent[b, i, j] = near
+                dx = pos[b, j].real - xi
+                dy = pos[b, j].imag - yi
+                adjacent[b, i, j] = dx * dx + dy * dy <= radius2
+            if use_alive:
+                for j in range(n):
+                    adjacent[b, i, j] = adjacent[b, i, j] and alive[b, j]
+            adjacent[b, i, i] = False
 
 
 @kernel
