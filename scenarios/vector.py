@@ -328,9 +328,14 @@ class VectorEnv:
             groups, self._episode_start, self._step_count, self.cfg.max_steps, ended
         )
         if done:
+            # The agents of a world that ended and restarts now are placed by its reset: parking
+            # them first would be undone (a renderer of the last frame still sees them parked).
+            skip = count and self.autoreset and self.on_episode_end is None
             for group in self.alive:  # in the groups' order, as _apply_terminations parks
-                body = self._parked.get(group)
-                env_ids, agent_ids = np.nonzero(terminated[group]) if body else ((), ())
+                body, leaving = self._parked.get(group), terminated[group]
+                if body and skip:
+                    leaving = leaving & ~ended[:, None]
+                env_ids, agent_ids = np.nonzero(leaving) if body else ((), ())
                 if len(env_ids):
                     self.world.park_bodies(body, env_ids, agent_ids)
         return ended if count else None
