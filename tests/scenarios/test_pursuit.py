@@ -163,3 +163,33 @@ def test_restarted_worlds_observed_in_place_equal_the_copying_path():
         assert eps_a == eps_b
         for group in obs_a:
             np.testing.assert_array_equal(obs_a[group], obs_b[group])
+
+
+def test_episodes_end_the_same_whether_or_not_the_last_frame_is_watched():
+    # Without a last-frame callback the env skips parking the agents of a world that ends and
+    # restarts in the same step (its reset places them); with one it parks them first, so the
+    # frame shows them gone. Episodes back to back must not tell the two apart.
+    runs = []
+    for watched in (False, True):
+        venv = scenarios.make_vec("swarm/pursuit-v0", num_envs=8, seed=3, n_pursuers=6)
+        seen = []
+        if watched:
+            venv.on_episode_end = lambda ids, seen=seen: seen.append(ids.copy())
+        obs = venv.reset(seed=3)
+        rng = np.random.default_rng(0)
+        trace, ended = [], 0
+        for _ in range(300):
+            acts = {g: rng.integers(0, 5, (8, s.n_agents)) for g, s in venv.groups.items()}
+            obs, rew, term, trunc, info = venv.step(acts)
+            trace += [obs[g].copy() for g in sorted(obs)] + [rew[g].copy() for g in sorted(rew)]
+            trace += [term[g].copy() for g in sorted(term)]
+            trace.append(repr(info["episodes"]))
+            ended += len(info["episodes"])
+        assert ended >= 8 and (not watched or len(seen) > 0)
+        runs.append(trace)
+    assert len(runs[0]) == len(runs[1])
+    for a, b in zip(*runs, strict=True):
+        if isinstance(a, str):
+            assert a == b
+        else:
+            np.testing.assert_array_equal(a, b)
