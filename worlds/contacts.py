@@ -127,6 +127,13 @@ class ContactTable:
             mark_touching(raw, self._ids, self._rows, self.touching)
         return self.touching
 
+    @staticmethod
+    def touching_of(tables: list[ContactTable]) -> np.ndarray:
+        """``touching_rows`` over all tables (with one space, its table's own array)."""
+        if len(tables) == 1:
+            return tables[0].touching_rows()
+        return np.logical_or.reduce([table.touching_rows() for table in tables])
+
     def count(self) -> None:
         """Fill ``contacts`` (touches with other bodies) and ``static_contacts`` per body row."""
         rows, found = self.arbiter_rows()

@@ -11,10 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pymunk.batch as pbatch
+from pymunk._chipmunk_cffi import ffi
 from pymunk._chipmunk_cffi import lib as _cp
 
+from worlds.contacts import _ARBITER_FIELDS
 from worlds.kernels import chipmunk
 from worlds.kernels.bodies import group_rows, place_rows, shift_to_space
+from worlds.kernels.resets import BAD_BODY, BAD_WORLD, NOT_FINITE, park_rows, reset_rows
 from worlds.switches import restore_modes
 
 if TYPE_CHECKING:
@@ -91,6 +95,8 @@ def reset_groups(world: WorldBatch, names: tuple, caller: str, env_ids, values: 
     if unknown:
         raise ValueError(f"{caller}: unknown group {unknown[0]!r}; groups are {list(world.groups)}")
     groups = [world.groups[name] for name in names]
+    if _reset_compiled(world, groups, caller, env_ids, values):
+        return
     parts = [body_rows(world, group, caller, env_ids) for group in groups]
     env_ids = np.asarray(env_ids, dtype=np.intp)
     rows = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
@@ -105,6 +111,127 @@ def reset_groups(world: WorldBatch, names: tuple, caller: str, env_ids, values: 
         restore_modes(world, group, env_ids)
         group.contacts[env_ids] = group.static_contacts[env_ids] = 0
         group.dynamics.reset(env_ids)
+
+
+def _reset_compiled(world: WorldBatch, groups: list, caller: str, env_ids, values: dict) -> bool:
+    """``reset_groups`` in one compiled call (``worlds.kernels.resets``) where it applies: ``x``
+    and ``y`` float64 arrays of the full shape, the rest scalars, few enough bodies for the
+    compiled writes, and no mode tables or ground joints to renew. The bodies end exactly as
+    the general path leaves them. Returns False (nothing done) where it does not apply."""
+    x, y, angle, vx, vy = (values[name] for name in ("x", "y", "angle", "vx", "vy"))
+    env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
+    total = sum(group.n for group in groups)
+    shape = (env_ids.size, total)
+    if (
+        type(x) is not np.ndarray
+        or type(y) is not np.ndarray
+        or x.dtype != np.float64
+        or y.dtype != np.float64
+        or x.shape != shape
+        or y.shape != shape
+        or not isinstance(angle, (float, int))
+        or not isinstance(vx, (float, int))
+        or not isinstance(vy, (float, int))
+        or env_ids.size * total * 3 >= 2 * world.num_bodies + _COMPILED_SPARE
+        or world.mode_tables
+        or world.ground.limits
+    ):
+        return False
+    setup = world.__dict__.get("_reset_setup")
+    if setup is None:
+        tables = compiled_tables(world)
+        if tables is None:
+            return False
+        setup = world._reset_setup = _reset_setup(world, tables)
+    batch, chipmunk_tables, group_arguments, buffer = setup[:4]
+    starts, counts = group_arguments[tuple(group.name for group in groups)]
+    rows = np.empty(env_ids.size * total, np.intp)
+    touching = world._touching  # read from the arbiters by the kernel, once a step
+    scan = touching is None
+    found = reset_rows(
+        (starts, counts, *batch, world._any_parked),
+        chipmunk_tables,
+        env_ids,
+        x,
+        y,
+        (float(angle), float(vx), float(vy)),
+        scan,
+        buffer if scan else touching,
+        rows,
+    )
+    if found == BAD_WORLD:
+        raise ValueError(f"{caller}: env_ids must be in [0, {world.num_worlds})")
+    if found == NOT_FINITE:
+        raise ValueError(f"{caller}: non-finite position or velocity")
+    if scan:
+        world._touching = buffer
+    if found:
+        world._set_parked(rows[:0], False)  # the flags are written: refresh what follows them
+    if world._contacts_counted:
+        for group in groups:
+            group.contacts[env_ids] = group.static_contacts[env_ids] = 0
+    for group in groups:
+        group.dynamics.reset(env_ids)
+    return True
+
+
+def _reset_setup(world: WorldBatch, tables: tuple) -> tuple:
+    """The batch's arguments of ``reset_rows`` that never change."""
+    columns, zero = _columns(world, ("x", "y", "angle", "vx", "vy"))
+    buffers = (columns, zero, world._read, world._state_order, world._offsets, world._state)
+    batch = (world.num_worlds, world._offset_x, world._offset_y, buffers, world._parked)
+    spaces = np.array([chipmunk.address(shard.space._space) for shard in world.shards], np.int64)
+    contact_tables = world._contact_tables
+    ids = np.concatenate([table.sorted_ids for table in contact_tables]).astype(np.int64)
+    id_rows = np.concatenate([table.sorted_rows for table in contact_tables]).astype(np.intp)
+    order = np.argsort(ids, kind="stable")
+    arbiters = _ArbiterReader()
+    chipmunk_tables = (
+        chipmunk.addresses(),
+        world.shards[0].worlds,
+        spaces,
+        tables,
+        (arbiters.data_address, arbiters.int_array_address),
+        ids[order],
+        id_rows[order],
+    )
+    touching = np.zeros(world.num_bodies + 1, bool)
+    world._arbiter_reader = arbiters  # kept alive with the batch: the kernel addresses it
+    park_columns, _ = _columns(world, ("x", "y", "no angle", "vx", "vy"))
+    park_buffers = (park_columns, *buffers[1:])
+    park = (chipmunk_tables[0], tables[1], park_buffers, world._parked, world.num_worlds), {}
+    return batch, chipmunk_tables, _GroupArguments(world), touching, park
+
+
+class _ArbiterReader:
+    """pymunk.batch's data for its arbiter iterator (body ids and contact count of each cached
+    arbiter, appended to an int array that chipmunk's allocator grows), kept for the batch's
+    life and addressed as integers by ``reset_rows``."""
+
+    def __init__(self) -> None:
+        self.buffer = pbatch.Buffer()
+        self.data = ffi.new("pmBatchedData *")
+        self.data.fields = _ARBITER_FIELDS.value
+        self.data.floatArray = self.buffer._float_arr
+        self.data.intArray = self.buffer._int_arr
+        self.data_address = chipmunk.address(self.data)
+        self.int_array_address = chipmunk.address(self.buffer._int_arr)
+
+
+class _GroupArguments(dict):
+    """Starts and sizes (int64 arrays) of a tuple of group names, made once per tuple."""
+
+    def __init__(self, world: WorldBatch) -> None:
+        super().__init__()
+        self.world = world
+
+    def __missing__(self, names: tuple) -> tuple[np.ndarray, np.ndarray]:
+        groups = [self.world.groups[name] for name in names]
+        found = self[names] = (
+            np.array([group.start for group in groups], np.int64),
+            np.array([group.n for group in groups], np.int64),
+        )
+        return found
 
 
 def write_rows(world: WorldBatch, rows: np.ndarray, placed: tuple) -> None:
@@ -194,6 +321,44 @@ def park_values(world: WorldBatch, group: str, rows: np.ndarray) -> tuple[list[s
     """``body_values`` for parking body ``rows`` of ``group`` at rest at their spots
     (``park_spots``), from a table of every body's spot in the space's coordinates made once
     per group with the very operations ``body_values`` does (the same floats)."""
+    table = _park_table(world, group)
+    values = np.zeros((4, rows.size))  # x, y, then no velocity
+    values[:2] = table[:, rows - world.groups[group].start]
+    return ["x", "y", "vx", "vy"], values
+
+
+def park_compiled(world: WorldBatch, group: str, caller: str, env_ids, body_ids) -> bool:
+    """``WorldBatch.park_bodies`` in one compiled call (``worlds.kernels.resets.park_rows``)
+    where the compiled writes apply (few enough bodies); the same bytes as the general path.
+    Returns False (nothing done) where it does not apply."""
+    env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
+    body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
+    setup = world.__dict__.get("_reset_setup")
+    if setup is None:
+        tables = compiled_tables(world)
+        if tables is None:
+            return False
+        setup = world._reset_setup = _reset_setup(world, tables)
+    if env_ids.size != body_ids.size or env_ids.size * 3 >= 2 * world.num_bodies + _COMPILED_SPARE:
+        return False
+    common, groups = setup[4]
+    arguments = groups.get(group)
+    if arguments is None:
+        body_group = world.groups[group]
+        arguments = groups[group] = (body_group.start, body_group.n, _park_table(world, group))
+    rows = np.empty(env_ids.size, np.intp)
+    found = park_rows(*common, arguments, env_ids, body_ids, rows)
+    if found == BAD_WORLD:
+        raise ValueError(f"{caller}: env_ids must be in [0, {world.num_worlds})")
+    if found == BAD_BODY:
+        raise ValueError(f"{caller}: body_ids must be in [0, {arguments[1]})")
+    world._set_parked(rows[:0], True)  # the flags are written: refresh what follows them
+    return True
+
+
+def _park_table(world: WorldBatch, group: str) -> np.ndarray:
+    """Every body of ``group``'s parking spot ``(2, B * n)`` in the space's coordinates, made
+    once per group with the very operations ``body_values`` does (the same floats)."""
     spots = world.__dict__.setdefault("_park_tables", {})
     body_group = world.groups[group]
     table = spots.get(group)
@@ -206,9 +371,7 @@ def park_values(world: WorldBatch, group: str, rows: np.ndarray) -> tuple[list[s
         if not shift_to_space(table, 0, 1, every_row, world._offset_x, world._offset_y):
             raise ValueError(f"park_bodies({group!r}): parking spots out of range")
         spots[group] = table
-    values = np.zeros((4, rows.size))  # x, y, then no velocity
-    values[:2] = table[:, rows - body_group.start]
-    return ["x", "y", "vx", "vy"], values
+    return table
 
 
 def _park_layout(world: WorldBatch, group: str) -> tuple[int, int, float]:

@@ -56,6 +56,7 @@ from worlds.placement import (
     body_rows,
     body_values,
     compiled_tables,
+    park_compiled,
     park_values,
     reset_groups,
     write_rows,
@@ -125,7 +126,7 @@ class WorldBatch(CollisionSwitches):
         self.fixtures, self.modes, self.mode_tables = {}, {}, {}  # worlds.switches
         self._shapes: list[pymunk.Shape] = []  # one per body, in body-row order
         self._shape_ids: list[int] = []
-        self._any_parked = self._finalized = False
+        self._any_parked = self._finalized = self._contacts_counted = False
         self._touching: np.ndarray | None = None
         self.origin_x, self.origin_y = world_origins(num_worlds, worlds_per_space, width, height)
 
@@ -419,6 +420,8 @@ class WorldBatch(CollisionSwitches):
         other world's), and farther from every arena than any two bodies inside one."""
         self._finalize()
         caller = f"park_bodies({group!r})"
+        if park_compiled(self, group, caller, env_ids, body_ids):
+            return
         rows = body_rows(self, self.groups[group], caller, np.ravel(env_ids), body_ids)
         write_rows(self, rows, park_values(self, group, rows))
         self._set_parked(rows, True)
@@ -448,9 +451,7 @@ class WorldBatch(CollisionSwitches):
         """Whether each body row touched anything in the last substep: bool ``(m + 1,)`` (row
         ``m`` is static geometry), read once per step (resets of several groups share it)."""
         if self._touching is None:
-            self._touching = np.logical_or.reduce(
-                [table.touching_rows() for table in self._contact_tables]
-            )
+            self._touching = ContactTable.touching_of(self._contact_tables)
         return self._touching
 
     # ------------------------------------------------------------------------------------ step
@@ -486,6 +487,7 @@ class WorldBatch(CollisionSwitches):
             self._write[self._parked_rows] = 0.0
 
     def _count_contacts(self) -> None:
+        self._contacts_counted = True  # until then every count is zero (resets skip them)
         contacts, static_contacts = count_contacts(self._contact_tables)
         for group in self.groups.values():
             rows = self.group_rows(group)

@@ -31,6 +31,7 @@ from worlds.kernels import kernel
 # Indices into the address table (``addresses``).
 SET_POSITION, SET_VELOCITY, SET_ANGLE, SET_SPIN = 0, 1, 2, 3
 REMOVE_SHAPE, ADD_SHAPE, SET_SHAPE_COUNTER, UPDATE_POSITION = 4, 5, 6, 7
+GET_SHAPE_COUNTER, EACH_CACHED_ARBITER, ARBITER_ROWS = 8, 9, 10
 _NAMES = (
     "cpBodySetPosition",
     "cpBodySetVelocity",
@@ -40,6 +41,9 @@ _NAMES = (
     "cpSpaceAddShape",
     "cpSpaceSetShapeIDCounter",
     "cpBodyUpdatePosition",
+    "cpSpaceGetShapeIDCounter",
+    "cpSpaceEachCachedArbiter",
+    "pmSpaceArbiterIteratorFuncBatched",  # pymunk.batch's iterator: appends an arbiter's fields
 )
 
 
@@ -47,6 +51,19 @@ _NAMES = (
 def ccall(typingctx, address, arguments):
     """Call the C function at the integer ``address`` with the tuple ``arguments``: integers
     go as 64-bit words, floats as doubles; whatever it returns is dropped."""
+    kinds = _argument_kinds(arguments)
+    if kinds is None:
+        return None
+
+    def codegen(context, builder, signature, args):
+        _call(context, builder, signature, args, kinds, ir.VoidType())
+        return context.get_dummy_value()
+
+    return types.void(address, arguments), codegen
+
+
+def _argument_kinds(arguments) -> list | None:
+    """How ``ccall`` passes each argument: int64 for integers, float64 for floats."""
     kinds = []
     for argument in arguments.types:
         if isinstance(argument, types.Integer):
@@ -55,20 +72,63 @@ def ccall(typingctx, address, arguments):
             kinds.append(types.float64)
         else:
             return None
+    return kinds
+
+
+def _call(context, builder, signature, args, kinds, returns):
+    """Cast the arguments and call the function at the address ``args[0]``."""
+    target, values = args
+    params = [ir.IntType(64) if k is types.int64 else ir.DoubleType() for k in kinds]
+    function = ir.FunctionType(returns, params)
+    given = signature.args[1].types
+    cast = [
+        context.cast(builder, builder.extract_value(values, i), given[i], kind)
+        for i, kind in enumerate(kinds)
+    ]
+    pointer = context.cast(builder, target, signature.args[0], types.int64)
+    return builder.call(builder.inttoptr(pointer, function.as_pointer()), cast)
+
+
+@intrinsic
+def ccall_word(typingctx, address, arguments):
+    """``ccall`` of a C function that returns a 64-bit word (a pointer, an id), as int64."""
+    kinds = _argument_kinds(arguments)
+    if kinds is None:
+        return None
 
     def codegen(context, builder, signature, args):
-        target, values = args
-        params = [ir.IntType(64) if k is types.int64 else ir.DoubleType() for k in kinds]
-        function = ir.FunctionType(ir.VoidType(), params)
-        cast = [
-            context.cast(builder, builder.extract_value(values, i), given, kind)
-            for i, (given, kind) in enumerate(zip(arguments.types, kinds, strict=True))
-        ]
-        pointer = context.cast(builder, target, signature.args[0], types.int64)
-        builder.call(builder.inttoptr(pointer, function.as_pointer()), cast)
+        return _call(context, builder, signature, args, kinds, ir.IntType(64))
+
+    return types.int64(address, arguments), codegen
+
+
+@intrinsic
+def peek(typingctx, address, width):
+    """The signed integer of ``width`` bytes (4 or 8, a literal) at ``address``, as int64."""
+    if not isinstance(width, types.IntegerLiteral) or width.literal_value not in (4, 8):
+        return None
+    bits = 8 * width.literal_value
+
+    def codegen(context, builder, signature, args):
+        where = context.cast(builder, args[0], signature.args[0], types.int64)
+        value = builder.load(builder.inttoptr(where, ir.IntType(bits).as_pointer()))
+        return value if bits == 64 else builder.sext(value, ir.IntType(64))
+
+    return types.int64(address, width), codegen
+
+
+@intrinsic
+def poke32(typingctx, address, value):
+    """Store ``value`` (an integer) as a 32-bit integer at ``address``."""
+
+    def codegen(context, builder, signature, args):
+        where = context.cast(builder, args[0], signature.args[0], types.int64)
+        number = context.cast(builder, args[1], signature.args[1], types.int64)
+        pointer = builder.inttoptr(where, ir.IntType(32).as_pointer())
+        builder.store(builder.trunc(number, ir.IntType(32)), pointer)
         return context.get_dummy_value()
 
-    return types.void(address, arguments), codegen
+    return types.void(address, value), codegen
 
 
 @kernel
