@@ -145,18 +145,27 @@ def _sorted(xs, ys, alive, use_alive, k, limit, count_r2, spec, best, keys, d2s,
 def within(pos, radius2, alive, use_alive, adjacent):
     """``adjacent[b, i, j]``: j is within ``sqrt(radius2)`` of i (never i itself; with
     ``use_alive`` both must be alive). The row of a body is written whole, itself included,
-    then its own entry cleared: no branch inside the row (17 -> 14 us in coverage's step)."""
+    then its own entry cleared: no branch inside the row, and the world's coordinates copied to
+    contiguous arrays first so that rows run as vector instructions (coverage's 64 worlds of
+    16: 13 -> 4.5 us alone)."""
     num_worlds, n = pos.shape
+    if num_worlds == 0:
+        return
+    xs = np.empty_like(pos[0].real)  # the world's coordinates, contiguous: rows run as vectors
+    ys = np.empty_like(pos[0].imag)
     for b in range(num_worlds):
+        for j in range(n):
+            xs[j] = pos[b, j].real
+            ys[j] = pos[b, j].imag
         for i in range(n):
-            xi, yi = pos[b, i].real, pos[b, i].imag
+            xi, yi = xs[i], ys[i]
             if use_alive and not alive[b, i]:
                 for j in range(n):
                     adjacent[b, i, j] = False
                 continue
             for j in range(n):
-                dx = pos[b, j].real - xi
-                dy = pos[b, j].imag - yi
+                dx = xs[j] - xi
+                dy = ys[j] - yi
                 adjacent[b, i, j] = dx * dx + dy * dy <= radius2
             if use_alive:
                 for j in range(n):
