@@ -56,6 +56,27 @@ def settle(groups, start, step, max_steps, ended):
 
 
 @kernel
+def restart(env_ids, groups, start, step):
+    """Worlds ``env_ids`` start new episodes at ``step``: for each group's ``(alive, ended_at)``
+    (``(B, N)`` each, in the tuple ``groups``) their agents are alive again and have not
+    ended, and ``start[env_ids] = step``. Returns whether any agent of the batch is not alive
+    and the earliest episode start: what ``VectorEnv._reset_worlds`` computed with numpy."""
+    for k in range(env_ids.shape[0]):
+        start[env_ids[k]] = step
+    any_dead = False
+    for group in literal_unroll(groups):
+        alive, ended_at = group
+        for k in range(env_ids.shape[0]):
+            for i in range(alive.shape[1]):
+                alive[env_ids[k], i] = True
+                ended_at[env_ids[k], i] = 0
+        for b in range(alive.shape[0]):
+            for i in range(alive.shape[1]):
+                any_dead |= not alive[b, i]
+    return any_dead, start.min()
+
+
+@kernel
 def zero_dead(pairs):
     """For each ``(obs, alive)`` of the tuple ``pairs`` (``(B, N, D)`` and ``(B, N)``): the
     rows of agents not alive set to zero (``np.copyto(obs, 0, where=~alive[..., None])``)."""

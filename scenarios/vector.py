@@ -19,7 +19,7 @@ from gymnasium import spaces
 
 from scenarios.accumulators import EpisodeSums
 from scenarios.core import Episode, Frame, GroupSpec, Scenario
-from scenarios.endings import MAX, MEAN, MIN, SUM, figures, settle, zero_dead
+from scenarios.endings import MAX, MEAN, MIN, SUM, figures, restart, settle, zero_dead
 from scenarios.respawn import Respawns
 from scenarios.seeding import WorldRandom, replica_generators, world_generators
 from worlds.kernels.arrays import largest
@@ -161,17 +161,15 @@ class VectorEnv:
         rng = WorldRandom(generators if every else [generators[i] for i in env_ids])
         self.scenario.reset(self.world, rng, env_ids)
         rows = slice(None) if every else env_ids
-        for alive in self.alive.values():
-            alive[rows] = True
-        for ended_at in self.episode.ended_at.values():
-            ended_at[rows] = 0
         if self._respawns is not None:
             self._respawns.reset(rows)
-        self._some_dead = False if every else not all(a.all() for a in self.alive.values())
         self._sums.reset(rows)
-        self._episode_start[rows] = self._step_count
-        oldest = self._step_count - int(self._episode_start.min())
-        self._steps_to_time_limit = self.cfg.max_steps - oldest
+        # Alive again, not ended, started now: one compiled call (endings.restart).
+        ids = self._all_worlds if every else np.asarray(env_ids, np.int64)
+        groups = tuple(zip(self.alive.values(), self.episode.ended_at.values(), strict=True))
+        some_dead, first = restart(ids, groups, self._episode_start, self._step_count)
+        self._some_dead = bool(some_dead)
+        self._steps_to_time_limit = self.cfg.max_steps - (self._step_count - int(first))
 
     def _observe(self, frame: Frame) -> dict[str, np.ndarray]:
         """The scenario's observations with the rows of dead agents zeroed."""

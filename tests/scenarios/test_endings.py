@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scenarios
-from scenarios.endings import MAX, MEAN, MIN, SUM, figures, pairwise_sum, settle, zero_dead
+from scenarios.endings import (
+    MAX,
+    MEAN,
+    MIN,
+    SUM,
+    figures,
+    pairwise_sum,
+    restart,
+    settle,
+    zero_dead,
+)
 
 
 def settle_reference(groups, start, step, max_steps):
@@ -27,6 +37,32 @@ def settle_reference(groups, start, step, max_steps):
     ended = time_up | ~np.logical_or.reduce(acting)
     any_dead = not all(alive.all() for _, alive, _, _ in groups)
     return done_count, any_dead, ended
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.lists(st.integers(1, 5), min_size=1,
+       max_size=3))  # fmt: skip
+def test_restart_equals_numpy(seed, worlds, agents):
+    """``restart`` equals the numpy ``VectorEnv._reset_worlds`` ran: the worlds' agents alive
+    and not ended, their start the step, whether anyone is dead and the earliest start."""
+    rng = np.random.default_rng(seed)
+    step = int(rng.integers(0, 50))
+    env_ids = np.flatnonzero(rng.random(worlds) < 0.5).astype(np.int64)
+    ours = [(rng.random((worlds, n)) < 0.6, rng.integers(0, 9, (worlds, n))) for n in agents]
+    theirs = [tuple(a.copy() for a in group) for group in ours]
+    start = rng.integers(0, step + 1, worlds)
+    start_reference = start.copy()
+    dead, first = restart(env_ids, tuple(ours), start, step)
+    for alive, ended_at in theirs:
+        alive[env_ids] = True
+        ended_at[env_ids] = 0
+    start_reference[env_ids] = step
+    assert dead == (not all(alive.all() for alive, _ in theirs))
+    assert first == start_reference.min()
+    np.testing.assert_array_equal(start, start_reference)
+    for mine, reference in zip(ours, theirs, strict=True):
+        for a, b in zip(mine, reference, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 @settings(max_examples=60, deadline=None)
