@@ -99,7 +99,7 @@ from scenarios.swarm.coverage_density import block_sums, draw_density, mixture_d
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.coverage import GridField
 from worlds.kernels.coverage import sample_patch
-from worlds.sensors import Neighbours, nearest_neighbours, range_graph
+from worlds.sensors import Neighbours
 
 if TYPE_CHECKING:
     from scenarios.swarm.coverage_baseline import LloydPolicy
@@ -330,6 +330,7 @@ class Coverage(Scenario):
         self._connected = np.zeros(num_worlds, bool)
         self._obs_offsets, self._lidar = coverage_kernels.observe_arguments(self)
         self._patch_arguments = self.field.patch_arguments(self.patch_steps, self.patch_steps)
+        self._sense_arguments = coverage_kernels.sense_arguments(self)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -370,22 +371,21 @@ class Coverage(Scenario):
     def sense(self, world: WorldBatch, episode: Episode) -> CoverageFrame:
         """Nearest drones with the overlap counts, the communication graph and whether it is
         connected, and the coverage, into buffers of the scenario's own."""
-        cfg, drones, near = self.cfg, self.drones, self._near
-        position = drones.position
-        limit = 2 * cfg.drone_radius + cfg.contact_margin
-        nearest_neighbours(position, drones.velocity, self.k_search, count_within=limit, out=near)
-        adjacent = range_graph(position, cfg.comms_radius, out=self._adjacent)
-        coverage = self.field.cover_weight(position, cfg.sensing_radius, out=self._coverage)
-        # The gain's reference advances once per step. A world just reset keeps its launch
-        # coverage (sense runs again after other worlds reset, with steps 0 for those).
+        # One compiled call (``coverage_kernels.sense``) for the kernels of nearest_neighbours,
+        # range_graph, is_connected and GridField.cover_weight. The gain's reference advances
+        # once per step. A world just reset keeps its launch coverage (sense runs again after
+        # other worlds reset, with steps 0 for those).
+        near, coverage, drones = self._near, self._coverage, self.drones
         gain = np.empty((len(coverage), 1), np.float32)
-        coverage_kernels.gain(coverage, episode.steps, self.coverage, gain)
+        coverage_kernels.sense(
+            drones.position, drones.velocity, episode.steps, *self._sense_arguments, gain
+        )
         return CoverageFrame(
             world,
             episode,
             near=near,
-            adjacent=adjacent,
-            connected=is_connected(adjacent, out=self._connected),
+            adjacent=self._adjacent,
+            connected=self._connected,
             coverage=coverage,
             gain=gain,
             overlaps=near.count,

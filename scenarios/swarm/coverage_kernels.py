@@ -9,7 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from worlds.kernels import kernel
+from worlds.kernels.coverage import cover_weight
+from worlds.kernels.graph import connected
+from worlds.kernels.neighbours import nearest, within
 from worlds.kernels.visibility import ray_box_distances
+from worlds.sensors import _no_alive, _ranking, _squared
 from worlds.visibility import _inverse_directions, box_rows, room_extent
 
 
@@ -49,6 +53,42 @@ def gain(coverage, steps, previous, out):
         out[b, 0] = coverage[b] - previous[b]
         if steps[b] > 0:
             previous[b] = coverage[b]
+
+
+@kernel
+def sense(position, velocity, steps, neighbours, graph, cover, out):
+    """``Coverage.sense``'s measurements in one call, each by the kernel its sensor calls, in
+    the same order, so the values are those of the sensors one by one: the nearest drones
+    with the overlap counts (``nearest_neighbours``), the communication graph
+    (``range_graph``) and whether it is connected (``is_connected``), the covered weight
+    (``GridField.cover_weight``) and its gain into ``out`` (``gain``). The arguments are
+    ``sense_arguments``'."""
+    k, count_r2, live, spec, keys, outputs = neighbours
+    radius2, adjacent, anyone, linked = graph
+    mask, radius, scale, shift, grid, weights, weight, previous = cover
+    px, py, vx, vy = position.real, position.imag, velocity.real, velocity.imag
+    nearest(px, py, vx, vy, k, np.float32(-1.0), live, False, count_r2, spec, keys, outputs)
+    within(position, radius2, live, False, adjacent)
+    connected(adjacent, anyone, False, linked)
+    cover_weight(position, mask, radius, scale, shift, grid, weights, weight)
+    gain(weight, steps, previous, out)
+
+
+def sense_arguments(scenario) -> tuple:
+    """``sense``'s ``neighbours``, ``graph`` and ``cover`` for a ``Coverage`` scenario with its
+    world made: what the sensors' wrappers work out and check at every call, once (the
+    buffers and the field's copy of the density never change place)."""
+    cfg, near, field = scenario.cfg, scenario._near, scenario.field
+    num_worlds, n = scenario._adjacent.shape[:2]
+    limit = 2 * cfg.drone_radius + cfg.contact_margin
+    spec, keys = _ranking(n)
+    live = _no_alive(num_worlds, n)
+    neighbours = (scenario.k_search, _squared(limit), live, spec, keys, near.outputs())
+    anyone = np.ones((num_worlds, 0), bool)
+    graph = (_squared(cfg.comms_radius), scenario._adjacent, anyone, scenario._connected)
+    mask = np.ones((num_worlds, n), bool)
+    scales = field._disc_scales(cfg.sensing_radius)
+    return neighbours, graph, (mask, *scales, scenario._coverage, scenario.coverage)
 
 
 @kernel

@@ -121,3 +121,43 @@ def test_reward_matches_numpy(seed, n_agents, scales):
         for name, value in want_terms.items():
             assert terms[name].dtype == value.dtype and terms[name].shape == value.shape, name
             np.testing.assert_array_equal(terms[name], value, err_msg=name)
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=cases)
+def test_sense_equals_the_sensors_one_by_one(case):
+    """``coverage_kernels.sense`` (one compiled call) measures what the public sensors measure
+    called one by one (``nearest_neighbours``, ``range_graph``, ``is_connected``,
+    ``GridField.cover_weight`` and the gain), bit for bit, over steps with resets."""
+    from scenarios.swarm.common import is_connected
+    from worlds.sensors import nearest_neighbours, range_graph
+
+    config = {k: v for k, v in case.items() if k not in ("seed", "patch_size", "patch_spacing")}
+    if config["n_obstacles"]:
+        config["arena_size"] = 6.0
+    venv = scenarios.make_vec("swarm/coverage-v0", num_envs=3, seed=case["seed"], max_steps=7,
+                              **config)  # fmt: skip
+    venv.reset()
+    scenario, cfg, rng = venv.scenario, venv.cfg, np.random.default_rng(case["seed"])
+    drones, checked = scenario.drones, 0
+    for _ in range(12):
+        venv.step({"drone": rng.integers(0, 5, (3, cfg.n_agents))})
+        previous = scenario.coverage.copy()
+        frame = scenario.sense(venv.world, venv.episode)
+        fused = [np.copy(a) for a in (*frame.near.outputs(), frame.adjacent, frame.connected,
+                                      frame.coverage, frame.gain, scenario.coverage)]  # fmt: skip
+        scenario.coverage[...] = previous
+        limit = 2 * cfg.drone_radius + cfg.contact_margin
+        near = nearest_neighbours(
+            drones.position, drones.velocity, scenario.k_search, count_within=limit
+        )
+        adjacent = range_graph(drones.position, cfg.comms_radius)
+        coverage = scenario.field.cover_weight(drones.position, cfg.sensing_radius)
+        gain = np.empty((3, 1), np.float32)
+        coverage_kernels.gain(coverage, venv.episode.steps, scenario.coverage, gain)
+        one_by_one = (*near.outputs(), adjacent, is_connected(adjacent), coverage, gain,
+                      scenario.coverage)  # fmt: skip
+        for ours, theirs in zip(fused, one_by_one, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        checked += int(near.mask.any()) + int(adjacent.any())
+    assert checked > 0 or cfg.n_agents == 2, "no neighbour was ever found: nothing compared"
