@@ -75,7 +75,9 @@ from scenarios.swarm.common import (
 from worlds import HolonomicPointMass, WorldBatch
 from worlds.kernels import kernel
 from worlds.kernels.arrays import copy_into
-from worlds.sensors import Neighbours, nearest_neighbours, point_offsets
+from worlds.kernels.neighbours import nearest as nearest_kernel
+from worlds.kernels.neighbours import point_offsets as point_offsets_kernel
+from worlds.sensors import Neighbours, _no_alive, _ranking, _squared, point_offsets
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,12 @@ class Spread(Scenario):
         )
         self._no_overlaps = np.zeros((num_worlds, n), np.float32)
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
+        if self._near is not None:  # what nearest_neighbours works out at every call, once
+            limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
+            spec, keys = _ranking(n)
+            outputs = self._near.outputs()
+            live = _no_alive(num_worlds, n)
+            self._knn = (self.k_search, _squared(limit), live, spec, keys, outputs)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -242,17 +250,16 @@ class Spread(Scenario):
     def sense(self, world: WorldBatch, episode: Episode) -> SpreadFrame:
         drones = self.drones
         # Landmarks relative to each drone and each landmark's nearest drone, computed straight
-        # into the observation; then the nearest drones and the overlap counts, likewise.
-        offset, nearest = point_offsets(
-            drones.position, self.landmarks, self._landmark_offset, self._nearest
-        )
+        # into the observation; then the nearest drones and the overlap counts, likewise: the
+        # kernels of point_offsets and nearest_neighbours in one compiled call (spread_sense).
+        offset, nearest = self._landmark_offset, self._nearest
         near, overlaps = self._near, self._no_overlaps
         if near is not None:
-            limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-            nearest_neighbours(
-                drones.position, drones.velocity, self.k_search, count_within=limit, out=near
-            )
+            position = drones.position
+            spread_sense(position, drones.velocity, self.landmarks, offset, nearest, self._knn)
             overlaps = near.count
+        else:
+            point_offsets(drones.position, self.landmarks, offset, nearest)
         frame = self._frame
         if frame is None or frame.world is not world or frame.episode is not episode:
             # Every field is a buffer the sensors refill: one frame object serves every step.
@@ -361,6 +368,17 @@ class GreedySpreadPolicy(ScriptedPolicy):
             dist[rows, drone, :] = np.inf
             dist[rows, :, landmark] = np.inf
         return target
+
+
+@kernel
+def spread_sense(position, velocity, landmarks, offset, nearest, knn):
+    """``Spread.sense`` in one call: the kernels of ``point_offsets`` (landmark offsets and
+    each landmark's nearest drone) and of ``nearest_neighbours`` (``knn``: its ``k``, squared
+    overlap distance, alive table, key layout and outputs), as the sensors call them."""
+    k, count_r2, live, spec, keys, outputs = knn
+    point_offsets_kernel(position, landmarks, offset, nearest)
+    px, py, vx, vy = position.real, position.imag, velocity.real, velocity.imag
+    nearest_kernel(px, py, vx, vy, k, np.float32(-1.0), live, False, count_r2, spec, keys, outputs)
 
 
 @kernel

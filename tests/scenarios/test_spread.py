@@ -93,3 +93,30 @@ def test_arena_scales_with_the_swarm():
     small = scenarios.make_scenario("swarm/spread-v0", n_agents=3).cfg
     large = scenarios.make_scenario("swarm/spread-v0", n_agents=12).cfg
     assert large.side == pytest.approx(small.side * math.sqrt(12 / 3))
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_sense_in_one_call_equals_the_sensors_one_by_one(k):
+    """``spread_sense`` measures what ``point_offsets`` and ``nearest_neighbours`` measure
+    called one by one, bit for bit, over steps with resets (k = 0: no neighbours observed,
+    the search still counts overlaps)."""
+    from worlds.sensors import nearest_neighbours, point_offsets
+
+    venv = scenarios.make_vec("swarm/spread-v0", num_envs=4, seed=3, n_agents=6, k_neighbours=k,
+                              max_steps=9)  # fmt: skip
+    venv.reset()
+    scenario, cfg, rng = venv.scenario, venv.cfg, np.random.default_rng(5)
+    drones, found = scenario.drones, 0
+    for _ in range(20):
+        venv.step({"drone": rng.integers(0, 5, (4, 6))})
+        frame = scenario.sense(venv.world, venv.episode)
+        fused = [np.copy(a) for a in (frame.landmark_offset, frame.nearest, *frame.near.outputs())]
+        offset, nearest = point_offsets(drones.position, scenario.landmarks)
+        limit = 2 * cfg.drone_radius + cfg.contact_margin
+        near = nearest_neighbours(
+            drones.position, drones.velocity, scenario.k_search, count_within=limit
+        )
+        for ours, theirs in zip(fused, (offset, nearest, *near.outputs()), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        found += int(near.count.sum())
+    assert found > 0, "no drones ever overlapped: the counts were never compared"
