@@ -137,12 +137,9 @@ def _reset_compiled(world: WorldBatch, groups: list, caller: str, env_ids, value
         or world.ground.limits
     ):
         return False
-    setup = world.__dict__.get("_reset_setup")
+    setup = _compiled_setup(world)
     if setup is None:
-        tables = compiled_tables(world)
-        if tables is None:
-            return False
-        setup = world._reset_setup = _reset_setup(world, tables)
+        return False
     batch, chipmunk_tables, group_arguments, buffer = setup[:4]
     starts, counts = group_arguments[tuple(group.name for group in groups)]
     rows = np.empty(env_ids.size * total, np.intp)
@@ -173,6 +170,18 @@ def _reset_compiled(world: WorldBatch, groups: list, caller: str, env_ids, value
     for group in groups:
         group.dynamics.reset(env_ids)
     return True
+
+
+def _compiled_setup(world: WorldBatch) -> tuple | None:
+    """``_reset_setup``'s arguments, made at the first compiled reset or park; None where the
+    compiled chipmunk calls cannot run."""
+    setup = world.__dict__.get("_reset_setup")
+    if setup is None:
+        tables = compiled_tables(world)
+        if tables is None:
+            return None
+        setup = world._reset_setup = _reset_setup(world, tables)
+    return setup
 
 
 def _reset_setup(world: WorldBatch, tables: tuple) -> tuple:
@@ -333,12 +342,9 @@ def park_compiled(world: WorldBatch, group: str, caller: str, env_ids, body_ids)
     Returns False (nothing done) where it does not apply."""
     env_ids = np.asarray(env_ids, dtype=np.intp).ravel()
     body_ids = np.asarray(body_ids, dtype=np.intp).ravel()
-    setup = world.__dict__.get("_reset_setup")
+    setup = _compiled_setup(world)
     if setup is None:
-        tables = compiled_tables(world)
-        if tables is None:
-            return False
-        setup = world._reset_setup = _reset_setup(world, tables)
+        return False
     if env_ids.size != body_ids.size or env_ids.size * 3 >= 2 * world.num_bodies + _COMPILED_SPARE:
         return False
     common, groups = setup[4]

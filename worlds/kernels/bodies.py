@@ -83,24 +83,30 @@ def touching_rows(raw, sorted_ids, sorted_rows, touching):
     (``body_a_id, body_b_id, contact_count``: ``ContactTable``'s buffer) that has contacts;
     a body whose id is not in ``sorted_ids`` (static geometry) marks the last entry. Ids are
     found by binary search, as ``numpy.searchsorted`` finds them."""
-    last = touching.shape[0] - 1
-    size = sorted_ids.shape[0]
     for k in range(raw.shape[0]):
         if raw[k, 2] == 0:
             continue
         for side in range(2):
-            body = raw[k, side]
-            low, high = 0, size
-            while low < high:
-                middle = (low + high) // 2
-                if sorted_ids[middle] < body:
-                    low = middle + 1
-                else:
-                    high = middle
-            if low < size and sorted_ids[low] == body:
-                touching[sorted_rows[low]] = True
-            else:
-                touching[last] = True
+            mark_body(raw[k, side], sorted_ids, sorted_rows, touching)
+
+
+@kernel(inline="always")
+def mark_body(body, sorted_ids, sorted_rows, touching):
+    """``touching[row]`` for the body id ``body``: its row found by binary search in
+    ``sorted_ids`` (as ``numpy.searchsorted`` finds it), the last entry when it is not there
+    (static geometry)."""
+    size = sorted_ids.shape[0]
+    low, high = 0, size
+    while low < high:
+        middle = (low + high) // 2
+        if sorted_ids[middle] < body:
+            low = middle + 1
+        else:
+            high = middle
+    if low < size and sorted_ids[low] == body:
+        touching[sorted_rows[low]] = True
+    else:
+        touching[touching.shape[0] - 1] = True
 
 
 @kernel

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from worlds.kernels import kernel
+from worlds.kernels.bodies import mark_body
 from worlds.kernels.chipmunk import (
     ADD_SHAPE,
     ARBITER_ROWS,
@@ -42,8 +43,6 @@ def mark_touching(functions, spaces, arbiters, sorted_ids, sorted_rows, touching
     them: pymunk.batch's own iterator appends each arbiter's body ids and contact count to the
     int array of the batch data at ``arbiters = (data, int array)``."""
     data, int_array = arbiters
-    last = touching.shape[0] - 1
-    size = sorted_ids.shape[0]
     touching[:] = False
     for s in range(spaces.shape[0]):
         poke32(int_array, 0)  # the array's count: appends start at the beginning
@@ -54,17 +53,7 @@ def mark_touching(functions, spaces, arbiters, sorted_ids, sorted_rows, touching
                 continue
             for side in range(2):
                 body = peek(values + 24 * a + 8 * side, 8)
-                low, high = 0, size
-                while low < high:
-                    middle = (low + high) // 2
-                    if sorted_ids[middle] < body:
-                        low = middle + 1
-                    else:
-                        high = middle
-                if low < size and sorted_ids[low] == body:
-                    touching[sorted_rows[low]] = True
-                else:
-                    touching[last] = True
+                mark_body(body, sorted_ids, sorted_rows, touching)
 
 
 @kernel(inline="always")
