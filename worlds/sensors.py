@@ -146,36 +146,44 @@ def nearest_neighbours(
     the same in numpy.
     """
     num_worlds, n = pos.shape
+    _check_shape("vel", vel, pos.shape)
+    if out is None and 0 <= k < n:
+        out = Neighbours.empty(num_worlds, n, k, count=count_within is not None)
+    arguments = nearest_arguments(
+        num_worlds, n, k, out, radius=radius, alive=alive, count_within=count_within
+    )
+    _k.nearest(pos.real, pos.imag, vel.real, vel.imag, *arguments)
+    return out
+
+
+def nearest_arguments(
+    num_worlds: int,
+    n: int,
+    k: int,
+    out: Neighbours,
+    *,
+    radius: float | None = None,
+    alive: np.ndarray | None = None,
+    count_within: float | None = None,
+) -> tuple:
+    """``worlds.kernels.neighbours.nearest``'s arguments after the positions and velocities,
+    checked: what ``nearest_neighbours`` passes it. A scenario that calls that kernel from a
+    kernel of its own (one compiled call for its sensors) makes them once, with ``out`` and
+    ``alive`` kept from step to step."""
     if not 0 <= k < n:
         raise ValueError(f"k must be in [0, {n - 1}] for {n} bodies, got {k}")
-    _check_shape("vel", vel, pos.shape)
     if alive is not None:
-        _check_shape("alive", alive, pos.shape)
-    if out is None:
-        out = Neighbours.empty(num_worlds, n, k, count=count_within is not None)
-    elif count_within is not None and out.count is None:
+        _check_shape("alive", alive, (num_worlds, n))
+    if count_within is not None and out.count is None:
         raise ValueError("nearest_neighbours: out has no count (use Neighbours.empty(count=True))")
-    elif out.__dict__.get("_checked") != (num_worlds, n, k):  # checked once per shape
+    if out.__dict__.get("_checked") != (num_worlds, n, k):  # checked once per shape
         for name in ("index", "offset", "velocity", "dist", "mask"):
             _check_shape(f"out.{name}", getattr(out, name), (num_worlds, n, k))
         out._checked = (num_worlds, n, k)
     live = _no_alive(num_worlds, n) if alive is None else alive
     spec, key_type = _ranking(n)
-    _k.nearest(
-        pos.real,
-        pos.imag,
-        vel.real,
-        vel.imag,
-        k,
-        _squared(radius),
-        live,
-        alive is not None,
-        _squared(count_within),
-        spec,
-        key_type,
-        out.outputs(),
-    )
-    return out
+    radius2, count_r2 = squared_radius(radius), squared_radius(count_within)
+    return k, radius2, live, alive is not None, count_r2, spec, key_type, out.outputs()
 
 
 def nearest_neighbours_reference(
@@ -226,9 +234,12 @@ def _check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _squared(distance: float | None) -> np.float32:
-    """A distance squared as the float32 the kernels compare with (-1: no limit)."""
+def squared_radius(distance: float | None) -> np.float32:
+    """A distance squared as the float32 the neighbour kernels compare with (-1: no limit)."""
     return np.float32(-1.0 if distance is None else np.float32(distance) ** 2)
+
+
+_squared = squared_radius
 
 
 @functools.lru_cache(maxsize=64)

@@ -13,7 +13,7 @@ from worlds.kernels.coverage import cover_weight
 from worlds.kernels.graph import connected
 from worlds.kernels.neighbours import nearest, within
 from worlds.kernels.visibility import ray_box_distances
-from worlds.sensors import _no_alive, _ranking, _squared
+from worlds.sensors import nearest_arguments, squared_radius
 from worlds.visibility import _inverse_directions, box_rows, room_extent
 
 
@@ -63,11 +63,11 @@ def sense(position, velocity, steps, neighbours, graph, cover, out):
     (``range_graph``) and whether it is connected (``is_connected``), the covered weight
     (``GridField.cover_weight``) and its gain into ``out`` (``gain``). The arguments are
     ``sense_arguments``'."""
-    k, count_r2, live, spec, keys, outputs = neighbours
+    k, near2, live, use_alive, count_r2, spec, keys, outputs = neighbours
     radius2, adjacent, anyone, linked = graph
     mask, radius, scale, shift, grid, weights, weight, previous = cover
     px, py, vx, vy = position.real, position.imag, velocity.real, velocity.imag
-    nearest(px, py, vx, vy, k, np.float32(-1.0), live, False, count_r2, spec, keys, outputs)
+    nearest(px, py, vx, vy, k, near2, live, use_alive, count_r2, spec, keys, outputs)
     within(position, radius2, live, False, adjacent)
     connected(adjacent, anyone, False, linked)
     cover_weight(position, mask, radius, scale, shift, grid, weights, weight)
@@ -81,11 +81,10 @@ def sense_arguments(scenario) -> tuple:
     cfg, near, field = scenario.cfg, scenario._near, scenario.field
     num_worlds, n = scenario._adjacent.shape[:2]
     limit = 2 * cfg.drone_radius + cfg.contact_margin
-    spec, keys = _ranking(n)
-    live = _no_alive(num_worlds, n)
-    neighbours = (scenario.k_search, _squared(limit), live, spec, keys, near.outputs())
+    neighbours = nearest_arguments(num_worlds, n, scenario.k_search, near, count_within=limit)
     anyone = np.ones((num_worlds, 0), bool)
-    graph = (_squared(cfg.comms_radius), scenario._adjacent, anyone, scenario._connected)
+    radius2 = squared_radius(cfg.comms_radius)
+    graph = (radius2, scenario._adjacent, anyone, scenario._connected)
     mask = np.ones((num_worlds, n), bool)
     scales = field._disc_scales(cfg.sensing_radius)
     return neighbours, graph, (mask, *scales, scenario._coverage, scenario.coverage)

@@ -77,7 +77,7 @@ from worlds.kernels import kernel
 from worlds.kernels.arrays import copy_into
 from worlds.kernels.neighbours import nearest as nearest_kernel
 from worlds.kernels.neighbours import point_offsets as point_offsets_kernel
-from worlds.sensors import Neighbours, _no_alive, _ranking, _squared, point_offsets
+from worlds.sensors import Neighbours, nearest_arguments, point_offsets
 
 
 @dataclass(frozen=True)
@@ -222,10 +222,8 @@ class Spread(Scenario):
         self._no_neighbour = np.full((num_worlds, 1), np.inf, np.float32)
         if self._near is not None:  # what nearest_neighbours works out at every call, once
             limit = 2 * self.cfg.drone_radius + self.cfg.contact_margin
-            spec, keys = _ranking(n)
-            outputs = self._near.outputs()
-            live = _no_alive(num_worlds, n)
-            self._knn = (self.k_search, _squared(limit), live, spec, keys, outputs)
+            near = self._near
+            self._knn = nearest_arguments(num_worlds, n, self.k_search, near, count_within=limit)
         return world
 
     def reset(self, world: WorldBatch, rng: WorldRandom, env_ids: np.ndarray) -> None:
@@ -373,12 +371,12 @@ class GreedySpreadPolicy(ScriptedPolicy):
 @kernel
 def spread_sense(position, velocity, landmarks, offset, nearest, knn):
     """``Spread.sense`` in one call: the kernels of ``point_offsets`` (landmark offsets and
-    each landmark's nearest drone) and of ``nearest_neighbours`` (``knn``: its ``k``, squared
-    overlap distance, alive table, key layout and outputs), as the sensors call them."""
-    k, count_r2, live, spec, keys, outputs = knn
+    each landmark's nearest drone) and of ``nearest_neighbours`` (``knn``: its arguments after
+    positions and velocities, ``worlds.sensors.nearest_arguments``), as the sensors call them."""
+    k, near2, live, use_alive, count_r2, spec, keys, outputs = knn
     point_offsets_kernel(position, landmarks, offset, nearest)
     px, py, vx, vy = position.real, position.imag, velocity.real, velocity.imag
-    nearest_kernel(px, py, vx, vy, k, np.float32(-1.0), live, False, count_r2, spec, keys, outputs)
+    nearest_kernel(px, py, vx, vy, k, near2, live, use_alive, count_r2, spec, keys, outputs)
 
 
 @kernel

@@ -151,15 +151,20 @@ def forget_shapes(functions, space, shapes, bodies, shape_ids, rows, touching, c
     take its shape out of ``space`` and put it back under its old id, and integrate its body
     over a zero time step; then the space's id counter is ``counter`` again."""
     for k in range(rows.shape[0]):
-        row = rows[k]
-        if not touching[row]:
-            continue
+        forget_row(functions, space, shapes, bodies, shape_ids, rows[k], touching)
+    ccall(functions[SET_SHAPE_COUNTER], (space, counter))
+
+
+@kernel(inline="always")
+def forget_row(functions, space, shapes, bodies, shape_ids, row, touching):
+    """Where row ``row`` is still ``touching`` (then no longer): its shape out of ``space`` and
+    back under its old id, its body integrated over a zero time step."""
+    if touching[row]:
         touching[row] = False
         ccall(functions[REMOVE_SHAPE], (space, shapes[row]))
         ccall(functions[SET_SHAPE_COUNTER], (space, shape_ids[row]))
         ccall(functions[ADD_SHAPE], (space, shapes[row]))
         ccall(functions[UPDATE_POSITION], (bodies[row], 0.0))
-    ccall(functions[SET_SHAPE_COUNTER], (space, counter))
 
 
 def address(pointer) -> int:

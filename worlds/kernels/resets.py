@@ -16,19 +16,17 @@ import numpy as np
 from worlds.kernels import kernel
 from worlds.kernels.bodies import mark_body
 from worlds.kernels.chipmunk import (
-    ADD_SHAPE,
     ARBITER_ROWS,
     EACH_CACHED_ARBITER,
     GET_SHAPE_COUNTER,
-    REMOVE_SHAPE,
     SET_ANGLE,
     SET_POSITION,
     SET_SHAPE_COUNTER,
     SET_SPIN,
     SET_VELOCITY,
-    UPDATE_POSITION,
     ccall,
     ccall_word,
+    forget_row,
     peek,
     poke32,
 )
@@ -72,13 +70,7 @@ def forget_touching(functions, per_shard, spaces, tables, env_ids, rows, total, 
                 counter = ccall_word(functions[GET_SHAPE_COUNTER], (spaces[s],))
             for c in range(total):
                 row = rows[k * total + c]
-                if not touching[row]:
-                    continue
-                touching[row] = False
-                ccall(functions[REMOVE_SHAPE], (spaces[s], shapes[row]))
-                ccall(functions[SET_SHAPE_COUNTER], (spaces[s], shape_ids[row]))
-                ccall(functions[ADD_SHAPE], (spaces[s], shapes[row]))
-                ccall(functions[UPDATE_POSITION], (bodies[row], 0.0))
+                forget_row(functions, spaces[s], shapes, bodies, shape_ids, row, touching)
         if counter >= 0:
             ccall(functions[SET_SHAPE_COUNTER], (spaces[s], counter))
 
