@@ -5,6 +5,7 @@
     python tools/bench/limit.py --between --sizes 64x16   # the scenarios against spread
     python tools/bench/limit.py --between --scenario swarm/spread-v0 --sizes 64x16 256x16
     python tools/bench/limit.py --between --raw --scenario swarm/spread-v0 --sizes 64x64 256x64
+    python tools/bench/limit.py --floor --agents 4 16 64   # 256 against 64 worlds, and its reach
 
 Two sides, measured in one process pinned to one core, in alternating windows (``--rounds``):
 
@@ -27,6 +28,21 @@ times the scenarios' vector steps against each other the same way (the first is 
 and with one scenario, its sizes against the first (``--sizes 64x16 256x16``); ``--raw`` adds
 raw pymunk on each case's spaces, against the first case's raw side (how the physics alone
 fares between sizes or scenarios).
+
+``--floor`` asks how far the vector step's throughput at 256 worlds can reach against 64 worlds
+when the physics itself slows between the two. With ``T`` the vector step's seconds per step and
+``R`` raw pymunk's on the same spaces, a step at 256 worlds pays at least ``R256`` for the physics
+(raw pymunk steps those spaces with nothing else between steps, the best case for the caches)
+and, for everything else, at least four times what the step pays beyond raw pymunk at 64 worlds
+less three times its fixed per-step cost ``F``, which it pays once whatever the batch size (the
+intercept of the whole step's time at 1, 2 and 4 worlds; it holds the physics' own fixed cost
+too, which makes the reach generous). So, as long as the step's per-world cost beyond the
+physics does not fall with the batch size, its 256-against-64 ratio is at most
+``4 T64 / (R256 + 4 (T64 - R64) - 3 F)``: below 1 whenever ``3 F < R256 - 4 R64``, that is,
+whenever raw pymunk slows between the sizes by more than the fixed cost can make up. The reach
+is printed next to the measured ratios; a faster step (smaller ``T64 - R64``) lowers it. It is a
+reach, not a proof: per-world costs that fall a little with the batch size (a numpy call over
+longer arrays) can put the measured ratio a few hundredths above it.
 """
 
 from __future__ import annotations
@@ -224,10 +240,55 @@ def compare(cases: list[tuple[str, str]], seconds: float, rounds: int, raw: bool
             )
 
 
+def alternate(sides: list, seconds: float, rounds: int) -> list[float]:
+    """Median seconds per step of each side, timed in alternating windows."""
+    for side in sides:
+        side.run(20)
+    times: list[list[float]] = [[] for _ in sides]
+    for _ in range(rounds):
+        for side, taken in zip(sides, times, strict=True):
+            taken.append(window(side, seconds / rounds))
+    return [statistics.median(taken) for taken in times]
+
+
+def floor_reach(t64: float, r64: float, r256: float, fixed: float) -> float:
+    """The 256-against-64 ratio of agent-steps/s the vector step can reach, given raw pymunk's
+    times on the same spaces and the step's fixed cost (module docstring)."""
+    return 4 * t64 / (r256 + 4 * (t64 - r64) - 3 * fixed)
+
+
+def floor(scenario_id: str, agents: int, seconds: float, rounds: int) -> None:
+    """256 against 64 worlds: the vector step, raw pymunk, the step's fixed cost and the reach."""
+    config = agent_config(scenario_id, agents)
+    small = [VectorSide(scenario_id, worlds, config) for worlds in (1, 2, 4)]
+    pairs = []
+    for worlds in (64, 256):
+        vector = VectorSide(scenario_id, worlds, config)
+        pairs += [vector, RawSide(scenario_id, worlds, config, vector.record_forces())]
+    t64, r64, t256, r256, *few = alternate(pairs + small, seconds, rounds)
+    fixed = float(np.polyfit([1, 2, 4], few, 1)[1])
+    n = pairs[0].agents
+    print(
+        f"{scenario_id:18s} {n:3d} agents: 256 against 64 worlds: vector {t64 * 4 / t256:.2f} "
+        f"({256 * n / t256:,.0f} vs {64 * n / t64:,.0f} agent-steps/s), raw pymunk "
+        f"{r64 * 4 / r256:.2f} ({256 * n / r256:,.0f} vs {64 * n / r64:,.0f}); raw pymunk's "
+        f"slowdown {(r256 - 4 * r64) * 1e6:.0f} us a step against 3 x the fixed cost "
+        f"{fixed * 1e6:.1f} us = {3 * fixed * 1e6:.0f} us: the vector step reaches about "
+        f"{floor_reach(t64, r64, r256, fixed):.2f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", help="scenario id (repeatable)")
     parser.add_argument("--sizes", nargs="+", default=["64x16", "512x4", "16x64"])
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="256 against 64 worlds for each --agents count, with the reach raw pymunk leaves it",
+    )
+    parser.add_argument("--agents", type=int, nargs="+", default=[4, 16, 64], help="--floor")
     parser.add_argument("--seconds", type=float, default=4.0, help="per side and size")
     parser.add_argument("--rounds", type=int, default=8, help="alternating windows per side")
     parser.add_argument("--core", type=int, default=None, help="core to pin (default: first)")
@@ -246,6 +307,11 @@ def main() -> None:
         core = args.core if args.core is not None else sorted(os.sched_getaffinity(0))[0]
         os.sched_setaffinity(0, {core})
     print(f"# pinned to one core; {args.rounds} alternating windows, {args.seconds}s per side")
+    if args.floor:
+        for scenario_id in args.scenario or ["swarm/spread-v0"]:
+            for agents in args.agents:
+                floor(scenario_id, agents, args.seconds, args.rounds)
+        return
     if args.between:
         ids = args.scenario or SWARM
         if len(ids) == 1:  # one scenario: its sizes against the first size
